@@ -1,0 +1,144 @@
+"""Tool definitions, the registry and the approval description a spend or Hub-write tool gives."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ValidationError
+
+from intern.agent.errors import ToolArgumentError
+
+if TYPE_CHECKING:
+    from intern.agent.context_deps import ToolContext
+
+Policy = Literal["none", "spend", "hub_write"]
+
+
+@dataclass(frozen=True)
+class Check:
+    """One ML or policy check computed by code, shown one per line on the approval card."""
+
+    level: Literal["ok", "warn", "error"]
+    text: str
+
+
+@dataclass
+class ApprovalInfo:
+    """What an approval card shows about one call."""
+
+    kind: Policy
+    title: str
+    fields: list[tuple[str, str]] = field(default_factory=list)
+    body: str | None = None  # full script / diff (the card may show head and tail only)
+    body_label: str = "Script"
+    estimated_cost_usd: float | None = None
+    hourly_usd: float | None = None
+    flavor: str | None = None
+    timeout_seconds: int | None = None
+    schedule: str | None = None
+    runs_per_month: int | None = None
+    checks: list[Check] = field(default_factory=list)
+    auto_approvable: bool = True  # scheduled runs and Hub writes are never auto-approved
+
+
+@dataclass(frozen=True)
+class ApprovalRequest:
+    call_id: str
+    tool: str
+    spec: dict[str, Any]
+    spec_sha256: str
+    info: ApprovalInfo
+
+
+@dataclass
+class ToolResult:
+    content: str
+    is_error: bool = False
+    artifacts: dict[str, Any] = field(default_factory=dict)
+
+
+Handler = Callable[["ToolContext", Any], Awaitable[ToolResult]]
+PolicyFn = Callable[[Any], Policy]
+DescribeFn = Callable[["ToolContext", Any], Awaitable[ApprovalInfo]]
+
+
+@dataclass
+class Tool:
+    name: str
+    description: str
+    args: type[BaseModel]
+    handler: Handler
+    policy: PolicyFn = lambda _args: "none"
+    describe: DescribeFn | None = None
+    read_only: bool = True  # offered to the research sub-agent only when True
+
+    def schema(self) -> dict[str, Any]:
+        params = self.args.model_json_schema()
+        params.pop("title", None)
+        return {
+            "type": "function",
+            "function": {"name": self.name, "description": self.description, "parameters": params},
+        }
+
+    def parse(self, raw: str | dict[str, Any]) -> BaseModel:
+        try:
+            data = json.loads(raw or "{}") if isinstance(raw, str) else raw
+        except json.JSONDecodeError as exc:
+            raise ToolArgumentError(
+                f"The arguments for {self.name} are not valid JSON ({exc.msg} at position {exc.pos}). "
+                "Send a single JSON object."
+            ) from exc
+        if not isinstance(data, dict):
+            raise ToolArgumentError(f"The arguments for {self.name} must be a JSON object.")
+        try:
+            return self.args.model_validate(data)
+        except ValidationError as exc:
+            raise ToolArgumentError(format_validation_error(self.name, exc)) from exc
+
+
+def format_validation_error(tool: str, exc: ValidationError) -> str:
+    lines = [f"Invalid arguments for {tool}:"]
+    for err in exc.errors(include_url=False):
+        loc = ".".join(str(p) for p in err["loc"]) or "(arguments)"
+        lines.append(f"- {loc}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def canonical_spec(args: BaseModel) -> dict[str, Any]:
+    return args.model_dump(mode="json", exclude_none=True)
+
+
+def spec_hash(tool: str, spec: dict[str, Any]) -> str:
+    blob = json.dumps({"tool": tool, "args": spec}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+class ToolRegistry:
+    def __init__(self, tools: list[Tool] | None = None) -> None:
+        self._tools: dict[str, Tool] = {}
+        for t in tools or []:
+            self.add(t)
+
+    def add(self, tool: Tool) -> None:
+        if tool.name in self._tools:
+            raise ValueError(f"duplicate tool {tool.name}")
+        self._tools[tool.name] = tool
+
+    def get(self, name: str) -> Tool | None:
+        return self._tools.get(name)
+
+    def names(self) -> list[str]:
+        return list(self._tools)
+
+    def schemas(self) -> list[dict[str, Any]]:
+        return [t.schema() for t in self._tools.values()]
+
+    def read_only(self) -> ToolRegistry:
+        return ToolRegistry([t for t in self._tools.values() if t.read_only])
+
+    def without(self, *names: str) -> ToolRegistry:
+        return ToolRegistry([t for t in self._tools.values() if t.name not in names])
