@@ -1,0 +1,81 @@
+"""Slack payload → neutral inbound types. Pure functions; no decision about who may do what."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from intern.bot.chat import ApprovalClick, Conversation, StopClick, UserMessage
+
+PLATFORM = "slack"
+# Message subtypes that carry a person's new words; edits, deletions, joins and bot posts do not.
+HUMAN_SUBTYPES = {None, "thread_broadcast", "file_share", "me_message"}
+ACTIONS = {"intern_approve": "approve", "intern_deny": "deny", "intern_stop": "stop"}
+
+
+def team_of(body: dict[str, Any], event: dict[str, Any] | None = None) -> str:
+    team = (event or {}).get("team") or body.get("team_id")
+    if not team and isinstance(body.get("team"), dict):
+        team = body["team"].get("id")
+    if not team and isinstance(body.get("user"), dict):
+        team = body["user"].get("team_id")
+    return str(team or "")
+
+
+def message_from_event(body: dict[str, Any], bot_user_id: str | None) -> UserMessage | None:
+    """An `app_mention` or `message` event → UserMessage, or None when it is not a person's new words."""
+    event = body.get("event")
+    if not isinstance(event, dict):
+        return None
+    if event.get("type") not in ("app_mention", "message"):
+        return None
+    if event.get("subtype") not in HUMAN_SUBTYPES or event.get("bot_id") or not event.get("user"):
+        return None
+    if bot_user_id and event.get("user") == bot_user_id:
+        return None
+    channel, ts = event.get("channel"), event.get("ts")
+    if not isinstance(channel, str) or not isinstance(ts, str):
+        return None
+    text = event.get("text") if isinstance(event.get("text"), str) else ""
+    team = team_of(body, event)
+    mention = f"<@{bot_user_id}>" if bot_user_id else None
+    mentioned = event.get("type") == "app_mention" or bool(mention and mention in text) \
+        or event.get("channel_type") == "im"
+    if mention:
+        text = text.replace(mention, " ")
+    thread = event.get("thread_ts") if isinstance(event.get("thread_ts"), str) else ts
+    return UserMessage(
+        conversation=Conversation(PLATFORM, team, channel, thread),
+        user=str(event["user"]),
+        text=" ".join(text.split(" ")).strip(),
+        event_key=f"{PLATFORM}:{team}:{channel}:{ts}",
+        mentioned=mentioned,
+    )
+
+
+def click_from_action(body: dict[str, Any]) -> ApprovalClick | StopClick | None:
+    actions = body.get("actions")
+    user = body.get("user")
+    if not isinstance(actions, list) or not actions or not isinstance(user, dict) or not user.get("id"):
+        return None
+    action = actions[0]
+    if not isinstance(action, dict):
+        return None
+    kind = ACTIONS.get(str(action.get("action_id")))
+    value = action.get("value")
+    if kind is None or not isinstance(value, str):
+        return None
+    team = team_of(body)
+    key = f"{PLATFORM}:{team}:{user['id']}:{action.get('action_ts') or body.get('trigger_id') or ''}"
+    if kind == "stop":
+        return StopClick(value, str(user["id"]), team, PLATFORM, key)
+    return ApprovalClick(value[:200], str(user["id"]), team, PLATFORM, kind, key)  # type: ignore[arg-type]
+
+
+def click_location(body: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(channel, thread) of the clicked message, to answer privately next to it."""
+    container = body.get("container") if isinstance(body.get("container"), dict) else {}
+    channel = (body.get("channel") or {}).get("id") if isinstance(body.get("channel"), dict) else None
+    channel = channel or container.get("channel_id")
+    message = body.get("message") if isinstance(body.get("message"), dict) else {}
+    thread = message.get("thread_ts") or container.get("thread_ts")
+    return channel, thread

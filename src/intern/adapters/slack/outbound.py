@@ -1,0 +1,64 @@
+"""Neutral outbound types → Slack Block Kit. Pure functions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from intern.adapters.text import split_message
+from intern.bot.chat import Card
+
+SECTION_LIMIT = 3000  # characters in one section's text
+FIELDS_PER_SECTION = 10
+TEXT_CHUNK = 3900
+ACTION_IDS = {"approve": "intern_approve", "deny": "intern_deny", "stop": "intern_stop"}
+STYLE = {"approve": "primary", "deny": "danger", "stop": "danger"}
+
+
+def cut_middle(text: str, limit: int) -> tuple[str, bool]:
+    if len(text) <= limit:
+        return text, False
+    note = "\n… (cut: the full text is attached to this thread) …\n"
+    keep = limit - len(note)
+    head = keep * 2 // 3
+    return text[:head] + note + text[-(keep - head):], True
+
+
+def code_block(label: str | None, body: str) -> tuple[str, bool]:
+    fence = "```"
+    prefix = f"*{label}*\n" if label else ""
+    room = SECTION_LIMIT - len(prefix) - 2 * len(fence) - 2
+    inner, cut = cut_middle(body.replace("```", "ʼʼʼ"), room)
+    return f"{prefix}{fence}\n{inner}{fence}", cut
+
+
+def card_blocks(card: Card) -> tuple[list[dict[str, Any]], bool]:
+    """Blocks for a card, and whether the body had to be cut (then it is attached as a file)."""
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": card.title[:150], "emoji": True}}]
+    for i in range(0, len(card.fields), FIELDS_PER_SECTION):
+        chunk = card.fields[i:i + FIELDS_PER_SECTION]
+        blocks.append({"type": "section", "fields": [
+            {"type": "mrkdwn", "text": f"*{k}*\n{v}"[:2000]} for k, v in chunk]})
+    cut = False
+    if card.body:
+        text, cut = code_block(card.body_label, card.body)
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text}})
+    if card.lines:
+        text = "\n".join(card.lines)
+        for start in range(0, len(text), SECTION_LIMIT):
+            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text[start:start + SECTION_LIMIT]}})
+    if card.buttons:
+        blocks.append({"type": "actions", "block_id": "intern_actions", "elements": [
+            {"type": "button", "action_id": ACTION_IDS[b.action], "value": b.value, "style": STYLE[b.action],
+             "text": {"type": "plain_text", "text": b.label}} for b in card.buttons]})
+    if card.footer:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": card.footer[:3000]}]})
+    return blocks[:50], cut
+
+
+def card_fallback_text(card: Card) -> str:
+    return card.title[:3000]
+
+
+def chunks(text: str, size: int = TEXT_CHUNK) -> list[str]:
+    return split_message(text, size)

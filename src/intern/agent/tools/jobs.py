@@ -1,0 +1,458 @@
+"""`hf_jobs`: Hugging Face Jobs through huggingface_hub.
+
+Launching (run, rerun, scheduled run, scheduled resume) spends money and needs approval; the card is
+built by `describe`. Secrets are injected here at launch from the bot's own token: the model never
+sees or chooses them. A launch carries a label with its approval id, so a retried launch finds the
+job it already started instead of starting a second one.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import shlex
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from intern.agent.context_deps import ToolContext
+from intern.agent.errors import ToolArgumentError, ToolFeedback
+from intern.agent.pricing import Flavor, format_duration, max_cost, parse_timeout
+from intern.agent.tools.base import ApprovalInfo, Check, Policy, Tool, ToolResult
+
+DEFAULT_FLAVOR = "cpu-basic"
+DEFAULT_TIMEOUT = "30m"  # the Hub's default
+UV_IMAGE = "ghcr.io/astral-sh/uv:python3.12-bookworm"
+APPROVAL_LABEL = "intern-approval"
+SESSION_LABEL = "intern-session"
+TERMINAL = {"COMPLETED", "CANCELED", "ERROR", "DELETED"}
+SECRET_NAME = re.compile(r"(TOKEN|SECRET|PASSWORD|API_KEY|APIKEY|PRIVATE_KEY)", re.I)
+ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\r")
+
+Operation = Literal[
+    "run", "rerun", "ps", "logs", "inspect", "cancel", "hardware",
+    "scheduled run", "scheduled ps", "scheduled inspect", "scheduled delete", "scheduled suspend",
+    "scheduled resume",
+]
+SPEND_OPS = {"run", "rerun", "scheduled run", "scheduled resume"}
+
+
+class JobsArgs(BaseModel):
+    """Run and manage Hugging Face Jobs (cloud CPU/GPU containers billed per minute)."""
+
+    operation: Operation = Field(description="What to do")
+    script: str | None = Field(None, description="Python code to run with `uv run`, inline or an https URL")
+    command: list[str] | None = Field(None, description="Command to run in `image` instead of a script")
+    image: str | None = Field(None, description="Docker image for `command` (default: a uv + Python 3.12 image)")
+    dependencies: list[str] | None = Field(None, description="pip requirements for script mode (uv --with)")
+    hardware_flavor: str | None = Field(None, description="Hardware flavor, e.g. cpu-basic, a10g-large, a100-large")
+    timeout: str | None = Field(None, description='Maximum run time with a unit: "30m", "2h", "1d" (default 30m)')
+    env: dict[str, str] | None = Field(None, description="Environment variables (no secrets: HF_TOKEN is injected)")
+    job_id: str | None = Field(None, description="Job id for logs, inspect, cancel, rerun")
+    schedule: str | None = Field(None, description='Cron expression or @hourly/@daily/@weekly/@monthly for scheduled run')
+    scheduled_job_id: str | None = Field(None, description="Scheduled job id for the scheduled operations")
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                parse_timeout(v)
+            except ToolArgumentError as exc:
+                raise ValueError(str(exc)) from None
+        return v
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, v: dict[str, str] | None) -> dict[str, str] | None:
+        for key in v or {}:
+            if SECRET_NAME.search(key):
+                raise ValueError(f"env {key!r} looks like a secret; secrets are injected by Intern at launch "
+                                 "(HF_TOKEN is always available inside the job) and must not be passed in env")
+        return v
+
+    @model_validator(mode="after")
+    def _per_operation(self) -> JobsArgs:
+        op = self.operation
+        if op in ("run", "scheduled run"):
+            if bool(self.script) == bool(self.command):
+                raise ValueError(f"{op} needs exactly one of `script` (Python code or URL) or `command`")
+            if self.image and self.script:
+                raise ValueError("`image` goes with `command`; script mode uses the uv image")
+            if self.dependencies and self.command:
+                raise ValueError("`dependencies` apply to script mode; install them in your image or command")
+        if op in ("rerun", "logs", "inspect", "cancel") and not self.job_id:
+            raise ValueError(f"{op} needs `job_id`")
+        if op == "scheduled run" and not self.schedule:
+            raise ValueError("scheduled run needs `schedule` (cron, e.g. \"0 3 * * *\", or @daily)")
+        if op in ("scheduled inspect", "scheduled delete", "scheduled suspend", "scheduled resume") \
+                and not self.scheduled_job_id:
+            raise ValueError(f"{op} needs `scheduled_job_id`")
+        if self.schedule is not None:
+            runs_per_month(self.schedule)  # raises ValueError on a bad expression
+        return self
+
+
+def policy(args: JobsArgs) -> Policy:
+    return "spend" if args.operation in SPEND_OPS else "none"
+
+
+def runs_per_month(schedule: str) -> int:
+    from croniter import croniter
+
+    aliases = {"@hourly": "0 * * * *", "@daily": "0 0 * * *", "@weekly": "0 0 * * 0",
+               "@monthly": "0 0 1 * *", "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *"}
+    expr = aliases.get(schedule.strip(), schedule.strip())
+    if not croniter.is_valid(expr):
+        raise ValueError(f"schedule {schedule!r} is not a valid cron expression")
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    it = croniter(expr, start)
+    end = start + timedelta(days=30)
+    count = 0
+    while it.get_next(datetime) <= end:
+        count += 1
+        if count > 50_000:
+            break
+    return count
+
+
+def timeout_seconds(args: JobsArgs) -> int:
+    return parse_timeout(args.timeout or DEFAULT_TIMEOUT)
+
+
+def inline_command(script: str, dependencies: list[str] | None) -> list[str]:
+    """Inline code travels base64-encoded in the command (no upload, nothing on our disk)."""
+    encoded = base64.b64encode(script.encode("utf-8")).decode("ascii")
+    withs = " ".join(f"--with {shlex.quote(d)}" for d in dependencies or [])
+    return ["bash", "-c", f"echo {encoded} | base64 -d > /tmp/intern_job.py && uv run {withs} /tmp/intern_job.py"]
+
+
+def is_url(script: str) -> bool:
+    return script.startswith("https://") or script.startswith("http://")
+
+
+async def _flavor(ctx: ToolContext, name: str | None) -> Flavor:
+    return await ctx.prices.get(name or DEFAULT_FLAVOR)
+
+
+async def describe(ctx: ToolContext, args: JobsArgs) -> ApprovalInfo:
+    if args.operation == "rerun":
+        return await _describe_rerun(ctx, args)
+    if args.operation == "scheduled resume":
+        return await _describe_resume(ctx, args)
+    flavor = await _flavor(ctx, args.hardware_flavor)
+    secs = timeout_seconds(args)
+    info = ApprovalInfo(kind="spend", title=f"hf_jobs {args.operation}", flavor=flavor.name, timeout_seconds=secs,
+                        hourly_usd=flavor.hourly_usd, estimated_cost_usd=max_cost(flavor, secs))
+    info.fields = _fields(ctx, flavor, secs, args)
+    info.body, info.body_label = _body(args)
+    info.checks = await _checks(ctx, args, flavor, secs)
+    if args.operation == "scheduled run":
+        assert args.schedule is not None
+        info.schedule, info.runs_per_month, info.auto_approvable = args.schedule, runs_per_month(args.schedule), False
+    return info
+
+
+def _fields(ctx: ToolContext, flavor: Flavor, secs: int, args: JobsArgs) -> list[tuple[str, str]]:
+    hw = flavor.name + (f" ({flavor.gpus}x {flavor.gpu_model}, {flavor.vram_gb} GB)" if flavor.gpus else "")
+    fields = [("Hardware flavor", hw),
+              ("Timeout", format_duration(secs) + ("" if args.timeout else " (Hub default)"))]
+    if args.command:
+        fields.append(("Image", args.image or UV_IMAGE))
+    if args.dependencies:
+        fields.append(("Dependencies", ", ".join(args.dependencies)))
+    if args.env:
+        fields.append(("Env", ", ".join(f"{k}={v}" for k, v in sorted(args.env.items()))))
+    fields.append(("Secrets", "HF_TOKEN (injected by Intern)"))
+    if ctx.config.namespace:
+        fields.append(("Namespace", ctx.config.namespace))
+    return fields
+
+
+def _body(args: JobsArgs) -> tuple[str | None, str]:
+    if args.script:
+        return args.script, "Script URL" if is_url(args.script) else "Script"
+    return shlex.join(args.command or []), "Command"
+
+
+async def _checks(ctx: ToolContext, args: JobsArgs, flavor: Flavor, secs: int) -> list[Check]:
+    from intern.agent.guardrails.ml_checks import job_checks
+
+    script = args.script if args.script and not is_url(args.script) else None
+    checks = await job_checks(ctx, script=script, command=args.command, flavor=flavor, timeout_seconds=secs,
+                              timeout_given=args.timeout is not None)
+    if args.script and is_url(args.script):
+        checks.insert(0, Check("warn", "Script is a URL: its code was not read by the checks; what runs is "
+                                       "whatever that URL serves at launch time"))
+    return checks
+
+
+async def _describe_rerun(ctx: ToolContext, args: JobsArgs) -> ApprovalInfo:
+    job = await _inspect(ctx, args.job_id or "")
+    flavor = await _flavor(ctx, args.hardware_flavor or str(job.flavor or DEFAULT_FLAVOR))
+    secs = timeout_seconds(args)
+    cmd = shlex.join(job.command or [])
+    return ApprovalInfo(
+        kind="spend", title="hf_jobs rerun", flavor=flavor.name, timeout_seconds=secs, hourly_usd=flavor.hourly_usd,
+        estimated_cost_usd=max_cost(flavor, secs),
+        fields=[("Rerun of", str(job.id)), ("Hardware flavor", flavor.name), ("Timeout", format_duration(secs)),
+                ("Image", str(job.docker_image or job.space_id or ""))],
+        body=cmd, body_label="Command",
+    )
+
+
+async def _describe_resume(ctx: ToolContext, args: JobsArgs) -> ApprovalInfo:
+    ns = await ctx.hub.namespace()
+    sj = await ctx.hub.call(ctx.hub.api.inspect_scheduled_job, scheduled_job_id=args.scheduled_job_id, namespace=ns)
+    spec = sj.job_spec
+    flavor = await _flavor(ctx, str(getattr(spec, "flavor", None) or DEFAULT_FLAVOR))
+    secs = int(getattr(spec, "timeout", None) or parse_timeout(DEFAULT_TIMEOUT))
+    return ApprovalInfo(
+        kind="spend", title="hf_jobs scheduled resume", flavor=flavor.name, timeout_seconds=secs,
+        hourly_usd=flavor.hourly_usd, estimated_cost_usd=max_cost(flavor, secs), schedule=sj.schedule,
+        runs_per_month=runs_per_month(sj.schedule) if sj.schedule else None, auto_approvable=False,
+        fields=[("Scheduled job", sj.id), ("Hardware flavor", flavor.name), ("Timeout", format_duration(secs))],
+        body=shlex.join(getattr(spec, "command", None) or []), body_label="Command",
+    )
+
+
+# --- execution --------------------------------------------------------------------------------------
+
+async def handle(ctx: ToolContext, args: JobsArgs) -> ToolResult:
+    op = args.operation
+    if op in ("run", "rerun"):
+        return await _launch(ctx, args)
+    if op == "scheduled run":
+        return await _schedule(ctx, args)
+    handler = {
+        "ps": _ps, "logs": _logs, "inspect": _inspect_op, "cancel": _cancel, "hardware": _hardware,
+        "scheduled ps": _scheduled_ps, "scheduled inspect": _scheduled_inspect,
+        "scheduled delete": _scheduled_simple, "scheduled suspend": _scheduled_simple,
+        "scheduled resume": _scheduled_simple,
+    }[op]
+    return await handler(ctx, args)
+
+
+def _labels(ctx: ToolContext) -> dict[str, str]:
+    labels = {SESSION_LABEL: ctx.session_id}
+    if ctx.approval_id:
+        labels[APPROVAL_LABEL] = ctx.approval_id
+    return labels
+
+
+def _secrets(ctx: ToolContext) -> dict[str, str]:
+    token = ctx.hub.token_for_job_secrets()
+    return {"HF_TOKEN": token} if token else {}
+
+
+async def _already_launched(ctx: ToolContext, ns: str) -> Any | None:
+    if not ctx.approval_id:
+        return None
+    jobs = await ctx.hub.call(lambda: list(ctx.hub.api.list_jobs(labels={APPROVAL_LABEL: ctx.approval_id},
+                                                                   namespace=ns)))
+    return jobs[0] if jobs else None
+
+
+async def _launch(ctx: ToolContext, args: JobsArgs) -> ToolResult:
+    ns = await ctx.hub.namespace()
+    secs = timeout_seconds(args)
+    job = await _already_launched(ctx, ns)
+    if job is None:
+        job = await _submit(ctx, args, ns, secs)
+    flavor = await _flavor(ctx, str(job.flavor or args.hardware_flavor or DEFAULT_FLAVOR))
+    artifact = {
+        "kind": "job", "hf_job_id": job.id, "namespace": ns, "flavor": flavor.name, "timeout_seconds": secs,
+        "hourly_usd": flavor.hourly_usd, "estimated_cost_usd": max_cost(flavor, secs), "url": job.url,
+        "approval_id": ctx.approval_id, "stage": job.status.stage,
+    }
+    text = (f"Job {job.id} submitted on {flavor.name} (timeout {format_duration(secs)}, at most "
+            f"${artifact['estimated_cost_usd']:.2f}). Stage: {job.status.stage}. URL: {job.url}\n"
+            "Intern follows it and tells you in this conversation when it ends; use `logs` to read its "
+            "output so far.")
+    return ToolResult(text, artifacts={"job": artifact})
+
+
+async def _submit(ctx: ToolContext, args: JobsArgs, ns: str, secs: int) -> Any:
+    api = ctx.hub.api
+    common: dict[str, Any] = dict(env=args.env or None, secrets=_secrets(ctx) or None, timeout=secs,
+                                  labels=_labels(ctx), namespace=ns)
+    if args.operation == "rerun":
+        old = await _inspect(ctx, args.job_id or "")
+        flavor = args.hardware_flavor or old.flavor or DEFAULT_FLAVOR
+        env = {**(old.environment or {}), **(args.env or {})}
+        return await ctx.hub.call(api.run_job, image=old.docker_image or old.space_id or UV_IMAGE,
+                                  command=list(old.command or []), flavor=flavor, **{**common, "env": env or None})
+    flavor = args.hardware_flavor or DEFAULT_FLAVOR
+    if args.command:
+        return await ctx.hub.call(api.run_job, image=args.image or UV_IMAGE, command=args.command, flavor=flavor,
+                                  **common)
+    assert args.script is not None
+    if is_url(args.script):
+        return await ctx.hub.call(api.run_uv_job, args.script, dependencies=args.dependencies, flavor=flavor,
+                                  **common)
+    return await ctx.hub.call(api.run_job, image=UV_IMAGE, command=inline_command(args.script, args.dependencies),
+                              flavor=flavor, **common)
+
+
+async def _schedule(ctx: ToolContext, args: JobsArgs) -> ToolResult:
+    ns = await ctx.hub.namespace()
+    api = ctx.hub.api
+    assert args.schedule is not None
+    common: dict[str, Any] = dict(schedule=args.schedule, env=args.env or None, secrets=_secrets(ctx) or None,
+                                  timeout=timeout_seconds(args), flavor=args.hardware_flavor or DEFAULT_FLAVOR,
+                                  labels=_labels(ctx), namespace=ns)
+    if args.command:
+        sj = await ctx.hub.call(api.create_scheduled_job, image=args.image or UV_IMAGE, command=args.command, **common)
+    elif args.script and is_url(args.script):
+        sj = await ctx.hub.call(api.create_scheduled_uv_job, args.script, dependencies=args.dependencies, **common)
+    else:
+        assert args.script is not None
+        sj = await ctx.hub.call(api.create_scheduled_job, image=UV_IMAGE,
+                                command=inline_command(args.script, args.dependencies), **common)
+    return ToolResult(f"Scheduled job {sj.id} created with schedule {sj.schedule!r}.",
+                      artifacts={"scheduled_job": {"id": sj.id, "schedule": sj.schedule}})
+
+
+async def _inspect(ctx: ToolContext, job_id: str) -> Any:
+    ns = await ctx.hub.namespace()
+    try:
+        return await ctx.hub.call(ctx.hub.api.inspect_job, job_id=job_id, namespace=ns)
+    except Exception as exc:
+        raise ToolFeedback(hub_error(exc, f"job {job_id}")) from exc
+
+
+def hub_error(exc: Exception, what: str) -> str:
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    if status == 404:
+        return f"{what} was not found in this namespace."
+    if status in (401, 403):
+        return f"The Hub refused access to {what} (HTTP {status}): the configured token lacks permission."
+    return f"The Hub could not answer about {what}: {type(exc).__name__}: {str(exc)[:300]}"
+
+
+def describe_job(job: Any) -> str:
+    lines = [f"Job {job.id}: {job.status.stage}" + (f" ({job.status.message})" if job.status.message else ""),
+             f"Flavor: {job.flavor}", f"Image: {job.docker_image or job.space_id}",
+             f"Command: {shlex.join(job.command or [])[:500]}",
+             f"Created: {job.created_at}", f"URL: {job.url}"]
+    if job.labels:
+        lines.append("Labels: " + ", ".join(f"{k}={v}" for k, v in job.labels.items()))
+    return "\n".join(lines)
+
+
+async def _inspect_op(ctx: ToolContext, args: JobsArgs) -> ToolResult:
+    return ToolResult(describe_job(await _inspect(ctx, args.job_id or "")))
+
+
+async def _ps(ctx: ToolContext, args: JobsArgs) -> ToolResult:
+    ns = await ctx.hub.namespace()
+    jobs = await ctx.hub.call(lambda: list(ctx.hub.api.list_jobs(namespace=ns)))
+    if not jobs:
+        return ToolResult(f"No jobs in namespace {ns}.")
+    jobs.sort(key=lambda j: j.created_at or datetime.min.replace(tzinfo=UTC), reverse=True)
+    rows = [f"{j.id}  {j.status.stage:<10} {j.flavor or '':<14} {j.created_at:%Y-%m-%d %H:%M}" if j.created_at
+            else f"{j.id}  {j.status.stage:<10} {j.flavor or ''}" for j in jobs[:30]]
+    return ToolResult(f"Jobs in {ns} (newest first, {len(jobs)} total):\n" + "\n".join(rows))
+
+
+def clean_log_line(line: str) -> str:
+    return ANSI.sub("", line).rstrip()
+
+
+NOISE = re.compile(r"^(Downloading|Downloaded|Installed \d+ packages|Prepared \d+ packages|Resolved \d+ packages|"
+                   r"Building|Built|Uninstalled|Audited|\s*[+-] \S+==)", re.I)
+
+
+def clean_logs(lines: list[str]) -> list[str]:
+    out = [clean_log_line(x) for x in lines]
+    return [x for x in out if x and not NOISE.match(x)]
+
+
+async def _logs(ctx: ToolContext, args: JobsArgs) -> ToolResult:
+    ns = await ctx.hub.namespace()
+    job = await _inspect(ctx, args.job_id or "")
+    try:
+        lines = await ctx.hub.call(lambda: list(ctx.hub.api.fetch_job_logs(job_id=job.id, namespace=ns,
+                                                                            follow=False)))
+    except Exception as exc:
+        raise ToolFeedback(hub_error(exc, f"the logs of job {job.id}")) from exc
+    clean = clean_logs(lines)
+    tail = clean[-200:]
+    head = f"Job {job.id} is {job.status.stage}. " + (f"Last {len(tail)} of {len(clean)} log lines:" if clean
+                                                       else "No log output yet.")
+    return ToolResult(head + ("\n" + "\n".join(tail) if tail else ""))
+
+
+async def _cancel(ctx: ToolContext, args: JobsArgs) -> ToolResult:
+    ns = await ctx.hub.namespace()
+    job = await _inspect(ctx, args.job_id or "")
+    if job.status.stage in TERMINAL:
+        return ToolResult(f"Job {job.id} already ended ({job.status.stage}); nothing to cancel.")
+    await ctx.hub.call(ctx.hub.api.cancel_job, job_id=job.id, namespace=ns)
+    return ToolResult(f"Job {job.id} cancelled.", artifacts={"cancelled_job": job.id})
+
+
+async def _hardware(ctx: ToolContext, args: JobsArgs) -> ToolResult:
+    await ctx.prices.refresh()
+    rows = []
+    for f in ctx.prices.all():
+        gpu = f"{f.gpus}x {f.gpu_model} ({f.vram_gb} GB)" if f.gpus else (f.cpu or "CPU")
+        rows.append(f"{f.name:<16} {gpu:<28} ${f.hourly_usd:.2f}/h")
+    return ToolResult(f"Hardware flavors (prices from the {ctx.prices.source} table):\n" + "\n".join(rows))
+
+
+async def _scheduled_ps(ctx: ToolContext, args: JobsArgs) -> ToolResult:
+    ns = await ctx.hub.namespace()
+    items = await ctx.hub.call(ctx.hub.api.list_scheduled_jobs, namespace=ns)
+    if not items:
+        return ToolResult(f"No scheduled jobs in {ns}.")
+    rows = [f"{s.id}  {s.schedule:<14} {'suspended' if s.suspend else 'active':<9} "
+            f"{getattr(s.job_spec, 'flavor', '')}" for s in items]
+    return ToolResult("Scheduled jobs:\n" + "\n".join(rows))
+
+
+async def _scheduled_inspect(ctx: ToolContext, args: JobsArgs) -> ToolResult:
+    ns = await ctx.hub.namespace()
+    try:
+        s = await ctx.hub.call(ctx.hub.api.inspect_scheduled_job, scheduled_job_id=args.scheduled_job_id,
+                               namespace=ns)
+    except Exception as exc:
+        raise ToolFeedback(hub_error(exc, f"scheduled job {args.scheduled_job_id}")) from exc
+    spec = s.job_spec
+    return ToolResult("\n".join([
+        f"Scheduled job {s.id}: schedule {s.schedule!r}, {'suspended' if s.suspend else 'active'}",
+        f"Flavor: {getattr(spec, 'flavor', '')}", f"Image: {getattr(spec, 'docker_image', '')}",
+        f"Command: {shlex.join(getattr(spec, 'command', None) or [])[:500]}",
+        f"Last job: {s.status.last_job}", f"Next run: {s.status.next_job_run_at}",
+    ]))
+
+
+async def _scheduled_simple(ctx: ToolContext, args: JobsArgs) -> ToolResult:
+    ns = await ctx.hub.namespace()
+    fn = {"scheduled delete": ctx.hub.api.delete_scheduled_job, "scheduled suspend": ctx.hub.api.suspend_scheduled_job,
+          "scheduled resume": ctx.hub.api.resume_scheduled_job}[args.operation]
+    try:
+        await ctx.hub.call(fn, scheduled_job_id=args.scheduled_job_id, namespace=ns)
+    except Exception as exc:
+        raise ToolFeedback(hub_error(exc, f"scheduled job {args.scheduled_job_id}")) from exc
+    verb = args.operation.split()[1] + ("d" if args.operation.endswith("e") else "ed")
+    return ToolResult(f"Scheduled job {args.scheduled_job_id} {verb}.")
+
+
+jobs_tool = Tool(
+    name="hf_jobs",
+    description=(
+        "Run and manage Hugging Face Jobs: containers on CPU/GPU hardware billed per minute. `run` takes a Python "
+        "`script` (inline code or an https URL, run with uv; list pip packages in `dependencies`) or a `command` "
+        "with an `image`; set `hardware_flavor` and a `timeout` that fits the work (\"2h\"; default 30m kills "
+        "most training). Launches need a teammate's approval: the call returns once the card is decided. "
+        "`logs` returns the output so far without waiting; `ps`, `inspect`, `cancel`, `hardware` (prices), and "
+        "`scheduled run|ps|inspect|delete|suspend|resume` for cron schedules. HF_TOKEN is injected as a secret."
+    ),
+    args=JobsArgs,
+    handler=handle,
+    policy=policy,
+    describe=describe,
+    read_only=False,
+)

@@ -1,0 +1,131 @@
+"""The application facade the adapters call, and the background loops of one process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from intern.bot import audit
+from intern.bot import policy as policies
+from intern.bot.approvals import Approvals
+from intern.bot.chat import ApprovalClick, Command, Reply, StopClick, UserMessage
+from intern.bot.inbox import Accepted, Inbox, is_stop
+from intern.bot.jobs import JobWatcher
+from intern.bot.models import Session
+from intern.bot.runtime import Runtime
+from intern.bot.sessions import active_session
+from intern.bot.worker import Worker
+
+log = logging.getLogger(__name__)
+
+
+class BotApp:
+    def __init__(self, rt: Runtime, *, workers: int | None = None) -> None:
+        self.rt = rt
+        self.inbox = Inbox(rt)
+        self.approvals = Approvals(rt)
+        self.worker = Worker(rt, slots=workers)
+        self.watcher = JobWatcher(rt)
+        rt.extras["job_watcher"] = self.watcher
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._background: set[asyncio.Task[Any]] = set()
+
+    # --- inbound (called by adapters) -----------------------------------------------------------
+
+    async def on_message(self, msg: UserMessage) -> Accepted:
+        if is_stop(msg.text):
+            async with self.rt.db.session() as db:
+                s = await active_session(db, msg.conversation)
+            if s is not None:
+                refusal = await self.stop_refusal(s.id, msg.user, ())
+                if refusal:
+                    return Accepted("refused", s.id, message=refusal)
+        return await self.inbox.receive_message(msg)
+
+    async def on_click(self, click: ApprovalClick) -> Reply:
+        try:
+            return await self.approvals.click(click)
+        except Exception:
+            log.exception("approval click failed")
+            return Reply("Something went wrong recording your decision; nothing was changed. Try again.", ok=False)
+
+    async def on_stop(self, click: StopClick) -> Reply:
+        from intern.bot.approvals import is_uuid
+
+        if not is_uuid(click.session_id):
+            return Reply("This Stop button does not belong to a known session.", ok=False)
+        async with self.rt.db.session() as db:
+            s = await db.get(Session, click.session_id)
+        if s is None or s.workspace != click.workspace or s.platform != click.platform:
+            return Reply("This Stop button does not belong to a known session.", ok=False)
+        refusal = await self.stop_refusal(s.id, click.user, click.user_groups)
+        if refusal:
+            return Reply(refusal, ok=False)
+        result = await self.inbox.stop_session(s.id, click.user, click.event_key)
+        if result.outcome == "duplicate":
+            return Reply("Stop already requested.")
+        return Reply("Stopping: the turn, its jobs and its pending approvals are being cancelled.")
+
+    async def on_command(self, cmd: Command) -> Reply:
+        from intern.bot.commands import run_command
+
+        try:
+            return await run_command(self, cmd)
+        except Exception:
+            log.exception("command %s failed", cmd.name)
+            return Reply(f"Sorry, `{cmd.name}` failed on my side; nothing was changed.", ok=False)
+
+    async def stop_refusal(self, session_id: str, user: str, groups: tuple[str, ...]) -> str | None:
+        async with self.rt.db.session() as db:
+            s = await db.get(Session, session_id)
+            if s is None:
+                return "Unknown session."
+            pol = await policies.effective(db, s.platform, s.workspace, s.channel, self.rt.settings.approvers)
+        if user == s.started_by or user in pol.global_admins or user in pol.admins:
+            return None
+        if await self.approvals.is_member(s.platform, s.workspace, user, pol.approvers, groups):
+            return None
+        async with self.rt.db.transaction() as db:
+            audit.record(db, "stop_refused", actor=user, platform=s.platform, workspace=s.workspace,
+                         channel=s.channel, session_id=s.id)
+        return "Only the person who started this session, an approver or an administrator can stop it."
+
+    def spawn(self, coro: Any) -> None:
+        """Run something after the platform was acked, keeping a reference until it ends."""
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # --- background -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self.worker.run(), name="worker"),
+            asyncio.create_task(self.watcher.run(), name="job-watcher"),
+            asyncio.create_task(self.sweep(), name="sweeper"),
+        ]
+
+    async def sweep(self) -> None:
+        while True:
+            try:
+                await self.approvals.expire_due()
+                sandboxes = self.rt.extras.get("sandboxes")
+                if sandboxes is not None:
+                    await sandboxes.sweep()
+            except Exception:
+                log.exception("sweep failed")
+            await asyncio.sleep(self.rt.sweep_seconds)
+
+    async def stop(self, timeout: float = 30.0) -> None:
+        await self.worker.drain(timeout)
+        await self.watcher.stop()
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        for t in list(self._background):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(t, timeout=5)

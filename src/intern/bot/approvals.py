@@ -1,0 +1,365 @@
+"""Approvals: the gate the agent consults, click authorization, decisions, expiry and stop.
+
+State machine: pending → approved | denied | expired | cancelled | superseded; `refused` is written
+directly when policy forbids a request outright. Every transition out of `pending` is one
+compare-and-set (`UPDATE … WHERE status = 'pending'`); the decision that wins it does the follow-up.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from intern.agent.ports import GateAnswer
+from intern.agent.tools.base import ApprovalRequest
+from intern.bot import audit
+from intern.bot import policy as policies
+from intern.bot.cards import approval_card, money
+from intern.bot.chat import ApprovalClick, MessageRef, Reply
+from intern.bot.inbox import claim_event, enqueue
+from intern.bot.models import Approval, ApprovalDecision, Session, SpendEntry
+from intern.bot.runtime import Runtime
+from intern.bot.sessions import conversation_of
+
+log = logging.getLogger(__name__)
+
+DECIDED = ("approved", "denied", "expired", "cancelled", "superseded", "refused")
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _answer(a: Approval) -> GateAnswer:
+    status = a.status
+    if status == "refused":
+        return GateAnswer("denied", a.id, by="policy", reason=a.reason)
+    if status == "superseded":
+        return GateAnswer("cancelled", a.id, reason="superseded")
+    return GateAnswer(status, a.id, spec=a.spec if status == "approved" else None,  # type: ignore[arg-type]
+                      by=a.decided_by, reason=a.reason, auto=a.auto_approved)
+
+
+def flavor_rank(rt: Runtime, name: str) -> float | None:
+    try:
+        return rt.prices.lookup(name).hourly_usd
+    except Exception:
+        return None
+
+
+class Gate:
+    """The agent's ApprovalGate for one session's turn."""
+
+    def __init__(self, rt: Runtime, session: Session, requester: str) -> None:
+        self.rt, self.session, self.requester = rt, session, requester
+
+    async def lookup(self, call_id: str) -> GateAnswer | None:
+        async with self.rt.db.session() as db:
+            a = (await db.execute(select(Approval).where(
+                Approval.session_id == self.session.id, Approval.call_id == call_id))).scalar_one_or_none()
+        return _answer(a) if a else None
+
+    async def request(self, req: ApprovalRequest) -> GateAnswer:
+        s = self.session
+        info = dataclasses.asdict(req.info)
+        info = self.rt.redactor.redact_obj(info)
+        async with self.rt.db.transaction() as db:
+            pol = await policies.effective(db, s.platform, s.workspace, s.channel, self.rt.settings.approvers)
+            budget = await policies.budget_view(db, pol, s.platform, s.workspace, s.channel)
+            refusal = self.refusal(pol, req)
+            a = Approval(
+                id=str(uuid.uuid4()), session_id=s.id, call_id=req.call_id, tool=req.tool, kind=req.info.kind,
+                spec=req.spec, spec_sha256=req.spec_sha256, card=info,
+                estimated_cost_usd=req.info.estimated_cost_usd, requester=self.requester, platform=s.platform,
+                workspace=s.workspace, channel=s.channel, approvers=list(pol.approvers),
+                required_approvals=pol.approvals_required, self_approval=pol.self_approval,
+                expires_at=now() + timedelta(minutes=self.rt.settings.approval_ttl_minutes),
+            )
+            scope = dict(platform=s.platform, workspace=s.workspace, channel=s.channel, session_id=s.id,
+                         approval_id=a.id, spec_sha256=req.spec_sha256)
+            if refusal:
+                a.status, a.reason, a.decided_at, a.decided_by = "refused", refusal, now(), "policy"
+                audit.record(db, "approval_refused", **scope, reason=refusal, tool=req.tool)
+            elif self.auto_approvable(pol, budget, req):
+                a.status, a.auto_approved, a.decided_at, a.decided_by = "approved", True, now(), "auto-approve"
+                audit.record(db, "approval_requested", actor=self.requester, **scope, tool=req.tool,
+                             cost=req.info.estimated_cost_usd)
+                audit.record(db, "approval_decided", **scope, decision="approved", auto=True,
+                             cost=req.info.estimated_cost_usd)
+                reserve(db, a)
+            else:
+                audit.record(db, "approval_requested", actor=self.requester, **scope, tool=req.tool,
+                             cost=req.info.estimated_cost_usd)
+            await supersede_older(db, a)
+            db.add(a)
+        await self.post(a, budget.left)
+        if refusal:
+            await self.rt.adapter(s.platform).post(conversation_of(s), f"🛑 Not run: {refusal}")
+        return _answer(a)
+
+    def refusal(self, pol: policies.EffectivePolicy, req: ApprovalRequest) -> str | None:
+        if not pol.approvers:
+            return ("no approver is configured for this channel, so spending and Hub writes are refused. "
+                    "An administrator can set INTERN_APPROVERS or run `@intern policy approvers add @someone`.")
+        info = req.info
+        if pol.max_flavor and info.flavor:
+            cap, asked = flavor_rank(self.rt, pol.max_flavor), flavor_rank(self.rt, info.flavor)
+            if cap is not None and asked is not None and asked > cap + 1e-9:
+                return (f"hardware {info.flavor} ({money(asked)}/h) is above this channel's largest allowed "
+                        f"flavor {pol.max_flavor} ({money(cap)}/h).")
+        if pol.max_timeout_seconds and info.timeout_seconds and info.timeout_seconds > pol.max_timeout_seconds:
+            from intern.agent.pricing import format_duration
+
+            return (f"timeout {format_duration(info.timeout_seconds)} is longer than this channel's limit of "
+                    f"{format_duration(pol.max_timeout_seconds)}.")
+        return None
+
+    def auto_approvable(self, pol: policies.EffectivePolicy, budget: policies.BudgetView,
+                        req: ApprovalRequest) -> bool:
+        cost = req.info.estimated_cost_usd
+        return (req.info.auto_approvable and req.info.kind == "spend" and pol.auto_approve_below_usd is not None
+                and cost is not None and cost < pol.auto_approve_below_usd and budget.allows(cost))
+
+    async def post(self, a: Approval, budget_left: float | None) -> None:
+        adapter = self.rt.adapter(a.platform)
+        try:
+            ref = await adapter.post_card(conversation_of(self.session), approval_card(a, budget_left=budget_left))
+        except Exception:
+            log.exception("could not post approval card %s", a.id)
+            return
+        async with self.rt.db.transaction() as db:
+            await db.execute(update(Approval).where(Approval.id == a.id).values(card_ref=ref.to_json()))
+        a.card_ref = ref.to_json()
+
+
+async def supersede_older(db: AsyncSession, new: Approval) -> None:
+    """A changed request for the same action replaces the pending one: the old card says so."""
+    olds = (await db.execute(select(Approval).where(
+        Approval.session_id == new.session_id, Approval.tool == new.tool, Approval.status == "pending",
+        Approval.call_id != new.call_id))).scalars().all()
+    for old in olds:
+        if old.spec.get("operation") != new.spec.get("operation") or old.spec_sha256 == new.spec_sha256:
+            continue
+        res = await db.execute(update(Approval).where(Approval.id == old.id, Approval.status == "pending")
+                               .values(status="superseded", decided_at=now(), reason=f"superseded by {new.id}"))
+        if res.rowcount:
+            audit.record(db, "approval_superseded", platform=old.platform, workspace=old.workspace,
+                         channel=old.channel, session_id=old.session_id, approval_id=old.id,
+                         spec_sha256=old.spec_sha256, superseded_by=new.id)
+
+
+def reserve(db: AsyncSession, a: Approval) -> None:
+    """An approved spend reserves its maximum cost until the actual cost replaces it."""
+    if a.kind != "spend" or not a.estimated_cost_usd:
+        return
+    db.add(SpendEntry(platform=a.platform, workspace=a.workspace, channel=a.channel, session_id=a.session_id,
+                      user_id=a.requester, kind="job" if a.tool == "hf_jobs" else "sandbox", ref=a.id,
+                      amount_usd=a.estimated_cost_usd, final=False, month=policies.month_of()))
+
+
+def is_uuid(value: str) -> bool:
+    try:
+        return str(uuid.UUID(value)) == value.lower()
+    except (ValueError, AttributeError, TypeError):
+        return False
+
+
+class Approvals:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+
+    async def is_member(self, platform: str, workspace: str, user: str, refs: list[str] | tuple[str, ...],
+                        user_groups: tuple[str, ...] = ()) -> bool:
+        if user in refs:
+            return True
+        groups = [r for r in refs if r.startswith("<!subteam^") or r.startswith("<@&")]
+        for ref in groups:
+            gid = ref.strip("<>!@&").removeprefix("subteam^").split("|")[0]
+            if gid in user_groups:
+                return True
+            try:
+                members = await self.rt.adapter(platform).members_of(workspace, ref)
+            except Exception:
+                log.warning("could not resolve approver group %s", ref)
+                continue
+            if user in members:
+                return True
+        return False
+
+    async def click(self, c: ApprovalClick) -> Reply:
+        if not is_uuid(c.approval_id):
+            await self._refusal_audit(c, None, "unknown approval id")
+            return Reply("This button does not belong to a known approval (unknown or altered id). Nothing was "
+                         "changed.", ok=False)
+        async with self.rt.db.transaction() as db:
+            fresh = await claim_event(db, f"click:{c.approval_id}:{c.user}:{c.decision}", "click")
+            q = select(Approval).where(Approval.id == c.approval_id)
+            if self.rt.db.is_postgres:
+                q = q.with_for_update()
+            a = (await db.execute(q)).scalar_one_or_none()
+            if a is None or a.platform != c.platform:
+                self._audit_refusal(db, c, a, "unknown approval id")
+                return Reply("This button does not belong to a known approval (unknown or altered id). Nothing "
+                             "was changed.", ok=False)
+            if c.workspace != a.workspace:
+                self._audit_refusal(db, c, a, "clicker belongs to another workspace")
+                return Reply("You can't decide on this request: it belongs to another workspace.", ok=False)
+            if a.status != "pending":
+                return Reply(self.already(a), ok=False)
+            if not fresh:
+                return Reply("Your click on this card was already recorded.", ok=False)
+            refusal = await self.authorize(db, a, c)
+            if refusal:
+                self._audit_refusal(db, a=a, c=c, reason=refusal)
+                return Reply(refusal, ok=False)
+            try:
+                async with db.begin_nested():
+                    db.add(ApprovalDecision(approval_id=a.id, user_id=c.user, decision=c.decision))
+                    await db.flush()
+            except IntegrityError:
+                return Reply("You already decided on this request.", ok=False)
+            result = await self.apply(db, a, c)
+        if result.ok:
+            await self.refresh_card(a.id)
+            self.rt.poke()
+        return result
+
+    async def authorize(self, db: AsyncSession, a: Approval, c: ApprovalClick) -> str | None:
+        pol = await policies.effective(db, a.platform, a.workspace, a.channel, self.rt.settings.approvers)
+        if not await self.is_member(a.platform, a.workspace, c.user, pol.approvers, c.user_groups):
+            return "Only this channel's designated approvers can decide on this request. Nothing was changed."
+        if c.user == a.requester and not pol.self_approval:
+            return ("You requested this, and self-approval is off in this channel: another approver must "
+                    "decide. Nothing was changed.")
+        if c.decision == "approve" and a.kind == "spend":
+            budget = await policies.budget_view(db, pol, a.platform, a.workspace, a.channel)
+            if not budget.allows(a.estimated_cost_usd):
+                return (f"This request may cost {money(a.estimated_cost_usd)} but only {money(budget.left)} of "
+                        "the budget is left this month, so it cannot be approved.")
+        return None
+
+    async def apply(self, db: AsyncSession, a: Approval, c: ApprovalClick) -> Reply:
+        scope = dict(platform=a.platform, workspace=a.workspace, channel=a.channel, session_id=a.session_id,
+                     approval_id=a.id, spec_sha256=a.spec_sha256)
+        approvers = (await db.execute(select(ApprovalDecision.user_id).where(
+            ApprovalDecision.approval_id == a.id, ApprovalDecision.decision == "approve")
+            .order_by(ApprovalDecision.id))).scalars().all()
+        if c.decision == "approve" and len(approvers) < a.required_approvals:
+            audit.record(db, "approval_vote", actor=c.user, **scope, decision="approve",
+                         given=len(approvers), required=a.required_approvals)
+            return Reply(f"Approval recorded: {len(approvers)} of {a.required_approvals}.")
+        status = "approved" if c.decision == "approve" else "denied"
+        decided_by = ",".join(approvers) if status == "approved" else c.user
+        res = await db.execute(update(Approval).where(Approval.id == a.id, Approval.status == "pending")
+                               .values(status=status, decided_by=decided_by, decided_at=now()))
+        if res.rowcount != 1:
+            await db.refresh(a)
+            return Reply(self.already(a), ok=False)
+        await db.refresh(a)
+        audit.record(db, "approval_decided", actor=c.user, **scope, decision=status,
+                     cost=a.estimated_cost_usd, approvers=list(approvers) if status == "approved" else None)
+        if status == "approved":
+            reserve(db, a)
+        enqueue(db, a.session_id, "resume", {"approval_id": a.id})
+        return Reply(f"{'Approved' if status == 'approved' else 'Denied'}. Thanks!")
+
+    def already(self, a: Approval) -> str:
+        who = ", ".join(f"<@{u}>" for u in (a.decided_by or "").split(",") if u)
+        if a.status == "approved":
+            return f"Already approved by {'auto-approve' if a.auto_approved else who}."
+        if a.status == "denied":
+            return f"Already denied by {who}."
+        if a.status == "expired":
+            return "This request expired; ask Intern in the thread to request it again."
+        if a.status == "superseded":
+            return "This request was replaced by a newer one; use the newer card."
+        if a.status == "refused":
+            return f"This request was refused by policy: {a.reason}"
+        return "This request was cancelled."
+
+    def _audit_refusal(self, db: AsyncSession, c: ApprovalClick, a: Approval | None, reason: str) -> None:
+        audit.record(db, "approval_refused", actor=c.user, platform=c.platform, workspace=c.workspace,
+                     channel=a.channel if a else None, session_id=a.session_id if a else None,
+                     approval_id=a.id if a else None, spec_sha256=a.spec_sha256 if a else None,
+                     reason=reason, clicked=c.decision,
+                     claimed_id=None if a else c.approval_id[:64])
+
+    async def _refusal_audit(self, c: ApprovalClick, a: Approval | None, reason: str) -> None:
+        async with self.rt.db.transaction() as db:
+            self._audit_refusal(db, c, a, reason)
+
+    async def refresh_card(self, approval_id: str, note: str | None = None) -> None:
+        async with self.rt.db.session() as db:
+            a = await db.get(Approval, approval_id)
+            if a is None or not a.card_ref:
+                return
+            pol = await policies.effective(db, a.platform, a.workspace, a.channel, self.rt.settings.approvers)
+            budget = await policies.budget_view(db, pol, a.platform, a.workspace, a.channel)
+            given = (await db.execute(select(ApprovalDecision.user_id).where(
+                ApprovalDecision.approval_id == a.id, ApprovalDecision.decision == "approve")
+                .order_by(ApprovalDecision.id))).scalars().all()
+        try:
+            await self.rt.adapter(a.platform).update_card(
+                MessageRef.from_json(a.card_ref),
+                approval_card(a, budget_left=budget.left, approvals_given=list(given), note=note))
+        except Exception:
+            log.exception("could not update approval card %s", approval_id)
+
+    async def expire_due(self) -> int:
+        """Mark overdue pending approvals expired, tell the agent, edit the cards."""
+        async with self.rt.db.session() as db:
+            due = (await db.execute(select(Approval.id).where(
+                Approval.status == "pending", Approval.expires_at <= now()))).scalars().all()
+        expired = []
+        for aid in due:
+            async with self.rt.db.transaction() as db:
+                res = await db.execute(update(Approval).where(Approval.id == aid, Approval.status == "pending")
+                                       .values(status="expired", decided_at=now()))
+                if res.rowcount != 1:
+                    continue
+                a = await db.get(Approval, aid)
+                assert a is not None
+                audit.record(db, "approval_expired", platform=a.platform, workspace=a.workspace,
+                             channel=a.channel, session_id=a.session_id, approval_id=a.id,
+                             spec_sha256=a.spec_sha256)
+                enqueue(db, a.session_id, "resume", {"approval_id": a.id})
+            expired.append(aid)
+        for aid in expired:
+            await self.refresh_card(aid)
+        if expired:
+            self.rt.poke()
+        return len(expired)
+
+    async def cancel_pending(self, session_id: str, actor: str) -> list[str]:
+        async with self.rt.db.transaction() as db:
+            rows = (await db.execute(select(Approval).where(
+                Approval.session_id == session_id, Approval.status == "pending"))).scalars().all()
+            ids = []
+            for a in rows:
+                res = await db.execute(update(Approval).where(Approval.id == a.id, Approval.status == "pending")
+                                       .values(status="cancelled", decided_by=actor, decided_at=now(),
+                                               reason="session stopped"))
+                if res.rowcount:
+                    ids.append(a.id)
+                    audit.record(db, "approval_cancelled", actor=actor, platform=a.platform,
+                                 workspace=a.workspace, channel=a.channel, session_id=a.session_id,
+                                 approval_id=a.id, spec_sha256=a.spec_sha256)
+        for aid in ids:
+            await self.refresh_card(aid)
+        return ids
+
+
+async def pending_count(db: AsyncSession, session_id: str) -> int:
+    return int((await db.execute(select(func.count()).select_from(Approval).where(
+        Approval.session_id == session_id, Approval.status == "pending"))).scalar_one())
+
+
+def card_snapshot(a: Approval) -> dict[str, Any]:
+    return {"id": a.id, "status": a.status, "tool": a.tool, "cost": a.estimated_cost_usd}

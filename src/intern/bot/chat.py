@@ -1,0 +1,134 @@
+"""The chat-adapter port and the neutral types that cross it.
+
+Adapters translate platform payloads into these inbound types and render these outbound types;
+no business rule lives in an adapter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """Where a session lives: one thread of one channel of one workspace."""
+
+    platform: str
+    workspace: str
+    channel: str
+    thread: str
+
+    @property
+    def channel_scope(self) -> tuple[str, str, str]:
+        return (self.platform, self.workspace, self.channel)
+
+
+# --- inbound ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class UserMessage:
+    conversation: Conversation
+    user: str
+    text: str
+    event_key: str  # platform message identity, e.g. slack:T1:C1:1595926230.009600
+    mentioned: bool = False  # addressed to the bot explicitly (may start a session)
+    files: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class ApprovalClick:
+    approval_id: str
+    user: str
+    workspace: str
+    platform: str
+    decision: Literal["approve", "deny"]
+    event_key: str
+    user_groups: tuple[str, ...] = ()  # role / group ids the clicker holds, when the platform sends them
+
+
+@dataclass(frozen=True)
+class StopClick:
+    session_id: str
+    user: str
+    workspace: str
+    platform: str
+    event_key: str
+    user_groups: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Command:
+    """`@intern status|policy …|budget` (Slack) or `/intern status|policy|budget` (Discord)."""
+
+    conversation: Conversation
+    user: str
+    name: Literal["status", "policy", "budget", "stop"]
+    args: str = ""
+    user_groups: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the bot answers privately to whoever clicked or commanded."""
+
+    text: str
+    ok: bool = True
+
+
+# --- outbound -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MessageRef:
+    platform: str
+    channel: str
+    id: str  # Slack ts, Discord message id
+    thread: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"platform": self.platform, "channel": self.channel, "id": self.id, "thread": self.thread}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> MessageRef:
+        return cls(data["platform"], data["channel"], data["id"], data.get("thread"))
+
+
+@dataclass(frozen=True)
+class Button:
+    action: Literal["approve", "deny", "stop"]
+    value: str  # approval id or session id
+    label: str
+
+
+@dataclass
+class Card:
+    """An approval card or the status card, rendered by each adapter in its own way."""
+
+    title: str
+    fields: list[tuple[str, str]] = field(default_factory=list)
+    body: str | None = None
+    body_label: str | None = None
+    lines: list[str] = field(default_factory=list)  # checks, one per line
+    footer: str | None = None
+    buttons: list[Button] = field(default_factory=list)
+    state: Literal["pending", "approved", "denied", "expired", "cancelled", "superseded", "info", "running",
+                   "done", "error"] = "info"
+    attachment: tuple[str, str] | None = None  # (filename, full text) when the body was cut
+
+
+class ChatAdapter(Protocol):
+    platform: str
+
+    async def post(self, conv: Conversation, text: str) -> MessageRef: ...
+
+    async def post_card(self, conv: Conversation, card: Card) -> MessageRef: ...
+
+    async def update_card(self, ref: MessageRef, card: Card) -> None: ...
+
+    async def post_private(self, conv: Conversation, user: str, text: str) -> None: ...
+
+    async def attach_file(self, conv: Conversation, filename: str, content: str, title: str) -> None: ...
+
+    async def members_of(self, workspace: str, group_ref: str) -> set[str]:
+        """Resolve a user group (Slack `<!subteam^…>`) or role (Discord `<@&…>`) to member ids."""
+        ...

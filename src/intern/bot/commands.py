@@ -1,0 +1,275 @@
+"""`status`, `budget` and `policy …`: read and change what a channel allows.
+
+Only administrators (INTERN_APPROVERS, or administrators named in the channel's policy) may change a
+policy; the workspace budget is for global administrators only. Bad values get a clear private
+reply and change nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+
+from intern.agent.errors import ToolArgumentError
+from intern.agent.pricing import format_duration, parse_timeout
+from intern.bot import audit
+from intern.bot import policy as policies
+from intern.bot.cards import money
+from intern.bot.chat import Command, Reply
+from intern.bot.models import Approval, ChannelPolicy, Job, Session, SpendEntry
+
+if TYPE_CHECKING:
+    from intern.bot.app import BotApp
+
+USER_REF = re.compile(r"^<@([UWB][A-Z0-9]+)(?:\|[^>]*)?>$|^<@!?(\d{5,25})>$")
+GROUP_REF = re.compile(r"^<!subteam\^([A-Z0-9]+)(?:\|[^>]*)?>$|^<@&(\d{5,25})>$")
+ACTIVE_STAGES = ("SCHEDULING", "RUNNING", "LAUNCHING")
+
+
+class PolicyError(ValueError):
+    pass
+
+
+async def run_command(bot: BotApp, cmd: Command) -> Reply:
+    if cmd.name == "status":
+        return await status(bot, cmd)
+    if cmd.name == "budget":
+        return await budget(bot, cmd)
+    if cmd.name == "policy":
+        return await policy(bot, cmd)
+    return Reply(f"Unknown command `{cmd.name}`.", ok=False)
+
+
+# --- status and budget ------------------------------------------------------------------------------
+
+async def status(bot: BotApp, cmd: Command) -> Reply:
+    c = cmd.conversation
+    async with bot.rt.db.session() as db:
+        sessions = (await db.execute(select(Session).where(
+            Session.platform == c.platform, Session.workspace == c.workspace, Session.channel == c.channel,
+            Session.active.is_(True)).order_by(Session.created_at.desc()).limit(10))).scalars().all()
+        jobs = (await db.execute(select(Job).where(
+            Job.platform == c.platform, Job.workspace == c.workspace, Job.channel == c.channel,
+            Job.stage.in_(ACTIVE_STAGES)))).scalars().all()
+        pending = (await db.execute(select(Approval).where(
+            Approval.platform == c.platform, Approval.workspace == c.workspace, Approval.channel == c.channel,
+            Approval.status == "pending"))).scalars().all()
+        pol = await policies.effective(db, c.platform, c.workspace, c.channel, bot.rt.settings.approvers)
+        spent = await policies.spent(db, c.platform, c.workspace, c.channel)
+        view = await policies.budget_view(db, pol, c.platform, c.workspace, c.channel)
+    lines = ["*Intern status for this channel*"]
+    lines.append(f"Sessions: {len(sessions)} active" + ("" if not sessions else ": " + ", ".join(
+        f"{s.status} (started by <@{s.started_by}>, LLM {money(s.llm_cost_usd)})" for s in sessions[:5])))
+    lines.append(f"Running jobs: {len(jobs)}" + ("" if not jobs else ": " + ", ".join(
+        f"`{j.hf_job_id}` {j.stage} on {j.flavor}" for j in jobs)))
+    lines.append(f"Pending approvals: {len(pending)}" + ("" if not pending else ": " + ", ".join(
+        f"{a.tool} {a.spec.get('operation', '')} ({money(a.estimated_cost_usd)}) by <@{a.requester}>"
+        for a in pending)))
+    budget_text = "no budget set" if pol.monthly_budget_usd is None else \
+        f"{money(view.channel_left)} left of {money(pol.monthly_budget_usd)}"
+    lines.append(f"Spend this month: {money(spent)} ({budget_text})")
+    return Reply("\n".join(lines))
+
+
+async def budget(bot: BotApp, cmd: Command) -> Reply:
+    c = cmd.conversation
+    month = policies.month_of()
+    scope = (SpendEntry.platform == c.platform, SpendEntry.workspace == c.workspace, SpendEntry.month == month)
+    async with bot.rt.db.session() as db:
+        by_channel = (await db.execute(select(SpendEntry.channel, func.sum(SpendEntry.amount_usd)).where(*scope)
+                                       .group_by(SpendEntry.channel))).all()
+        by_user = (await db.execute(select(SpendEntry.user_id, func.sum(SpendEntry.amount_usd)).where(*scope)
+                                    .group_by(SpendEntry.user_id))).all()
+        by_session = (await db.execute(select(SpendEntry.session_id, func.sum(SpendEntry.amount_usd)).where(
+            *scope, SpendEntry.channel == c.channel).group_by(SpendEntry.session_id))).all()
+        pol = await policies.effective(db, c.platform, c.workspace, c.channel, bot.rt.settings.approvers)
+        view = await policies.budget_view(db, pol, c.platform, c.workspace, c.channel)
+    def table(rows: Any, label: Any) -> str:
+        rows = sorted(rows, key=lambda r: -(r[1] or 0))
+        return "\n".join(f"• {label(k)}: {money(v or 0)}" for k, v in rows[:15]) or "• nothing yet"
+    parts = [f"*Spend in {month} (UTC)* — jobs at actual cost once finished, reserved maximum while running, "
+             "plus LLM usage",
+             "*By channel*\n" + table(by_channel, lambda ch: f"<#{ch}>"),
+             "*By user*\n" + table(by_user, lambda u: f"<@{u}>" if u else "system"),
+             "*By session in this channel*\n" + table(by_session, lambda s: f"`{(s or '')[:8]}`")]
+    if pol.monthly_budget_usd is not None:
+        parts.append(f"Channel budget: {money(pol.monthly_budget_usd)}, left {money(view.channel_left)}")
+    if pol.workspace_budget_usd is not None:
+        parts.append(f"Workspace budget: {money(pol.workspace_budget_usd)}, left {money(view.workspace_left)}")
+    return Reply("\n\n".join(parts))
+
+
+# --- policy -----------------------------------------------------------------------------------------
+
+@dataclass
+class Change:
+    field: str
+    value: Any
+    summary: str
+    workspace: bool = False
+
+
+def refs(words: list[str]) -> list[str]:
+    if not words:
+        raise PolicyError("Name at least one user (@someone), user group or role.")
+    out = []
+    for w in words:
+        w = w.strip(",")
+        if USER_REF.match(w):
+            m = USER_REF.match(w)
+            assert m
+            out.append(m.group(1) or m.group(2))
+        elif GROUP_REF.match(w):
+            out.append(w.split("|")[0].rstrip(">") + ">")
+        else:
+            raise PolicyError(f"`{w}` is not a user, user group or role mention. Use @name so your chat "
+                              "client turns it into a mention.")
+    return out
+
+
+def money_value(word: str) -> float:
+    m = re.fullmatch(r"\$?(\d+(?:\.\d{1,2})?)", word.strip())
+    if not m:
+        raise PolicyError(f"`{word}` is not an amount in USD (e.g. 500 or 2.50).")
+    value = float(m.group(1))
+    if value > 10_000_000:
+        raise PolicyError("That amount is too large.")
+    return value
+
+
+def parse_policy(words: list[str], known_flavors: set[str]) -> Change:
+    if not words:
+        raise PolicyError("Missing setting.")
+    key, rest = words[0].lower(), words[1:]
+    if key in ("approvers", "admins"):
+        if not rest or rest[0].lower() not in ("add", "remove"):
+            raise PolicyError(f"Use `policy {key} add @a @b` or `policy {key} remove @a`.")
+        return Change(key, (rest[0].lower(), refs(rest[1:])), f"{key} {rest[0].lower()} " + " ".join(rest[1:]))
+    if len(rest) != 1:
+        raise PolicyError(f"`policy {key}` takes exactly one value.")
+    value = rest[0]
+    if key == "approvals-required":
+        if not value.isdigit() or not 1 <= int(value) <= 10:
+            raise PolicyError("approvals-required must be a whole number from 1 to 10.")
+        return Change("approvals_required", int(value), f"approvals required: {value}")
+    if key == "self-approval":
+        if value.lower() not in ("on", "off"):
+            raise PolicyError("self-approval takes `on` or `off`.")
+        return Change("self_approval", value.lower() == "on", f"self-approval {value.lower()}")
+    if key in ("budget", "workspace-budget"):
+        amount = None if value.lower() in ("none", "off", "unlimited") else money_value(value)
+        return Change("monthly_budget_usd", amount, f"{key}: {'no limit' if amount is None else money(amount)}",
+                      workspace=key == "workspace-budget")
+    if key == "max-flavor":
+        if value.lower() in ("none", "off"):
+            return Change("max_flavor", None, "max-flavor: no limit")
+        if value not in known_flavors:
+            raise PolicyError(f"Unknown hardware flavor `{value}`. Known: {', '.join(sorted(known_flavors))}.")
+        return Change("max_flavor", value, f"max-flavor: {value}")
+    if key == "max-timeout":
+        if value.lower() in ("none", "off"):
+            return Change("max_timeout_seconds", None, "max-timeout: no limit")
+        try:
+            seconds = parse_timeout(value)
+        except ToolArgumentError as exc:
+            raise PolicyError(str(exc)) from None
+        return Change("max_timeout_seconds", seconds, f"max-timeout: {format_duration(seconds)}")
+    if key == "auto-approve-below":
+        amount = None if value.lower() in ("none", "off") else money_value(value)
+        return Change("auto_approve_below_usd", amount,
+                      f"auto-approve-below: {'off' if amount is None else money(amount)}")
+    raise PolicyError(f"Unknown policy setting `{key}`. Settings: approvers, admins, approvals-required, "
+                      "self-approval, budget, workspace-budget, max-flavor, max-timeout, auto-approve-below.")
+
+
+async def policy(bot: BotApp, cmd: Command) -> Reply:
+    words = cmd.args.split()
+    if not words:
+        return await show_policy(bot, cmd)
+    try:
+        change = parse_policy(words, {f.name for f in bot.rt.prices.all()})
+    except PolicyError as exc:
+        return Reply(f"{exc} Nothing was changed.", ok=False)
+    c = cmd.conversation
+    async with bot.rt.db.transaction() as db:
+        pol = await policies.effective(db, c.platform, c.workspace, c.channel, bot.rt.settings.approvers)
+        is_global = cmd.user in pol.global_admins
+        if change.workspace and not is_global:
+            return Reply("Only global administrators (INTERN_APPROVERS) can set the workspace budget. "
+                         "Nothing was changed.", ok=False)
+        if not (is_global or cmd.user in pol.admins):
+            return Reply("Only administrators can change this channel's policy. Nothing was changed.", ok=False)
+        channel = policies.WORKSPACE if change.workspace else c.channel
+        row = await policies.load_row(db, c.platform, c.workspace, channel)
+        if row is None:
+            row = ChannelPolicy(platform=c.platform, workspace=c.workspace, channel=channel, approvers=[], admins=[],
+                                approvals_required=1, self_approval=False)
+            db.add(row)
+        before = {k: getattr(row, k) for k in ("approvers", "admins", "approvals_required", "self_approval",
+                                               "monthly_budget_usd", "max_flavor", "max_timeout_seconds",
+                                               "auto_approve_below_usd")}
+        error = apply_change(row, change)
+        if error:
+            return Reply(f"{error} Nothing was changed.", ok=False)
+        row.updated_by = cmd.user
+        audit.record(db, "policy_changed", actor=cmd.user, platform=c.platform, workspace=c.workspace,
+                     channel=channel, change=change.summary,
+                     before={k: v for k, v in before.items() if v != getattr(row, k)},
+                     after={k: getattr(row, k) for k in before if before[k] != getattr(row, k)})
+    return Reply(f"Policy updated by <@{cmd.user}>: {change.summary}.")
+
+
+def apply_change(row: ChannelPolicy, change: Change) -> str | None:
+    if change.field in ("approvers", "admins"):
+        action, items = change.value
+        current = list(getattr(row, change.field) or [])
+        if action == "add":
+            current += [i for i in items if i not in current]
+        else:
+            missing = [i for i in items if i not in current]
+            if missing:
+                return f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not in the list."
+            current = [i for i in current if i not in items]
+        setattr(row, change.field, current)
+        if change.field == "approvers" and row.approvals_required > max(1, len(current)) and current:
+            return (f"approvals-required is {row.approvals_required} but only {len(current)} approver(s) would "
+                    "remain; lower approvals-required first.")
+        return None
+    if change.field == "approvals_required":
+        n_approvers = len(row.approvers or [])
+        has_groups = any(str(a).startswith("<") for a in row.approvers or [])
+        if n_approvers and not has_groups and change.value > n_approvers:
+            return f"Only {n_approvers} approver(s) are designated; add approvers first."
+    setattr(row, change.field, change.value)
+    return None
+
+
+async def show_policy(bot: BotApp, cmd: Command) -> Reply:
+    c = cmd.conversation
+    async with bot.rt.db.session() as db:
+        pol = await policies.effective(db, c.platform, c.workspace, c.channel, bot.rt.settings.approvers)
+        view = await policies.budget_view(db, pol, c.platform, c.workspace, c.channel)
+        spent = await policies.spent(db, c.platform, c.workspace, c.channel)
+    def who(items: tuple[str, ...] | frozenset[str]) -> str:
+        return ", ".join(i if i.startswith("<") else f"<@{i}>" for i in sorted(items)) or "none"
+    source = "this channel's list" if pol.channel_has_own_approvers else "INTERN_APPROVERS (global)"
+    lines = [
+        "*Policy for this channel*",
+        f"Approvers: {who(pol.approvers)} (from {source})" if pol.approvers else
+        "Approvers: none — spending and Hub writes are refused until one is set",
+        f"Approvals required: {pol.approvals_required}",
+        f"Self-approval: {'on' if pol.self_approval else 'off'}",
+        f"Monthly budget: {money(pol.monthly_budget_usd) if pol.monthly_budget_usd is not None else 'no limit'}"
+        + (f", {money(view.channel_left)} left" if view.channel_left is not None else "")
+        + f" (spent {money(spent)} this month)",
+        f"Workspace budget: {money(pol.workspace_budget_usd) if pol.workspace_budget_usd is not None else 'no limit'}"
+        + (f", {money(view.workspace_left)} left" if view.workspace_left is not None else ""),
+        f"Largest hardware: {pol.max_flavor or 'no limit'}",
+        f"Longest timeout: {format_duration(pol.max_timeout_seconds) if pol.max_timeout_seconds else 'no limit'}",
+        f"Auto-approve below: {money(pol.auto_approve_below_usd) if pol.auto_approve_below_usd is not None else 'off'}",
+        f"Administrators: {who(pol.admins)} plus global {who(pol.global_admins)}",
+    ]
+    return Reply("\n".join(lines))

@@ -1,0 +1,127 @@
+"""`intern sessions …` and `intern audit`: read-only views of the database."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from sqlalchemy import select
+
+from intern.bot.models import AuditEvent, Message, Session
+from intern.bot.settings import Settings
+from intern.bot.store import connect, ensure_schema
+
+AUDIT_FIELDS = ("at", "kind", "actor", "workspace", "channel", "session_id", "approval_id", "job_id",
+                "spec_sha256", "detail")
+
+
+async def _db(settings: Settings) -> Any:
+    db = connect(settings.database_url)
+    await ensure_schema(db, auto_migrate=False)
+    return db
+
+
+def parse_since(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise SystemExit(f"intern audit: --since {value!r} is not an ISO date or time (e.g. 2026-11-01)") from None
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def audit_row(e: AuditEvent) -> dict[str, Any]:
+    return {"at": e.at.isoformat(), "kind": e.kind, "actor": e.actor, "platform": e.platform,
+            "workspace": e.workspace, "channel": e.channel, "session_id": e.session_id,
+            "approval_id": e.approval_id, "job_id": e.job_id, "spec_sha256": e.spec_sha256, "detail": e.detail}
+
+
+async def export_audit(settings: Settings, *, since: str | None, fmt: str, out: TextIO = sys.stdout) -> int:
+    start = parse_since(since)
+    db = await _db(settings)
+    try:
+        q = select(AuditEvent).order_by(AuditEvent.id)
+        if start is not None:
+            q = q.where(AuditEvent.at >= start)
+        async with db.session() as s:
+            rows = (await s.execute(q)).scalars().all()
+    finally:
+        await db.dispose()
+    if fmt == "csv":
+        w = csv.DictWriter(out, fieldnames=[*AUDIT_FIELDS[:3], "platform", *AUDIT_FIELDS[3:]])
+        w.writeheader()
+        for e in rows:
+            r = audit_row(e)
+            r["detail"] = json.dumps(r["detail"], ensure_ascii=False, sort_keys=True)
+            w.writerow(r)
+    else:
+        for e in rows:
+            out.write(json.dumps(audit_row(e), ensure_ascii=False) + "\n")
+    return 0
+
+
+async def list_sessions(settings: Settings, *, limit: int, out: TextIO = sys.stdout) -> int:
+    db = await _db(settings)
+    try:
+        async with db.session() as s:
+            rows = (await s.execute(select(Session).order_by(Session.created_at.desc()).limit(limit))).scalars().all()
+    finally:
+        await db.dispose()
+    for r in rows:
+        out.write(f"{r.id}  {r.created_at:%Y-%m-%d %H:%M}  {r.platform}:{r.channel}:{r.thread}  {r.status:<16} "
+                  f"by {r.started_by}  LLM ${r.llm_cost_usd:.2f}\n")
+    if not rows:
+        out.write("No sessions yet.\n")
+    return 0
+
+
+async def _load(settings: Settings, session_id: str) -> tuple[Session, list[Message]] | None:
+    db = await _db(settings)
+    try:
+        async with db.session() as s:
+            sess = await s.get(Session, session_id)
+            if sess is None:
+                return None
+            msgs = (await s.execute(select(Message).where(Message.session_id == session_id)
+                                    .order_by(Message.seq))).scalars().all()
+            return sess, list(msgs)
+    finally:
+        await db.dispose()
+
+
+async def show_session(settings: Settings, session_id: str, out: TextIO = sys.stdout) -> int:
+    return await export_session(settings, session_id, "md", out)
+
+
+async def export_session(settings: Settings, session_id: str, fmt: str, out: TextIO = sys.stdout) -> int:
+    loaded = await _load(settings, session_id)
+    if loaded is None:
+        print(f"intern: no session {session_id!r}", file=sys.stderr)
+        return 1
+    sess, msgs = loaded
+    if fmt == "jsonl":
+        out.write(json.dumps({"type": "session", "id": sess.id, "platform": sess.platform, "workspace": sess.workspace,
+                              "channel": sess.channel, "thread": sess.thread, "started_by": sess.started_by,
+                              "created_at": sess.created_at.isoformat(), "status": sess.status,
+                              "llm_cost_usd": sess.llm_cost_usd}) + "\n")
+        for m in msgs:
+            out.write(json.dumps({"type": "message", "seq": m.seq, "at": m.created_at.isoformat(), "role": m.role,
+                                  "author": m.author, "message": m.payload}, ensure_ascii=False) + "\n")
+        return 0
+    out.write(f"# Session {sess.id}\n\n{sess.platform} · channel {sess.channel} · thread {sess.thread} · started by "
+              f"{sess.started_by} at {sess.created_at:%Y-%m-%d %H:%M UTC} · status {sess.status}\n\n")
+    for m in msgs:
+        p = m.payload
+        kind = (p.get("meta") or {}).get("kind")
+        head = f"## {m.seq}. {p.get('role')}" + (f" ({kind})" if kind else "") + (f" — {p['name']}" if p.get("name") else "")
+        out.write(head + "\n\n")
+        if p.get("content"):
+            out.write(str(p["content"]) + "\n\n")
+        for call in p.get("tool_calls") or []:
+            fn = call.get("function", {})
+            out.write(f"```json\n{fn.get('name')}({fn.get('arguments')})\n```\n\n")
+    return 0

@@ -1,0 +1,58 @@
+"""The running application's parts, assembled once by `wiring.py` and passed around explicitly."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import httpx
+
+    from intern.agent.guardrails.redaction import Redactor
+    from intern.agent.hub import HubClient
+    from intern.agent.ports import LLM, Cache
+    from intern.agent.pricing import PriceTable
+    from intern.agent.tools.base import ToolRegistry
+    from intern.bot.chat import ChatAdapter
+    from intern.bot.settings import Settings
+    from intern.bot.store import Database
+
+
+def process_identity() -> str:
+    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    hub: HubClient
+    prices: PriceTable
+    llm: LLM
+    tools: ToolRegistry
+    redactor: Redactor
+    http: httpx.AsyncClient
+    cache: Cache
+    adapters: dict[str, ChatAdapter] = field(default_factory=dict)
+    owner: str = field(default_factory=process_identity)
+    extras: dict[str, Any] = field(default_factory=dict)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    # Seconds; kept here so tests can shorten them without touching the environment.
+    lease_seconds: float = 30.0
+    heartbeat_seconds: float = 5.0
+    sweep_seconds: float = 5.0
+    status_throttle_seconds: float = 2.0
+
+    def adapter(self, platform: str) -> ChatAdapter:
+        try:
+            return self.adapters[platform]
+        except KeyError:
+            raise LookupError(f"no chat adapter for platform {platform!r} in this process") from None
+
+    def poke(self) -> None:
+        """Tell this process's workers there is new work (other processes find it by polling)."""
+        self.wake.set()

@@ -1,0 +1,1 @@
+pytest_plugins = ["tests.support.network_guard", "tests.support.standin_fixtures", "tests.support.db"]
