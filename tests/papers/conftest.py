@@ -59,9 +59,12 @@ class World:
         return len(self.hub.requests) + len(self.s2.requests) + len(self.arxiv.requests)
 
 
-def hub_paper(arxiv_id: str, title: str, summary: str, upvotes: int, published: str, **extra: Any) -> dict[str, Any]:
+def hub_paper(arxiv_id: str, title: str, summary: str, upvotes: int, published: str, authors: list[str],
+              **extra: Any) -> dict[str, Any]:
+    """A Hub paper object in the real one's shape, with this paper's values."""
     paper = copy.deepcopy(json.loads((DATA / "hub_paper_2509.04664.json").read_text()))
     paper.update({"id": arxiv_id, "title": title, "summary": summary, "upvotes": upvotes,
+                  "authors": [{"_id": hub_papers.new_object_id(), "name": n, "hidden": False} for n in authors],
                   "publishedAt": published, "submittedOnDailyAt": published, "ai_summary": None,
                   "ai_keywords": [], "discussionId": hub_papers.new_object_id()})
     paper.update(extra)
@@ -74,13 +77,13 @@ def seed_hub(hub: HubStandIn) -> None:
     hub_papers.add_paper(hub, hub_paper(
         SPARSE, "Sparse Attention for Long Context Transformers",
         "We propose a sparse attention pattern that scales transformers to long context windows.", 40,
-        "2024-01-01T10:00:00.000Z", githubRepo="https://github.com/example/sparse-attn", githubStars=1234,
+        "2024-01-01T10:00:00.000Z", ["Ada Example", "Bo Sample"], githubRepo="https://github.com/example/sparse-attn", githubStars=1234,
         ai_keywords=["sparse attention", "long context"],
     ), daily_on="2025-09-08T05:00:00.000Z")
     hub_papers.add_paper(hub, hub_paper(
         DPO, "Direct Preference Optimization at Scale",
         "We study preference optimization for large language models without a reward model.", 12,
-        "2025-09-05T10:00:00.000Z",
+        "2025-09-05T10:00:00.000Z", ["Eve Tester"],
     ), daily_on="2025-09-09T06:00:00.000Z")
     hub_papers.add_citing_repo(hub, "model", "example/sparse-7b", [SPARSE], downloads=5000, likes=40,
                                pipeline_tag="text-generation", library_name="transformers")
@@ -120,13 +123,14 @@ def seed_s2(s2: SemanticScholarStandIn) -> None:
         s2.add_paper(s2_id(name), title, year=year, publication_date=f"{year}-03-01",
                      fields_of_study=["Computer Science"], abstract="attention transformers")
     sparse = s2_id("sparse")
+    # Stored (and so served) with the influential edges last: the tool must put them first itself.
+    s2.cite(sparse, s2_id("longformer"), contexts=["Longformer [3] uses a sliding window."], intents=["methodology"])
     s2.cite(sparse, s2_id("dense"), contexts=["We build on dense attention [12]."], intents=["background"],
             influential=True)
-    s2.cite(sparse, s2_id("longformer"), contexts=["Longformer [3] uses a sliding window."], intents=["methodology"])
+    s2.cite(s2_id("citer-c"), sparse, contexts=[], intents=[])
+    s2.cite(s2_id("citer-b"), sparse, contexts=["Sparse attention [21] reduces cost."], intents=["background"])
     s2.cite(s2_id("citer-a"), sparse, contexts=["We adopt the sparse pattern of [7]."], intents=["methodology"],
             influential=True)
-    s2.cite(s2_id("citer-b"), sparse, contexts=["Sparse attention [21] reduces cost."], intents=["background"])
-    s2.cite(s2_id("citer-c"), sparse, contexts=[], intents=[])
     for _ in range(5):  # make citer-b the most cited, so influence, not popularity, decides the order
         s2.cite(s2_id("bio"), s2_id("citer-b"))
     s2.add_snippet(sparse, "Our sparse attention pattern attends to a sliding window plus global tokens, "
@@ -159,19 +163,24 @@ def seed_arxiv(arxiv: ArxivStandIn) -> None:
 
 @pytest.fixture
 async def world() -> AsyncIterator[World]:
-    async with HubStandIn() as hub, SemanticScholarStandIn() as s2, ArxivStandIn() as arxiv:
-        seed_hub(hub)  # type: ignore[arg-type]
-        seed_s2(s2)  # type: ignore[arg-type]
-        seed_arxiv(arxiv)  # type: ignore[arg-type]
-        w = World(hub, s2, arxiv)  # type: ignore[arg-type]
+    w = World(HubStandIn(), SemanticScholarStandIn(), ArxivStandIn())
+    seed_hub(w.hub)
+    seed_s2(w.s2)
+    seed_arxiv(w.arxiv)
+    for server in (w.hub, w.s2, w.arxiv):
+        await server.start()
+    try:
         yield w
+    finally:
         for client in w.clients:
             await client.aclose() if isinstance(client, httpx.AsyncClient) else client.close()
+        for server in (w.hub, w.s2, w.arxiv):
+            await server.stop()
 
 
 @pytest.fixture
-def make_ctx(world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., ToolContext]:
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+def make_ctx(world: World) -> Callable[..., ToolContext]:
+    """Tool contexts on the stand-ins (HF_HOME is a temp dir, set by tests/support/standin_fixtures.py)."""
 
     def build(*, cache: Any = None, s2_api_key: str | None = None, retry: RetryPolicy | None = FAST_RETRY,
               s2_url: str | None = None) -> ToolContext:

@@ -50,6 +50,7 @@ def _configure_environment() -> None:
     _set("no_proxy", "*")
     _set("HF_HOME", _hf_home)
     _set("HF_HUB_DISABLE_TELEMETRY", "1")
+    _set("HF_HUB_DISABLE_EXPERIMENTAL_WARNING", "1")  # run_uv_job & co. warn, and warnings are errors
     _set("LITELLM_OFFLINE_MODE", "true")
     _set("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 

@@ -289,7 +289,8 @@ class _Walk:
             self.prev = "user"
 
 
-def _analyse_row(acc: MessagesAnalysis, conversation: list[Any], row_index: int, expect_answer: bool) -> None:
+def _analyse_row(acc: MessagesAnalysis, conversation: list[Any], row_index: int, expect_question: bool,
+                 expect_answer: bool) -> None:
     walk = _Walk(acc.style)
     first_turn: str | None = None
     last_turn: str | None = None
@@ -318,15 +319,19 @@ def _analyse_row(acc: MessagesAnalysis, conversation: list[Any], row_index: int,
     if walk.errors:
         acc.alternation_errors += 1
         acc.examples.append(f"row {row_index}: {walk.errors[0]}")
-    if first_turn is not None and first_turn != "user":
+    if expect_question and first_turn is not None and first_turn != "user":
         acc.not_starting_with_user += 1
     if expect_answer and last_turn != "assistant":
         acc.not_ending_with_assistant += 1
 
 
 def analyse_messages(column: str, conversations: Iterable[Any], *, style: Literal["role/content", "from/value"]
-                     = "role/content", expect_answer: bool = True) -> MessagesAnalysis:
-    """Roles, system turns, tool calls and turn-order errors over the conversations of one column."""
+                     = "role/content", expect_question: bool = True, expect_answer: bool = True) -> MessagesAnalysis:
+    """Roles, system turns, tool calls and turn-order errors over the conversations of one column.
+
+    A whole conversation starts with a user turn (after any system turn) and ends with an assistant
+    turn; a prompt column need not end with an answer, a completion column need not start with a question.
+    """
     acc = MessagesAnalysis(column, style)
     for index, conversation in enumerate(conversations):
         if conversation is None:
@@ -335,7 +340,7 @@ def analyse_messages(column: str, conversations: Iterable[Any], *, style: Litera
         if not isinstance(conversation, list):
             acc.unreadable += 1
             continue
-        _analyse_row(acc, conversation, index, expect_answer)
+        _analyse_row(acc, conversation, index, expect_question, expect_answer)
     return acc
 
 
@@ -527,11 +532,11 @@ def _qa_conversions(s: _Schema, fits: set[str]) -> list[str]:
     context_col = s.first_of(_CONTEXT_ALIASES)
     context = f" with '{context_col}' put before it" if context_col else ""
     if answer_col and not fits & {"sft_prompt_completion", "sft_alpaca", "sft_messages"}:
-        out.append(f"Convert: -> sft_prompt_completion by making '{prompt_col}'{context} the prompt and "
-                   f"{_answer_source(s, answer_col)} the completion")
+        out.append(f"Convert: {prompt_col}/{answer_col} -> sft_prompt_completion by making '{prompt_col}'{context} "
+                   f"the prompt and {_answer_source(s, answer_col)} the completion")
     if "grpo" not in fits:
         keep = f" (keep {_answer_source(s, answer_col)} for the reward function)" if answer_col else ""
-        out.append(f"Convert: -> grpo by making '{prompt_col}'{context} the 'prompt' column{keep}")
+        out.append(f"Convert: {prompt_col} -> grpo by making '{prompt_col}'{context} the 'prompt' column{keep}")
     return out
 
 
@@ -540,8 +545,9 @@ def _preference_conversions(s: _Schema, fits: set[str]) -> list[str]:
     if "dpo_implicit" in fits and "dpo_explicit" not in fits:
         out.append("Convert: dpo_implicit -> dpo_explicit by splitting the shared start of chosen/rejected "
                    "off as 'prompt' (trl's extract_prompt; DPOTrainer does it itself)")
-    if fits & {"dpo_explicit", "dpo_implicit"} and "kto" not in fits:
-        out.append("Convert: dpo_explicit -> kto by unpairing each pair into a label=true and a label=false "
+    paired = next((label for label in ("dpo_explicit", "dpo_implicit") if label in fits), None)
+    if paired and "kto" not in fits:
+        out.append(f"Convert: {paired} -> kto by unpairing each pair into a label=true and a label=false "
                    "row (trl's unpair_preference_dataset; KTOTrainer does it itself)")
     pref = s.kind("chosen") in ("string", "conversation") and s.kind("chosen") == s.kind("rejected")
     if pref and not fits & {"dpo_explicit", "dpo_implicit"}:
@@ -552,15 +558,16 @@ def _preference_conversions(s: _Schema, fits: set[str]) -> list[str]:
 def _unprompted_preference(s: _Schema) -> str:
     prompt_col = s.first_of(_PROMPT_ALIASES, ("string", "conversation"))
     if prompt_col == "prompt" and s.kind("chosen") == "conversation":
-        return ("Convert: -> dpo_explicit by making 'prompt' a conversation "
+        return ("Convert: prompt/chosen/rejected -> dpo_explicit by making 'prompt' a conversation "
                 "([{'role': 'user', 'content': prompt}]) like chosen/rejected")
     if prompt_col == "prompt":
-        return "Convert: -> dpo_explicit by making 'prompt', 'chosen' and 'rejected' the same kind (all text)"
+        return ("Convert: prompt/chosen/rejected -> dpo_explicit by making 'prompt', 'chosen' and 'rejected' "
+                "the same kind (all text)")
     if prompt_col:
         system = " (and 'system' as a system turn)" if "system" in s.cols else ""
-        return f"Convert: -> dpo_explicit by renaming '{prompt_col}' to 'prompt'{system}; chosen/rejected " \
-               "hold only the answers"
-    return "Convert: -> dpo_explicit needs a prompt column: chosen/rejected hold only the answers"
+        return (f"Convert: {prompt_col}/chosen/rejected -> dpo_explicit by renaming '{prompt_col}' to "
+                f"'prompt'{system}; chosen/rejected hold only the answers")
+    return "Convert: chosen/rejected -> dpo_explicit needs a prompt column: chosen/rejected hold only the answers"
 
 
 def _conversions(s: _Schema, fits: set[str]) -> list[str]:
@@ -576,11 +583,11 @@ def _conversions(s: _Schema, fits: set[str]) -> list[str]:
     out += _preference_conversions(s, fits)
     label = _is_classification(s)
     if label and s.kind("text") == "string":
-        out.append(f"Convert: -> sft_prompt_completion by making 'text' the prompt and the name of '{label}' "
+        out.append(f"Convert: text/{label} -> sft_prompt_completion by making 'text' the prompt and the name of '{label}' "
                    "the completion (as it is, this is classification data: AutoModelForSequenceClassification "
                    "with transformers' Trainer fits it)")
     if _is_message_tree(s):
-        out.append("Convert: -> sft_messages by rebuilding each thread from message_id/parent_id "
+        out.append("Convert: message tree -> sft_messages by rebuilding each thread from message_id/parent_id "
                    "(role prompter → user)")
     if "sft_alpaca" not in fits and not fits & {"kto", "dpo_explicit", "dpo_implicit"}:
         out += _qa_conversions(s, fits)
@@ -604,15 +611,17 @@ def _notes(s: _Schema) -> list[str]:
 
 
 def _analyse_conversations(s: _Schema) -> list[MessagesAnalysis]:
+    explicit = s.kind("prompt") is not None and s.kind("prompt") == s.kind("chosen")
     out = []
     for col in s.cols.values():
         if col.kind not in ("conversation", "sharegpt"):
             continue
         style: Literal["role/content", "from/value"] = "from/value" if col.kind == "sharegpt" else "role/content"
-        expect_answer = col.name not in ("prompt",)
+        answers_only = col.name == "completion" or (col.name in ("chosen", "rejected") and explicit)
         values = [r.get(col.name) for r in s.rows if col.name in r]
         if values:
-            out.append(analyse_messages(col.name, values, style=style, expect_answer=expect_answer))
+            out.append(analyse_messages(col.name, values, style=style, expect_question=not answers_only,
+                                        expect_answer=col.name != "prompt"))
     return out
 
 

@@ -1,14 +1,16 @@
 """The Hub client port: huggingface_hub's HfApi, called off the event loop.
 
 HfApi is synchronous. Ordinary calls share one executor; log streams, which block for as long as a
-job runs, get an executor of their own sized for the jobs followed, so they cannot starve the rest.
+job runs, each get a thread of their own (as many as jobs followed), so they cannot starve the rest.
 The token lives only here (and in huggingface_hub); it is never put into a tool result.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -18,7 +20,7 @@ T = TypeVar("T")
 
 class HubClient:
     def __init__(self, *, endpoint: str, token: str | None, namespace: str | None = None,
-                 workers: int = 8, log_streams: int = 16) -> None:
+                 workers: int = 8) -> None:
         from huggingface_hub import HfApi
 
         self.endpoint = endpoint.rstrip("/")
@@ -26,7 +28,6 @@ class HubClient:
         self.api = HfApi(endpoint=self.endpoint, token=token or False)
         self._namespace = namespace
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hub")
-        self._log_pool = ThreadPoolExecutor(max_workers=log_streams, thread_name_prefix="hub-logs")
         self._ns_lock = asyncio.Lock()
 
     @property
@@ -42,8 +43,29 @@ class HubClient:
         return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
 
     async def call_streaming(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """Run a long blocking stream on a thread of its own (one per followed job).
+
+        The thread is a daemon: a stream that only ends with its job never holds up shutdown.
+        """
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._log_pool, functools.partial(fn, *args, **kwargs))
+        future: asyncio.Future[T] = loop.create_future()
+
+        def deliver(setter: Callable[[Any], None], value: Any) -> None:
+            if not future.done():
+                setter(value)
+
+        def run() -> None:
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:  # handed to the awaiting task
+                with contextlib.suppress(RuntimeError):  # loop closed: nobody is waiting any more
+                    loop.call_soon_threadsafe(deliver, future.set_exception, exc)
+            else:
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(deliver, future.set_result, result)
+
+        threading.Thread(target=run, name="hub-log-stream", daemon=True).start()
+        return await future
 
     async def namespace(self) -> str:
         if self._namespace:
@@ -56,4 +78,3 @@ class HubClient:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
-        self._log_pool.shutdown(wait=False, cancel_futures=True)

@@ -1,36 +1,66 @@
 """The LLM port over litellm. Errors are handled by exception type, from one table.
 
+| litellm exception                                   | what happens                                         |
+|-----------------------------------------------------|------------------------------------------------------|
+| ContextWindowExceededError                          | ContextOverflow: the loop compacts and asks again    |
+| AuthenticationError, PermissionDeniedError          | stop; names INTERN_LLM_API_KEY / the provider's key  |
+| PaymentRequiredError (402)                          | stop; the provider account has no credit             |
+| NotFoundError                                       | stop; names INTERN_MODEL                             |
+| ContentPolicyViolationError                         | stop; the provider refused the content               |
+| BadRequestError, UnprocessableEntityError, ...      | stop; names INTERN_MODEL and INTERN_LLM_API_BASE     |
+| RateLimitError, ServiceUnavailableError,            | retried with exponential backoff and jitter,         |
+| InternalServerError, BadGatewayError, Timeout,      | honouring Retry-After; when the attempts run out the |
+| APIConnectionError, APIError, response validation   | turn stops and says so                               |
+
+Subclasses come before their parents (ContextWindowExceededError is a BadRequestError). Anything
+else is a bug, not a provider answer, and propagates.
+
 litellm is imported lazily (it is slow to import) and in offline mode (no price-map fetch).
 """
 
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import logging
 import os
 import random
-from dataclasses import dataclass
-from typing import Any
+import time
+from collections.abc import Awaitable, Callable
+from functools import cache
+from typing import Any, Literal
 
-from intern.agent.errors import ContextOverflow, LLMConfigError
+from intern.agent.errors import ContextOverflow, LLMConfigError, TurnStopped
 from intern.agent.ports import LLMResponse, ToolCall, Usage
 
 log = logging.getLogger(__name__)
 
 DEFAULT_WINDOW = 128_000
 
-# Which provider key variable a model id needs, for error messages that name the setting to fix.
+# Which variable holds the key of a provider, for error messages that name the setting to fix.
 PROVIDER_KEYS = {
     "anthropic": "ANTHROPIC_API_KEY",
     "openai": "OPENAI_API_KEY",
+    "text-completion-openai": "OPENAI_API_KEY",
     "gemini": "GEMINI_API_KEY",
     "groq": "GROQ_API_KEY",
     "mistral": "MISTRAL_API_KEY",
-    "huggingface": "HF_TOKEN",
+    "huggingface": "HUGGINGFACE_API_KEY",
     "together_ai": "TOGETHERAI_API_KEY",
     "openrouter": "OPENROUTER_API_KEY",
     "deepseek": "DEEPSEEK_API_KEY",
+    "xai": "XAI_API_KEY",
+    "cohere": "COHERE_API_KEY",
+    "cohere_chat": "COHERE_API_KEY",
+    "fireworks_ai": "FIREWORKS_AI_API_KEY",
+    "perplexity": "PERPLEXITYAI_API_KEY",
+    "azure": "AZURE_API_KEY",
+    "bedrock": "AWS_ACCESS_KEY_ID",
+    "cerebras": "CEREBRAS_API_KEY",
+    "nvidia_nim": "NVIDIA_NIM_API_KEY",
 }
+
+Action = Literal["compact", "auth", "billing", "model", "content", "request", "retry"]
 
 
 def litellm_module() -> Any:
@@ -43,30 +73,35 @@ def litellm_module() -> Any:
     return litellm
 
 
-@dataclass(frozen=True)
-class RetryRule:
-    retry: bool
-    max_attempts: int = 1
-
-
-def error_table() -> dict[type[BaseException], str]:
+@cache
+def error_table() -> tuple[tuple[type[BaseException], Action], ...]:
     """litellm exception class -> what we do. Checked in order (subclasses first)."""
     ex = litellm_module().exceptions
-    return {
-        ex.ContextWindowExceededError: "compact",
-        ex.AuthenticationError: "config_auth",
-        ex.PermissionDeniedError: "config_auth",
-        ex.NotFoundError: "config_model",
-        ex.BadRequestError: "config_request",
-        ex.UnsupportedParamsError: "config_request",
-        ex.RateLimitError: "retry",
-        ex.ServiceUnavailableError: "retry",
-        ex.InternalServerError: "retry",
-        ex.BadGatewayError: "retry",
-        ex.Timeout: "retry",
-        ex.APIConnectionError: "retry",
-        ex.APIError: "retry",
-    }
+    return (
+        (ex.ContextWindowExceededError, "compact"),
+        (ex.ContentPolicyViolationError, "content"),
+        (ex.PaymentRequiredError, "billing"),
+        (ex.AuthenticationError, "auth"),
+        (ex.PermissionDeniedError, "auth"),
+        (ex.NotFoundError, "model"),
+        (ex.BadRequestError, "request"),
+        (ex.UnprocessableEntityError, "request"),
+        (ex.RateLimitError, "retry"),
+        (ex.ServiceUnavailableError, "retry"),
+        (ex.InternalServerError, "retry"),
+        (ex.BadGatewayError, "retry"),
+        (ex.Timeout, "retry"),
+        (ex.APIConnectionError, "retry"),
+        (ex.APIResponseValidationError, "retry"),
+        (ex.APIError, "retry"),
+    )
+
+
+def classify(exc: BaseException) -> Action | None:
+    return next((action for cls, action in error_table() if isinstance(exc, cls)), None)
+
+
+RetryCallback = Callable[[int, float, BaseException], Awaitable[None]]
 
 
 class LiteLLM:
@@ -76,59 +111,97 @@ class LiteLLM:
         self.api_base, self._api_key = api_base, api_key
         self.max_attempts, self.base_delay, self.max_delay = max_attempts, base_delay, max_delay
         self.timeout = timeout
-        self.on_retry: Any = None  # async callback(attempt, delay, error) so the thread can be told
+        self.on_retry: RetryCallback | None = None  # so the thread can be told about a long wait
 
     async def complete(self, *, model: str, messages: list[dict[str, Any]],
                        tools: list[dict[str, Any]] | None) -> LLMResponse:
         litellm = litellm_module()
-        table = error_table()
+        kwargs = self._request(model, messages, tools)
+        started = time.monotonic()
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                raw = await litellm.acompletion(**kwargs)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                action = classify(exc)
+                if action is None:
+                    raise
+                if action != "retry":
+                    raise self._terminal(action, model, exc) from exc
+                if attempt == self.max_attempts:
+                    raise self._exhausted(model, exc, attempt, time.monotonic() - started) from exc
+                await self._wait(attempt, exc)
+                continue
+            return self._convert(raw, model)
+        raise AssertionError("unreachable")
+
+    def _request(self, model: str, messages: list[dict[str, Any]],
+                 tools: list[dict[str, Any]] | None) -> dict[str, Any]:
+        # Retries are ours (by exception type, with the thread told); litellm and the provider SDK
+        # must not retry underneath.
         kwargs: dict[str, Any] = {"model": model, "messages": messages, "timeout": self.timeout,
-                                  "num_retries": 0}
+                                  "num_retries": 0, "max_retries": 0}
         if tools:
             kwargs["tools"] = tools
         if self.api_base:
             kwargs["api_base"] = self.api_base
         if self._api_key:
             kwargs["api_key"] = self._api_key
-        for attempt in range(1, self.max_attempts + 1):
-            try:
-                raw = await litellm.acompletion(**kwargs)
-                return self._convert(raw, model)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                action = next((a for cls, a in table.items() if isinstance(exc, cls)), None)
-                if action == "compact":
-                    raise ContextOverflow(str(exc)) from exc
-                if action and action.startswith("config"):
-                    raise self._config_error(action, model) from exc
-                if action != "retry" or attempt == self.max_attempts:
-                    raise
-                delay = min(self.max_delay, self.base_delay * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
-                retry_after = _retry_after(exc)
-                if retry_after is not None:
-                    delay = min(self.max_delay * 4, max(delay, retry_after))
-                log.warning("LLM call failed (%s); retry %d in %.1fs", type(exc).__name__, attempt, delay)
-                if self.on_retry is not None:
-                    await self.on_retry(attempt, delay, exc)
-                await asyncio.sleep(delay)
-        raise AssertionError("unreachable")
+        return kwargs
 
-    def _config_error(self, action: str, model: str) -> LLMConfigError:
-        provider = model.split("/", 1)[0] if "/" in model else "openai"
-        key_var = PROVIDER_KEYS.get(provider)
-        if action == "config_auth":
-            names = " or ".join(n for n in ("INTERN_LLM_API_KEY", key_var) if n)
+    async def _wait(self, attempt: int, exc: BaseException) -> None:
+        delay = self.backoff(attempt, retry_after(exc))
+        log.warning("LLM call failed (%s); retry %d in %.1fs", type(exc).__name__, attempt, delay)
+        if self.on_retry is not None:
+            await self.on_retry(attempt, delay, exc)
+        await asyncio.sleep(delay)
+
+    def backoff(self, attempt: int, retry_after_s: float | None = None) -> float:
+        """Exponential backoff with jitter; a provider's Retry-After wins when it asks for longer."""
+        delay = min(self.max_delay, self.base_delay * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
+        if retry_after_s is not None:
+            delay = min(self.max_delay * 4, max(delay, retry_after_s))
+        return delay
+
+    def _terminal(self, action: Action, model: str, exc: BaseException) -> Exception:
+        if action == "compact":
+            return ContextOverflow(str(exc))
+        log.error("LLM request refused (%s): %s", type(exc).__name__, exc)
+        if action == "auth":
+            names = " or ".join(self.key_settings(model))
             return LLMConfigError(
-                f"The language model rejected our credentials for `{model}`. Check {names}.",
-                setting="INTERN_LLM_API_KEY" if self._api_key or not key_var else key_var)
-        if action == "config_model":
+                f"The language model provider rejected the credentials for `{model}`. "
+                f"Check {names} (the key is missing, wrong or revoked).", setting=self.key_settings(model)[0])
+        if action == "billing":
             return LLMConfigError(
-                f"The model `{model}` was not found by its provider. Check INTERN_MODEL "
-                "(a litellm model id such as `anthropic/claude-sonnet-4-5`).", setting="INTERN_MODEL")
+                f"The provider of `{model}` refused the request for lack of credit on the account. Top up the "
+                f"account or change {' or '.join(self.key_settings(model))}.", setting=self.key_settings(model)[0])
+        if action == "model":
+            return LLMConfigError(
+                f"The model `{model}` was not found by its provider. Check INTERN_MODEL (a litellm model id "
+                "such as `anthropic/claude-sonnet-4-5`) and, for a proxy, INTERN_LLM_API_BASE.",
+                setting="INTERN_MODEL")
+        if action == "content":
+            return TurnStopped(
+                "The model provider refused this request under its content policy. Rephrase the task, "
+                "or tell me what to leave out.", reason="llm_refused")
         return LLMConfigError(
             f"The model provider refused the request for `{model}` as malformed. Check INTERN_MODEL and "
             "INTERN_LLM_API_BASE; the full error is in the logs.", setting="INTERN_MODEL")
+
+    def _exhausted(self, model: str, exc: BaseException, attempts: int, waited: float) -> TurnStopped:
+        return TurnStopped(
+            f"The language model `{model}` is not answering ({type(exc).__name__} after {attempts} attempts "
+            f"over {waited:.0f}s). The provider may be overloaded or rate-limiting us. Reply in the thread "
+            "to try again.", reason="llm_unavailable")
+
+    def key_settings(self, model: str) -> list[str]:
+        """The settings that hold the key for `model`, the one actually used first."""
+        provider_key = PROVIDER_KEYS.get(provider_of(model))
+        if self._api_key or not provider_key:
+            return [n for n in ("INTERN_LLM_API_KEY", provider_key) if n]
+        return [provider_key, "INTERN_LLM_API_KEY"]
 
     def _convert(self, raw: Any, model: str) -> LLMResponse:
         choice = raw.choices[0]
@@ -138,16 +211,12 @@ class LiteLLM:
             for i, c in enumerate(getattr(msg, "tool_calls", None) or [])
         )
         usage = getattr(raw, "usage", None)
-        cost = 0.0
-        try:
-            cost = float(litellm_module().completion_cost(completion_response=raw) or 0.0)
-        except Exception:
-            cost = 0.0  # unknown model price: the tokens are still recorded
         return LLMResponse(
             content=msg.content,
             tool_calls=calls,
             finish_reason=choice.finish_reason,
-            usage=Usage(getattr(usage, "prompt_tokens", 0) or 0, getattr(usage, "completion_tokens", 0) or 0, cost),
+            usage=Usage(getattr(usage, "prompt_tokens", 0) or 0, getattr(usage, "completion_tokens", 0) or 0,
+                        _cost(raw)),
             model=getattr(raw, "model", None) or model,
         )
 
@@ -165,13 +234,42 @@ class LiteLLM:
         return int(info.get("max_input_tokens") or info.get("max_tokens") or DEFAULT_WINDOW)
 
 
-def _retry_after(exc: Exception) -> float | None:
+def _cost(raw: Any) -> float:
+    try:
+        return float(litellm_module().completion_cost(completion_response=raw) or 0.0)
+    except Exception:
+        return 0.0  # a model without a known price: the tokens are still recorded
+
+
+@cache
+def provider_of(model: str) -> str:
+    try:
+        return str(litellm_module().get_llm_provider(model)[1])
+    except Exception:
+        return model.split("/", 1)[0] if "/" in model else "openai"
+
+
+def retry_after(exc: BaseException) -> float | None:
+    """Seconds the provider asked us to wait (Retry-After in seconds or as a date, or retry-after-ms)."""
     response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None)
+    headers = getattr(response, "headers", None) or getattr(exc, "litellm_response_headers", None)
     if not headers:
         return None
+    ms = headers.get("retry-after-ms")
+    if ms is not None:
+        try:
+            return float(ms) / 1000.0
+        except ValueError:
+            pass
     value = headers.get("retry-after")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
+    if value is None:
         return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())

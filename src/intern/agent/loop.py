@@ -62,6 +62,8 @@ class Agent:
         self.llm, self.tools, self.transcript, self.gate = llm, tools, transcript, gate
         self.events, self.ctx, self.system_prompt, self.model = events, ctx, system_prompt, model
         self.context, self.redactor, self.max_iterations = context, redactor, max_iterations
+        context.attach(events=events, redactor=redactor)
+        self.schemas = tools.schemas()  # pydantic builds them in milliseconds: once per turn, not per step
         self.guard = RepetitionGuard()
         self.messages: list[dict[str, Any]] = []
         self._plan_nudges = 0
@@ -91,7 +93,7 @@ class Agent:
             return None
         text = (response.content or "").strip()
         if text:
-            await self.events.emit(AssistantReply(text))
+            await self.events.emit(AssistantReply(self.redactor.redact(text)))
         if self.ctx.plan.pending and self._plan_nudges < PLAN_NUDGES:
             self._plan_nudges += 1
             todo = "\n".join(f"- {t.content}" for t in self.ctx.plan.pending)
@@ -106,7 +108,7 @@ class Agent:
         for attempt in range(TRUNCATION_RETRIES + 1):
             view = await self.prepared_view(extra=hint)
             try:
-                response = await self.llm.complete(model=self.model, messages=view, tools=self.tools.schemas())
+                response = await self.llm.complete(model=self.model, messages=view, tools=self.schemas)
             except ContextOverflow:
                 if attempt == TRUNCATION_RETRIES:
                     raise TurnStopped(self.context.overflow_message(), reason="context") from None
@@ -122,7 +124,7 @@ class Agent:
         return response
 
     async def prepared_view(self, extra: str | None = None) -> list[dict[str, Any]]:
-        view = await self.context.view(self.system_prompt, self.messages, self.model)
+        view = await self.context.view(self.system_prompt, self.messages, self.model, self.schemas)
         if extra:
             view.append({"role": "user", "content": extra})
         return view
@@ -157,9 +159,7 @@ class Agent:
 
         verdict = self.guard.observe([(c.name, c.arguments, self.result_text(c.id)) for c in calls])
         if verdict == "stop":
-            raise TurnStopped(
-                "I stopped this turn: I kept repeating the same tool calls with the same results. "
-                "Tell me how to proceed.", reason="repetition")
+            raise TurnStopped(self.guard.stop_message(), reason="repetition")
         if verdict == "warn":
             await self.add(guard_message(self.guard.message(), "repetition_guard"))
         return None
@@ -182,6 +182,12 @@ class Agent:
             info = await tool.describe(self.ctx.for_call(call.id), args)
         except ToolFeedback as exc:
             return ToolResult(str(exc), is_error=True)
+        except (asyncio.CancelledError, TurnStopped):
+            raise
+        except Exception as exc:
+            log.exception("preparing the approval for %s failed", call.name)
+            return ToolResult(f"Could not prepare this request for approval: {type(exc).__name__}: {exc}",
+                              is_error=True)
         spec = canonical_spec(args)
         request = ApprovalRequest(call.id, call.name, spec, spec_hash(call.name, spec), info)
         return await self.gate.request(request)
@@ -205,7 +211,7 @@ class Agent:
     async def execute(self, call: _Call, args: Any, approval_id: str | None) -> ToolResult:
         tool = self.tools.get(call.name)
         assert tool is not None
-        await self.events.emit(ToolStarted(call.id, call.name, short_args(call.arguments)))
+        await self.events.emit(ToolStarted(call.id, call.name, self.redactor.redact(short_args(call.arguments))))
         try:
             result = await tool.handler(self.ctx.for_call(call.id, approval_id), args)
         except ToolFeedback as exc:
@@ -215,12 +221,14 @@ class Agent:
         except Exception as exc:
             log.exception("tool %s failed", call.name)
             result = ToolResult(f"{call.name} failed: {type(exc).__name__}: {exc}", is_error=True)
-        await self.events.emit(ToolFinished(call.id, call.name, not result.is_error,
-                                            first_line(result.content), result.artifacts))
+        # the content is redacted once, in add_result; the event carries only its first line
+        summary = first_line(self.redactor.redact(first_line(result.content, 2000)))
+        await self.events.emit(ToolFinished(call.id, call.name, not result.is_error, summary,
+                                            self.redactor.redact_obj(result.artifacts)))
         return result
 
     async def add_result(self, call: _Call, result: ToolResult) -> None:
-        content = self.context.clip_tool_output(self.redactor.redact(result.content))
+        content = self.context.clip_tool_output(self.redactor.redact(result.content), self.model)
         await self.add({"role": "tool", "tool_call_id": call.id, "name": call.name, "content": content})
 
     async def add(self, message: dict[str, Any]) -> None:

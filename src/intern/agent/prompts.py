@@ -1,12 +1,23 @@
-"""Prompts are data files shipped in `intern/prompts/`, rendered with strict undefined variables."""
+"""Prompts are data files shipped in `intern/prompts/`, rendered with strict undefined variables.
+
+The hardware and timeout tables in the system prompt are rendered from `intern.agent.pricing`, the
+same data the cost estimates and approval checks use, so the prompt cannot drift from the code.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import date
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
+
+from intern.agent.pricing import hardware_table_markdown, size_guide_markdown
+
+if TYPE_CHECKING:
+    from intern.agent.pricing import Flavor
 
 
 @cache
@@ -31,3 +42,23 @@ def names() -> list[str]:
 
 def render(name: str, **variables: Any) -> str:
     return _env().get_template(name).render(**variables)
+
+
+def system_prompt(*, today: date | str, namespace: str | None, flavors: Sequence[Flavor] | None = None) -> str:
+    """The main agent's system prompt. `flavors`: the live hardware list (the static table when None)."""
+    return render(
+        "system.md",
+        today=str(today),
+        namespace=namespace or "(the Hub token's owner)",
+        hardware_table=hardware_table_markdown(list(flavors) if flavors else None),
+        size_guide=size_guide_markdown(),
+    )
+
+
+def research_prompt(*, today: date | str) -> str:
+    """The research sub-agent's system prompt (read-only; answers with a ranked recipe table)."""
+    return render("research.md", today=str(today))
+
+
+def compaction_prompt() -> str:
+    return render("compaction.md")

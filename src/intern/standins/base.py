@@ -55,7 +55,7 @@ class StandIn:
 
     async def start(self) -> StandIn:
         assert self.host in ("127.0.0.1", "localhost", "::1"), "stand-ins bind to loopback only"
-        self._runner = web.AppRunner(self.app, access_log=None)
+        self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()

@@ -112,7 +112,7 @@ def _bad_request(message: str) -> web.Response:
     return web.json_response({"error": message}, status=400, headers={"X-Error-Message": message})
 
 
-def _wrapped(hub: Any, paper: dict[str, Any], submission: dict[str, Any] | None) -> dict[str, Any]:
+def _wrapped(paper: dict[str, Any], submission: dict[str, Any] | None) -> dict[str, Any]:
     submission = submission or {}
     return {
         "paper": paper,
@@ -159,7 +159,7 @@ def _daily_papers(hub: Any) -> Any:
         else:
             rows.sort(key=lambda r: r[0]["submittedOnDailyAt"], reverse=True)
         rows = rows[page * limit:(page + 1) * limit]
-        return web.json_response([_wrapped(hub, paper, sub) for sub, paper in rows])
+        return web.json_response([_wrapped(paper, sub) for sub, paper in rows])
 
     return handler
 
@@ -178,7 +178,7 @@ def _search(hub: Any) -> Any:
             if hits:
                 scored.append((hits, paper.get("upvotes") or 0, paper))
         scored.sort(key=lambda t: (t[0], t[1]), reverse=True)
-        return web.json_response([_wrapped(hub, p, None) for _, _, p in scored[:limit]])
+        return web.json_response([_wrapped(p, None) for _, _, p in scored[:limit]])
 
     return handler
 

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-import yaml
+import yaml  # type: ignore[import-untyped]
 from aiohttp import web
 
 if TYPE_CHECKING:
@@ -96,6 +96,7 @@ class Repo:
     created_at: str = field(default_factory=now_iso)
     branches: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+    pr_heads: dict[int, str] = field(default_factory=dict)  # refs/pr/N
     commits: dict[str, Commit] = field(default_factory=dict)
     discussions: list[Discussion] = field(default_factory=list)
 
@@ -106,9 +107,6 @@ class Repo:
     def head(self, branch: str = "main") -> Commit:
         return self.commits[self.branches[branch]]
 
-    def pr_ref(self, num: int) -> str:
-        return f"refs/pr/{num}"
-
     def resolve(self, rev: str) -> Commit | None:
         for name in (rev, rev.removeprefix("refs/heads/")):
             if name in self.branches:
@@ -116,9 +114,8 @@ class Repo:
         tag = rev.removeprefix("refs/tags/")
         if tag in self.tags:
             return self.commits[self.tags[tag]]
-        if m := re.fullmatch(r"refs/pr/(\d+)", rev):
-            pr = self.discussion(int(m[1]))
-            return self.commits[self.branches[rev]] if pr and pr.is_pr else None
+        if (m := re.fullmatch(r"refs/pr/(\d+)", rev)) and int(m[1]) in self.pr_heads:
+            return self.commits[self.pr_heads[int(m[1])]]
         return self.commits.get(rev)
 
     def discussion(self, num: int) -> Discussion | None:
@@ -349,6 +346,9 @@ async def paths_info(call: Call, rev: str) -> web.StreamResponse:
 async def resolve_file(call: Call, rev: str, path: str) -> web.StreamResponse:
     repo = call.repo
     assert repo is not None
+    if repo.gated and call.user is None:
+        return error(401, f"Access to {repo.repo_type} {repo.repo_id} is restricted. You must have access to it "
+                     "and be authenticated to access it. Please log in.", "GatedRepo")
     if repo.gated and not repo.gated_access:
         return error(403, f"Access to {repo.repo_type} {repo.repo_id} is restricted and you are not in the "
                      f"authorized list. Visit {call.endpoint}/{repo.url_path} to ask for access.",
@@ -448,9 +448,15 @@ async def commit(call: Call, rev: str) -> web.StreamResponse:
     if (missing := call.need_user()) is not None:
         return missing
     create_pr = call.request.query.get("create_pr") == "1"
-    pr = repo.discussion(int(rev[8:])) if re.fullmatch(r"refs/pr/\d+", rev) else None
-    if pr is None and rev not in repo.branches:
-        return revision_not_found(rev)
+    pr = None
+    if m := re.fullmatch(r"refs/pr/(\d+)", rev):
+        pr = repo.discussion(int(m[1]))
+        if pr is None or not pr.is_pr or create_pr:
+            return revision_not_found(rev)
+    else:
+        rev = rev.removeprefix("refs/heads/")
+        if rev not in repo.branches:
+            return revision_not_found(rev)
     if pr is not None and pr.status == "merged":
         return error(400, f"Pull request #{pr.num} is already merged")
     allowed = repo.can_write or create_pr or (pr is not None and pr.author == call.user)
@@ -473,7 +479,7 @@ async def commit(call: Call, rev: str) -> web.StreamResponse:
         pr = open_pr(repo, call.user, new.title, new.message, base=rev, start=parent.oid, status="open")
         body["pullRequestUrl"] = f"{call.endpoint}/{repo.url_path}/discussions/{pr.num}"
     if pr is not None:
-        repo.branches[repo.pr_ref(pr.num)] = new.oid
+        repo.pr_heads[pr.num] = new.oid
         pr.events.append(event("commit", call.user, {"subject": new.title, "oid": new.oid}))
         pr.status = "open" if pr.status == "draft" else pr.status
     else:
@@ -490,15 +496,13 @@ def ref_json(name: str, ref: str, oid: str) -> dict[str, str]:
 async def refs(call: Call) -> web.StreamResponse:
     repo = call.repo
     assert repo is not None
-    heads = {n: o for n, o in repo.branches.items() if not n.startswith("refs/pr/")}
     body: dict[str, Any] = {
-        "branches": [ref_json(n, f"refs/heads/{n}", o) for n, o in sorted(heads.items())],
+        "branches": [ref_json(n, f"refs/heads/{n}", o) for n, o in sorted(repo.branches.items())],
         "converts": [],
         "tags": [ref_json(n, f"refs/tags/{n}", o) for n, o in sorted(repo.tags.items())],
     }
     if call.request.query.get("include_prs"):
-        body["pullRequests"] = [ref_json(n.rsplit("/", 1)[1], n, o) for n, o in sorted(repo.branches.items())
-                                if n.startswith("refs/pr/")]
+        body["pullRequests"] = [ref_json(str(n), f"refs/pr/{n}", o) for n, o in sorted(repo.pr_heads.items())]
     return web.json_response(body)
 
 
@@ -508,7 +512,7 @@ async def branch(call: Call, name: str) -> web.StreamResponse:
     if (denied := call.need_write()) is not None:
         return denied
     if call.request.method == "DELETE":
-        if name not in repo.branches or name.startswith("refs/"):
+        if name not in repo.branches:
             return revision_not_found(name)
         if name == "main":
             return forbidden("You cannot delete the default branch")
@@ -563,7 +567,7 @@ def open_pr(repo: Repo, author: str, title: str, description: str, *, base: str,
                     base_ref=f"refs/heads/{base}", start_oid=start)
     pr.events.append(comment_event(author, description))
     repo.discussions.append(pr)
-    repo.branches[repo.pr_ref(pr.num)] = start
+    repo.pr_heads[pr.num] = start
     return pr
 
 
@@ -621,7 +625,7 @@ def pr_changes(repo: Repo, pr: Discussion) -> tuple[dict[str, bytes], dict[str, 
     """The files at the start of the pull request, and what it changed (None = deleted)."""
     assert pr.start_oid is not None
     start = repo.commits[pr.start_oid].files
-    head = repo.commits[repo.branches[repo.pr_ref(pr.num)]].files
+    head = repo.commits[repo.pr_heads[pr.num]].files
     changed: dict[str, bytes | None] = {p: head.get(p) for p in set(start) | set(head)
                                         if start.get(p) != head.get(p)}
     return start, changed
@@ -728,7 +732,7 @@ def merge(call: Call, pr: Discussion, payload: dict[str, Any]) -> web.StreamResp
     files = {**head.files, **{p: b for p, b in changed.items() if b is not None}}
     files = {p: b for p, b in files.items() if changed.get(p, b) is not None}
     new = repo.add_commit(head, files, f"{pr.title} (#{pr.num})", "", user,
-                          extra_parents=(repo.branches[repo.pr_ref(pr.num)],))
+                          extra_parents=(repo.pr_heads[pr.num],))
     repo.branches[target] = new.oid
     if payload.get("comment"):
         pr.events.append(comment_event(user, payload["comment"]))

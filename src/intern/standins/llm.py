@@ -180,7 +180,7 @@ class LLMStandIn(StandIn):
             detail = "LLMStandIn has no scripted reply left for this request"
             return self._error_response(error_reply("bad_request", detail=detail), model)
         if script.delay:
-            await asyncio.sleep(script.delay)
+            await _pause(request, script.delay)
         if isinstance(script, ScriptedError):
             return self._error_response(script, model)
         if body.get("stream"):
@@ -265,6 +265,16 @@ class LLMStandIn(StandIn):
             for piece in _pieces(call["function"]["arguments"], self.stream_piece_chars):
                 yield choice({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
         yield choice({}, _finish_reason(reply))
+
+
+async def _pause(request: web.Request, seconds: float) -> None:
+    """Sleep, but stop early once the client has hung up (a timed-out client leaves nobody to answer,
+    and the server's shutdown would otherwise wait for the full delay)."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        if request.transport is None or request.transport.is_closing():
+            return
+        await asyncio.sleep(min(0.05, left))
 
 
 def _tool_call_objects(reply: Reply) -> list[dict[str, Any]]:

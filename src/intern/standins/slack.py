@@ -229,8 +229,8 @@ class SlackStandIn(StandIn):
         return [_merge_recorded(r) for r in self.calls(f"/api/{method}")]
 
     async def wait_for_posts(self, count: int, channel: str | None = None, thread_ts: str | None = None,
-                             timeout: float = 10.0) -> list[PostedMessage]:
-        await self.wait_for(lambda: len(self.posted(channel, thread_ts)) >= count, timeout)
+                             seconds: float = 10.0) -> list[PostedMessage]:
+        await self.wait_for(lambda: len(self.posted(channel, thread_ts)) >= count, seconds)
         return self.posted(channel, thread_ts)
 
     # --- serving -------------------------------------------------------------------------

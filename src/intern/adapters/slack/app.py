@@ -17,6 +17,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from intern.adapters.slack.inbound import PLATFORM, click_from_action, click_location, message_from_event
@@ -39,6 +40,7 @@ class SlackAdapter:
             AsyncConnectionErrorRetryHandler(max_retry_count=2),
         ])
         self.app_token = app_token
+        self.verifier = SignatureVerifier(signing_secret)
         self.app = AsyncApp(client=self.client, signing_secret=signing_secret, process_before_response=True,
                             raise_error_for_unhandled_request=False)
         self._bot_user_id: str | None = None
@@ -92,10 +94,13 @@ class SlackAdapter:
             self.bot.spawn(self.post_private(conv, click.user, reply.text))
 
     async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        if not self.verifier.is_valid_request(body, dict(request.headers)):
+            return web.Response(status=401, text="invalid signature")
         try:
             bolt_request = await to_bolt_request(request)
-        except UnicodeDecodeError:
-            return web.Response(status=400, text="request body is not valid UTF-8")
+        except ValueError:  # undecodable text, unparsable JSON or form payload
+            return web.Response(status=400, text="malformed request body")
         try:
             response = await self.app.async_dispatch(bolt_request)
         except Exception:

@@ -46,7 +46,7 @@ def docs_analyzer() -> Analyzer:
         RegexTokenizer(r"\w+(\.?\w+)*")
         | IntraWordFilter(mergewords=True, mergenums=True)
         | LowercaseFilter()
-        | StopFilter(stoplist=STOP_WORDS | QUESTION_WORDS, minsize=2)
+        | StopFilter(stoplist=STOP_WORDS | QUESTION_WORDS, minsize=1)
         | SpellingFilter()
         | StemFilter(stemfn=stem, cachesize=100_000)
     )

@@ -6,22 +6,27 @@ places are guarded against code and ML vocabulary (`pad_token = tokenizer.eos_to
 `max_new_tokens=512`, `token=os.environ["HF_TOKEN"]`), because the bot stores tool-call arguments
 through this redactor and a false positive would corrupt a script the model wrote.
 
-Every rule names a few literal needles; a rule runs only when one of them occurs in the text, so
-the common case (no secret at all) costs a handful of substring searches.
+Speed: every rule starts at one of a few literal needles. The needles are found with `str.find`
+and the rule's pattern is only tried there (`pattern.match(text, pos)`), instead of letting the
+regex engine try every position of a 30k-character tool output. Rules report spans; the spans of all
+rules are merged and the text is rebuilt once.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 MASK = "[REDACTED]"
 
+Span = tuple[int, int]
+
 # Value groups a rule may use; the first one that matched is masked, the rest of the match is kept.
 _VALUE_GROUPS = ("secret", "qv", "uv")
+_WORD = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 
 # Tokenizer vocabulary that shares the word "token" with credentials.
 _SPECIAL_TOKEN_NAME = re.compile(
@@ -29,8 +34,8 @@ _SPECIAL_TOKEN_NAME = re.compile(
     r"think|tool|special|additional_special|decoder_start|start|end|stop|default|boi|eoi|fim_\w+)_?tokens?[\"']?$"
 )
 _CODE_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+$")
-_NUMBER = re.compile(r"^[0-9][0-9._e+-]*$")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+_NUMBER = re.compile(r"^[0-9][0-9._e+-]*$")
 _NOT_SECRETS = frozenset({"true", "false", "null", "none", "nil", "undefined", "required", "optional",
                           "redacted", "changeme", "string", "str", "bool", "int"})
 
@@ -47,113 +52,192 @@ def _not_a_secret(value: str) -> bool:
     return bool(_IDENTIFIER.match(v)) and not any(c.isdigit() for c in v) and len(v) < 16
 
 
-def _value(m: re.Match[str]) -> str:
+def _name_before(text: str, end: int, chars: frozenset[str]) -> int:
+    """Start of the run of `chars` that ends at `end` (how far a key's name reaches to the left)."""
+    i = end
+    while i > 0 and text[i - 1] in chars and end - i < 128:
+        i -= 1
+    return i
+
+
+_NAME_CHARS = _WORD | frozenset(".-")
+_UPPER_NAME = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+
+
+def _value_span(m: re.Match[str]) -> Span:
     for g in _VALUE_GROUPS:
         if g in m.re.groupindex and m.group(g) is not None:
-            return m.group(g)
-    return m.group(0)
+            return m.span(g)
+    return m.span()
 
 
-def _accept_place(m: re.Match[str]) -> bool:
-    name = m.groupdict().get("name") or ""
-    if _SPECIAL_TOKEN_NAME.search(name):
+def _value_text(m: re.Match[str]) -> str:
+    s, e = _value_span(m)
+    return m.string[s:e]
+
+
+def _accept_named(m: re.Match[str]) -> bool:
+    """A secret place whose value is a literal, under a name that is not tokenizer vocabulary."""
+    text = m.string
+    start = _name_before(text, m.start("key"), _NAME_CHARS)
+    if _SPECIAL_TOKEN_NAME.search(text[start:m.end("key")]):
         return False
-    return not _not_a_secret(_value(m))
+    return not _not_a_secret(_value_text(m))
 
 
 @dataclass(frozen=True)
 class Rule:
+    """A secret pattern. Each pattern starts with literal text, so the regex engine can skip to it.
+
+    `fold` rules run on the lower-cased text (same length, so the spans hold for the original).
+    """
+
     name: str
-    pattern: re.Pattern[str]
-    needles: tuple[str, ...]  # literal hints, compared case-insensitively when `fold` is set
+    patterns: tuple[tuple[str, re.Pattern[str]], ...]  # (literal head, pattern)
     fold: bool = False
     accept: Callable[[re.Match[str]], bool] | None = None
 
-    def applies(self, text: str, folded: str) -> bool:
-        hay = folded if self.fold else text
-        return any(n in hay for n in self.needles) if self.needles else True
-
-    def sub(self, text: str) -> str:
-        return self.pattern.sub(self._replace, text)
-
-    def _replace(self, m: re.Match[str]) -> str:
-        if self.accept is not None and not self.accept(m):
-            return m.group(0)
-        for g in _VALUE_GROUPS:
-            if g in m.re.groupindex and m.group(g) is not None:
-                s, e = m.span(g)
-                base = m.start()
-                whole = m.group(0)
-                return whole[: s - base] + MASK + whole[e - base:]
-        return MASK
+    def spans(self, text: str, folded: str | None) -> Iterator[Span]:
+        hay, flags_needed = (folded, False) if self.fold and folded is not None else (text, self.fold)
+        for head, pattern in self.patterns:
+            # str's substring search is several times faster than the regex engine's prefix scan
+            if head and not flags_needed and head not in hay:
+                continue
+            if flags_needed:  # lower() changed the length (rare Unicode): match case-insensitively
+                pattern = re.compile(pattern.pattern, re.IGNORECASE)
+            for m in pattern.finditer(hay):
+                if self.accept is None or self.accept(m):
+                    yield _value_span(m)
 
 
-def _r(pattern: str, flags: int = 0) -> re.Pattern[str]:
-    return re.compile(pattern, flags)
+def _rule(name: str, *patterns: str, fold: bool = False,
+          accept: Callable[[re.Match[str]], bool] | None = None) -> Rule:
+    return Rule(name, tuple((_literal_head(p), re.compile(p)) for p in patterns), fold, accept)
 
 
-_ASSIGN_VALUE = r"(?:(?P<q>[\"'])(?P<qv>[^\"'\n]{1,400}?)(?P=q)|(?P<uv>[^\s\"'`,;)}\]]{4,}))"
+def _literal_head(pattern: str) -> str:
+    """The literal text every match of `pattern` starts with (a named group's opening is looked into)."""
+    if pattern.startswith("(?P<"):
+        pattern = pattern[pattern.index(">") + 1:]
+    head: list[str] = []
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\" and i + 1 < len(pattern) and not pattern[i + 1].isalnum():
+            head.append(pattern[i + 1])
+            i += 2
+            continue
+        if c in ".^$*+?{}[]|()\\":
+            break
+        head.append(c)
+        i += 1
+    if i < len(pattern) and pattern[i] in "*?{" and head:
+        head.pop()  # the last literal is optional or repeated
+    return "".join(head)
+
+
+def _b(width: int) -> str:
+    """A left word boundary written after a head of `width` characters, so the pattern starts with a literal."""
+    return rf"(?<![A-Za-z0-9_].{{{width}}})"
+
+
+def _word(head: str, rest: str) -> str:
+    return re.escape(head) + _b(len(head)) + rest
+
+
+_QUOTED = r"(?P<q>[\"'])(?P<qv>[^\"'\n]{4,400}?)(?P=q)"
+_ASSIGN_VALUE = rf"(?:{_QUOTED}|(?P<uv>[^\s\"'`,;)}}\]]{{4,}}))"
+_ENV_OP = r"(?![A-Z0-9_])[\"']?\]?\s*[:=]\s*"
+# The last word of an upper-case name that holds a secret (the whole name is read back from there).
+_ENV_HEADS = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "KEY", "CREDENTIALS", "DSN", "WEBHOOK_URL",
+              "CONNECTION_STRING")
+_ENV_KEY_NAMES = re.compile(r"(?:^|_)(?:ACCESS|SECRET|PRIVATE|AUTH|SIGNING|ENCRYPTION|MASTER|SERVICE|API)_?KEY$")
+_CODE_HEADS = ("token", "secret", r"passw(?:or)?d", "pwd", r"api[_-]?key", r"access[_-]?key", r"private[_-]?key",
+               r"credentials?")
+_CODE_OP = r"(?![a-z0-9_])[\"']?\s*[:=][ \t]*"
+
+
+def _discord_spans(text: str) -> Iterator[Span]:
+    """Bot tokens: base64(user id) . 6 chars . 27+ chars. Found from the middle part, then extended left."""
+    for m in _DISCORD_TAIL.finditer(text):
+        start = _name_before(text, m.start(), _TOKEN_CHARS)
+        if 24 <= m.start() - start <= 28 and text[start] in "MNO":
+            yield start, m.end()
+
+
+_TOKEN_CHARS = _WORD | frozenset("-")
+_DISCORD_TAIL = re.compile(r"\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,}")
+
+
+def _accept_env(m: re.Match[str]) -> bool:
+    text = m.string
+    start = _name_before(text, m.start(), _UPPER_NAME)
+    if start > 0 and text[start - 1] in _WORD:
+        return False  # part of a mixed-case identifier such as myTOKEN
+    name = text[start:m.end("key")]
+    if m.group("key") == "KEY" and not _ENV_KEY_NAMES.search(name):
+        return False  # PRIMARY_KEY, CACHE_KEY: not secrets
+    return not _not_a_secret(_value_text(m))
+
+
+def _accept_code(m: re.Match[str]) -> bool:
+    """`"password": "…"` anywhere; an unquoted value only as a whole config line (`password: x`)."""
+    if m.group("qv") is None and not _whole_line(m):
+        return False
+    return _accept_named(m)
+
+
+def _whole_line(m: re.Match[str]) -> bool:
+    text = m.string
+    start = _name_before(text, m.start(), _NAME_CHARS)
+    line_start = text.rfind("\n", 0, start) + 1
+    return text[line_start:start].strip() in ("", "export", "-")
+
 
 RULES: tuple[Rule, ...] = (
-    Rule("pem", _r(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?"
-                   r"(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|\Z)"), ("PRIVATE KEY",)),
-    Rule("hf", _r(r"\bhf_(?=[A-Za-z0-9]*[A-Z])(?=[A-Za-z0-9]*[a-z])[A-Za-z0-9]{30,}\b"), ("hf_",)),
-    Rule("hf_oauth", _r(r"\bhf_oauth_[A-Za-z0-9_]{20,}"), ("hf_oauth_",)),
-    Rule("hf_org", _r(r"\bapi_org_[A-Za-z0-9]{30,}\b"), ("api_org_",)),
-    Rule("slack", _r(r"\bxox[abcdeoprs]-[A-Za-z0-9-]{10,}"), ("xox",)),
-    Rule("slack_app", _r(r"\bxapp-\d+-[A-Za-z0-9-]{10,}"), ("xapp-",)),
-    Rule("slack_webhook", _r(r"(https://hooks\.slack\.com/(?:services|workflows|triggers)/)(?P<secret>[A-Za-z0-9/_-]{8,})"),
-         ("hooks.slack.com",)),
-    Rule("anthropic", _r(r"\bsk-ant-[A-Za-z0-9_-]{20,}"), ("sk-ant-",)),
+    _rule("pem", r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?"
+                 r"(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|\Z)"),
+    _rule("hf", _word("hf_", r"(?=[A-Za-z0-9]*[A-Z])(?=[A-Za-z0-9]*[a-z])[A-Za-z0-9]{30,}\b")),
+    _rule("hf_oauth", _word("hf_oauth_", r"[A-Za-z0-9_]{20,}")),
+    _rule("hf_org", _word("api_org_", r"[A-Za-z0-9]{30,}\b")),
+    _rule("slack", _word("xox", r"[abcdeoprs]-[A-Za-z0-9-]{10,}")),
+    _rule("slack_app", _word("xapp-", r"\d+-[A-Za-z0-9-]{10,}")),
+    _rule("slack_webhook", r"https://hooks\.slack\.com/(?:services|workflows|triggers)/(?P<secret>[A-Za-z0-9/_-]{8,})"),
+    _rule("anthropic", _word("sk-ant-", r"[A-Za-z0-9_-]{20,}")),
     # OpenAI (legacy, proj-, svcacct-, admin-), OpenRouter (sk-or-v1-), DeepSeek and other sk- keys.
-    Rule("sk", _r(r"\bsk-(?=[A-Za-z0-9_-]*\d)[A-Za-z0-9_-]{20,}"), ("sk-",)),
-    Rule("github", _r(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{40,})"),
-         ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_")),
-    Rule("gitlab", _r(r"\bglpat-[A-Za-z0-9_-]{20,}"), ("glpat-",)),
-    Rule("aws_access_key_id", _r(r"\b(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}\b"), ("AKIA", "ASIA", "ABIA", "ACCA")),
-    Rule("aws_secret", _r(r"(?i)(?:aws_?)?secret_?access_?key[\"']?\s*[:=]\s*[\"']?(?P<secret>[A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])"),
-         ("secret",), fold=True),
-    Rule("google_api", _r(r"\bAIza[0-9A-Za-z_-]{35}"), ("AIza",)),
-    Rule("google_oauth", _r(r"\b(?:ya29\.[0-9A-Za-z_-]{20,}|GOCSPX-[0-9A-Za-z_-]{20,})"), ("ya29.", "GOCSPX-")),
-    Rule("groq", _r(r"\bgsk_[A-Za-z0-9]{40,}"), ("gsk_",)),
-    Rule("stripe", _r(r"\b(?:sk|rk|whsec)_(?:live|test)_[A-Za-z0-9]{20,}"), ("_live_", "_test_")),
-    Rule("replicate", _r(r"\br8_[A-Za-z0-9]{30,}"), ("r8_",)),
-    Rule("npm", _r(r"\bnpm_[A-Za-z0-9]{36,}"), ("npm_",)),
-    Rule("pypi", _r(r"\bpypi-AgE[A-Za-z0-9_-]{50,}"), ("pypi-",)),
-    Rule("perplexity_xai", _r(r"\b(?:pplx|xai)-[A-Za-z0-9]{40,}"), ("pplx-", "xai-")),
-    Rule("sendgrid", _r(r"\bSG\.[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{30,}"), ("SG.",)),
-    Rule("discord", _r(r"\b[MNO][A-Za-z\d_-]{23,27}\.[A-Za-z\d_-]{6}\.[A-Za-z\d_-]{27,}"), ()),
-    Rule("jwt", _r(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"), ("eyJ",)),
-    Rule("auth_header", _r(r"(?i)\b(?:bearer|(?<=authorization: )(?:basic|token|bot))\s+(?P<secret>[A-Za-z0-9._~+/=-]{16,})"),
-         ("bearer", "authorization"), fold=True),
+    _rule("sk", _word("sk-", r"(?=[A-Za-z0-9_-]*\d)[A-Za-z0-9_-]{20,}")),
+    _rule("github", "gh[pousr]_" + _b(4) + r"[A-Za-z0-9]{30,}", _word("github_pat_", r"[A-Za-z0-9_]{40,}")),
+    _rule("gitlab", _word("glpat-", r"[A-Za-z0-9_-]{20,}")),
+    _rule("aws_access_key_id", *(_word(p, r"[A-Z0-9]{16}\b") for p in ("AKIA", "ASIA", "ABIA", "ACCA"))),
+    _rule("aws_secret", r"secret[_-]?access[_-]?key[\"']?\s*[:=]\s*[\"']?(?P<secret>[a-z0-9/+=]{40})(?![a-z0-9/+=])",
+          fold=True),
+    _rule("google_api", _word("AIza", r"[0-9A-Za-z_-]{35}")),
+    _rule("google_oauth", _word("ya29.", r"[0-9A-Za-z_-]{20,}"), _word("GOCSPX-", r"[0-9A-Za-z_-]{20,}")),
+    _rule("groq", _word("gsk_", r"[A-Za-z0-9]{40,}")),
+    _rule("stripe", *(f"{k}_(?:live|test)_" + _b(8) + r"[A-Za-z0-9]{20,}" for k in ("sk", "rk"))),
+    _rule("stripe_webhook", _word("whsec_", r"[A-Za-z0-9+/=]{24,}")),
+    _rule("replicate", _word("r8_", r"[A-Za-z0-9]{30,}")),
+    _rule("npm", _word("npm_", r"[A-Za-z0-9]{36,}")),
+    _rule("pypi", _word("pypi-AgE", r"[A-Za-z0-9_-]{50,}")),
+    _rule("perplexity_xai", _word("pplx-", r"[A-Za-z0-9]{40,}"), _word("xai-", r"[A-Za-z0-9]{40,}")),
+    _rule("sendgrid", _word("SG.", r"[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{30,}")),
+    _rule("jwt", _word("eyJ", r"[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")),
+    _rule("bearer", _word("bearer", r"\s+(?P<secret>[a-z0-9._~+/=-]{16,})"), fold=True),
+    _rule("auth_header", r"authorization[\"']?\s*[:=]\s*[\"']?(?:basic|token|bot)\s+(?P<secret>[a-z0-9._~+/=-]{8,})",
+          fold=True),
     # scheme://user:password@host (also postgresql+asyncpg://, redis://:password@host)
-    Rule("url_password", _r(r"(?i)\b[a-z][a-z0-9+.-]*://[^\s:/@]*:(?P<secret>[^\s/?#]+)@(?=[^\s@/]+)"), ("://",)),
-    Rule("query_secret", _r(r"(?i)[?&](?P<name>access_token|api_key|apikey|token|password|passwd|pwd|secret|"
+    _rule("url_password", r"://[^\s:/@]*:(?P<secret>[^\s/?#]+)@(?=[^\s@/])"),
+    _rule("query_secret", *(rf"{sep}(?P<key>access_token|api_key|apikey|token|password|passwd|pwd|secret|"
                             r"client_secret|sig|signature|x-amz-signature|x-amz-security-token)="
-                            r"(?P<secret>[^&\s#\"'<>]{6,})"),
-         ("token=", "key=", "password=", "passwd=", "pwd=", "secret=", "sig=", "signature="), fold=True,
-         accept=_accept_place),
+                            r"(?P<secret>[^&\s#\"'<>]{6,})" for sep in (r"\?", "&")), fold=True, accept=_accept_named),
     # NAME_TOKEN=value, export SLACK_BOT_TOKEN="…", "HF_TOKEN": "…", os.environ["DB_PASSWORD"] = "…"
-    Rule("env_assignment", _r(
-        r"\b(?P<name>[A-Z0-9_]*?(?:TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|APIKEY|ACCESS_KEY|SECRET_KEY|"
-        r"PRIVATE_KEY|AUTH_KEY|SIGNING_KEY|ENCRYPTION_KEY|MASTER_KEY|SERVICE_KEY|CREDENTIALS|DSN|"
-        r"WEBHOOK_URL|CONNECTION_STRING))\b[\"']?\]?\s*(?:=|:)\s*" + _ASSIGN_VALUE),
-         ("TOKEN", "SECRET", "PASSW", "KEY", "CREDENTIALS", "DSN", "WEBHOOK", "CONNECTION"), accept=_accept_place),
-    # "password": "…", api_key='…', client_secret = "…" in code, JSON and YAML (quoted values only)
-    Rule("quoted_assignment", _r(
-        r"(?i)(?P<name>[\"']?[A-Za-z0-9_.-]*?(?:token|secret|password|passwd|pwd|api_?key|access_?key|"
-        r"secret_?key|private_?key|client_?secret|credentials?)[\"']?)\s*(?:=|:)\s*"
-        r"(?P<q>[\"'])(?P<qv>[^\"'\n]{4,400}?)(?P=q)"),
-         ("token", "secret", "passw", "pwd", "key", "credential"), fold=True, accept=_accept_place),
-    # password: hunter2 (YAML, .env, INI): a whole line, unquoted
-    Rule("line_assignment", _r(
-        r"(?im)^[ \t]*(?:export[ \t]+)?(?P<name>[a-z0-9_.-]*(?:password|passwd|secret|api_?key|access_?token|"
-        r"auth_?token|client_?secret|token))[ \t]*[:=][ \t]*(?P<uv>[^\s\"'#]{4,})[ \t]*$"),
-         ("token", "secret", "passw", "key"), fold=True, accept=_accept_place),
+    _rule("env_assignment", *(f"(?P<key>{h}){_ENV_OP}{_ASSIGN_VALUE}" for h in _ENV_HEADS), accept=_accept_env),
+    # "password": "…", api_key='…' in code and JSON; password: hunter2 as a config line
+    _rule("code_assignment", *(rf"(?P<key>{h}){_CODE_OP}(?:{_QUOTED}|(?P<uv>[^\s\"'#]{{4,}})[ \t]*(?=\r?\n|\Z))"
+                               for h in _CODE_HEADS), fold=True, accept=_accept_code),
     # --hf-token xyz / --password=xyz on a command line
-    Rule("cli_flag", _r(r"(?i)(?<![\w-])--(?P<name>[a-z0-9_-]*(?:token|password|passwd|secret|api[-_]key))[ =]"
-                        r"(?P<uv>[^\s\"'-][^\s\"']{3,})"),
-         ("--",), accept=_accept_place),
+    _rule("cli_flag", r"--(?<![\w-]--)(?P<key>[a-z0-9_-]*(?:token|password|passwd|secret|api[-_]key))[ =]"
+                      r"(?P<uv>[^\s\"'-][^\s\"']{3,})", accept=_accept_named),
 )
 
 
@@ -168,13 +252,13 @@ class Redactor:
         for secret in self.known:
             if secret in text:
                 text = text.replace(secret, MASK)
-        folded = text.lower()
+        folded: str | None = text.lower()
+        if len(folded) != len(text):
+            folded = None
+        spans = [*_discord_spans(text)]
         for rule in RULES:
-            if rule.applies(text, folded):
-                new = rule.sub(text)
-                if new != text:
-                    text, folded = new, new.lower()
-        return text
+            spans.extend(rule.spans(text, folded))
+        return _mask(text, spans) if spans else text
 
     def redact_obj(self, obj: Any) -> Any:
         if isinstance(obj, str):
@@ -184,6 +268,29 @@ class Redactor:
         if isinstance(obj, list | tuple):
             return type(obj)(self.redact_obj(v) for v in obj)
         return obj
+
+
+def _mask(text: str, spans: list[Span]) -> str:
+    out: list[str] = []
+    pos = 0
+    for start, end in _merged(spans):
+        out.append(text[pos:start])
+        out.append(MASK)
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _merged(spans: list[Span]) -> Iterator[Span]:
+    spans.sort()
+    cur_s, cur_e = spans[0]
+    for s, e in spans[1:]:
+        if s < cur_e:
+            cur_e = max(cur_e, e)
+            continue
+        yield cur_s, cur_e
+        cur_s, cur_e = s, e
+    yield cur_s, cur_e
 
 
 class RedactingFilter(logging.Filter):

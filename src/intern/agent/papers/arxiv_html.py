@@ -114,7 +114,7 @@ def _clean(soup: BeautifulSoup) -> None:
     for img in soup.find_all("img"):
         img.decompose()
     for math in soup.find_all("math"):
-        tex = (math.get("alttext") or math.get_text()).strip()
+        tex = str(math.get("alttext") or math.get_text()).strip()
         fence = "$$" if math.get("display") == "block" else "$"
         math.replace_with(NavigableString(f"{fence}{tex}{fence}"))
     for note in soup.find_all(class_="ltx_note"):
@@ -145,7 +145,7 @@ def _authors(root: Tag) -> list[str]:
     for person in root.find_all(class_="ltx_personname"):
         first_line = []
         for child in person.children:
-            if isinstance(child, Tag) and (child.name == "br" or "ltx_break" in (child.get("class") or [])):
+            if isinstance(child, Tag) and (child.name == "br" or "ltx_break" in _classes(child)):
                 break
             first_line.append(child.get_text() if isinstance(child, Tag) else str(child))
         name = _squash("".join(first_line)).strip(" ,")
@@ -176,9 +176,13 @@ def _abstract_from_sections(sections: list[Section]) -> str:
 
 # ---- sections ------------------------------------------------------------------------------------
 
+def _classes(el: Tag) -> list[str]:
+    value: Any = el.get("class") or []
+    return [value] if isinstance(value, str) else [str(v) for v in value]
+
+
 def _is_section(el: Tag) -> bool:
-    classes = el.get("class") or []
-    return any(c in SECTION_CLASSES for c in classes)
+    return any(c in SECTION_CLASSES for c in _classes(el))
 
 
 def _collect_sections(container: Tag, level: int, out: list[Section]) -> None:
@@ -195,7 +199,7 @@ def _collect_sections(container: Tag, level: int, out: list[Section]) -> None:
 def _section(el: Tag, level: int) -> Section:
     heading = _heading(el)
     number, title = _split_heading(heading) if heading else ("", "")
-    if not title and "ltx_bibliography" in (el.get("class") or []):
+    if not title and "ltx_bibliography" in _classes(el):
         title = "References"
     blocks: list[str] = []
     _render_blocks(el, blocks, skip=heading)
@@ -234,7 +238,7 @@ def _render_blocks(el: Tag, out: list[str], *, skip: Tag | None = None) -> None:
 
 
 def _render_block(el: Tag, out: list[str]) -> None:
-    classes = el.get("class") or []
+    classes = _classes(el)
     if el.name in ("ul", "ol"):
         out.append(_list(el))
     elif el.name == "figure" or "ltx_figure" in classes or "ltx_table" in classes:

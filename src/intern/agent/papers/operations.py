@@ -56,7 +56,7 @@ async def trending(src: Sources, args: PapersArgs) -> str:
         params["date"] = args.date
     else:
         params["sort"] = "trending"
-    past_day = bool(args.date) and args.date < dt.date.today().isoformat()
+    past_day = args.date is not None and args.date < dt.date.today().isoformat()
     items = await src.hub_json("/api/daily_papers", params, ttl=DAY if past_day else 30 * MINUTE)
     if args.query:
         items = [item for item in items if _mentions(item, args.query)]
@@ -106,7 +106,7 @@ async def _s2_search(src: Sources, args: PapersArgs, query: str) -> str:
     if sort:
         # Only the bulk endpoint sorts; it ignores `limit` and answers up to 1,000 at a time.
         params["sort"] = sort
-        data = await src.s2_json("/graph/v1/paper/search/bulk", params, ttl=DAY)
+        data = await src.s2_json("/graph/v1/paper/search/bulk", params, ttl=DAY, keep_first=args.limit)
     else:
         params["limit"] = args.limit
         data = await src.s2_json("/graph/v1/paper/search", params, ttl=DAY)
@@ -136,11 +136,12 @@ def _describe_filters(args: PapersArgs) -> str:
 
 async def paper_details(src: Sources, args: PapersArgs) -> str:
     arxiv_id = need_arxiv_id(args)
-    hub, s2 = await asyncio.gather(
+    results: tuple[Any, ...] = await asyncio.gather(
         src.hub_json(f"/api/papers/{arxiv_id}", ttl=6 * HOUR),
         src.s2_json(f"/graph/v1/paper/{s2_ref(arxiv_id)}", {"fields": S2_DETAIL_FIELDS}, ttl=DAY),
         return_exceptions=True,
     )
+    hub, s2 = results
     _reraise_unexpected(hub, s2)
     if isinstance(hub, SourceError) and isinstance(s2, SourceError):
         if isinstance(hub, NotFound) and isinstance(s2, NotFound):
@@ -182,7 +183,7 @@ def _details_text(src: Sources, arxiv_id: str, hub: dict[str, Any] | None, s2: d
 
 def _hub_facts(hub: dict[str, Any]) -> list[str]:
     names = [a.get("name", "") for a in hub.get("authors") or [] if isinstance(a, dict)]
-    facts = [f"Published {render.day(hub.get('publishedAt'))} · {int(hub.get('upvotes') or 0):,} upvotes on the Hub"]
+    facts = [f"Published {render.day(hub.get('publishedAt'))} · {render.plural(hub.get('upvotes'), 'upvote')} on the Hub"]
     if names:
         facts.append(f"Authors: {render.authors_line(names, 10)}")
     if hub.get("githubRepo"):
@@ -196,12 +197,14 @@ def _hub_facts(hub: dict[str, Any]) -> list[str]:
 
 
 def _s2_facts(s2: dict[str, Any], *, with_authors: bool) -> list[str]:
-    cites = f"{int(s2.get('citationCount') or 0):,} citations ({int(s2.get('influentialCitationCount') or 0):,} " \
-            f"influential) · {int(s2.get('referenceCount') or 0):,} references"
+    cites = (f"{render.plural(s2.get('citationCount'), 'citation')} "
+             f"({int(s2.get('influentialCitationCount') or 0):,} influential) · "
+             f"{render.plural(s2.get('referenceCount'), 'reference')}")
     facts = [f"Semantic Scholar: {cites}"]
-    venue = ", ".join(str(x) for x in (s2.get("venue"), s2.get("year")) if x)
-    if venue:
-        facts.append(f"Venue: {venue}")
+    if s2.get("venue"):
+        facts.append(f"Venue: {s2['venue']}" + (f" ({s2['year']})" if s2.get("year") else ""))
+    elif s2.get("year"):
+        facts.append(f"Year: {s2['year']}")
     if s2.get("fieldsOfStudy"):
         facts.append(f"Fields: {', '.join(s2['fieldsOfStudy'])}")
     if with_authors and s2.get("authors"):
@@ -265,7 +268,6 @@ async def _title_and_abstract(src: Sources, arxiv_id: str) -> tuple[str, str]:
         s2 = await src.s2_json(f"/graph/v1/paper/{s2_ref(arxiv_id)}", {"fields": S2_DETAIL_FIELDS}, ttl=DAY)
         return str(s2.get("title") or arxiv_id), str(s2.get("abstract") or "")
     except NotFound as exc:
-        errors.append(str(exc))
         raise ToolFeedback(f"No paper arXiv:{arxiv_id} found (no arXiv HTML, not on the Hub or Semantic "
                            "Scholar). Check the id, or find it with operation='search'.") from exc
     except Unavailable as exc:
@@ -466,7 +468,7 @@ async def find_all_resources(src: Sources, args: PapersArgs) -> str:
     lines = [f"# Hub resources citing arXiv:{arxiv_id}", f"{src.hub_url}/papers/{arxiv_id}"]
     blocks = (("Models", _models_block), ("Datasets", _datasets_block), ("Collections", _collections_block))
     for (title, block), result in zip(blocks, results, strict=True):
-        body = [f"Unavailable: {result}"] if isinstance(result, SourceError) else block(src, arxiv_id, result)
+        body = [f"Unavailable: {result}"] if isinstance(result, BaseException) else block(src, arxiv_id, result)
         lines += ["", f"## {title}", *body]
     return "\n".join(lines)
 

@@ -24,6 +24,11 @@ def clip(text: str | None, limit: int) -> str:
     return cut.rstrip(" ,;:") + "…"
 
 
+def plural(n: Any, word: str) -> str:
+    value = int(n or 0)
+    return f"{value:,} {word}" + ("" if value == 1 else "s")
+
+
 def day(iso: str | None) -> str:
     return (iso or "")[:10]
 
@@ -46,11 +51,11 @@ def hub_paper(item: dict[str, Any]) -> dict[str, Any]:
 def hub_paper_entry(index: int, item: dict[str, Any]) -> str:
     paper = hub_paper(item)
     title = paper.get("title") or item.get("title") or "(untitled)"
-    meta = [f"{int(paper.get('upvotes') or 0):,} upvotes"]
+    meta = [plural(paper.get("upvotes"), "upvote")]
     if paper.get("publishedAt"):
         meta.append(f"published {day(paper['publishedAt'])}")
     if item is not paper and item.get("numComments"):
-        meta.append(f"{item['numComments']} comments")
+        meta.append(plural(item["numComments"], "comment"))
     if paper.get("githubRepo"):
         stars = paper.get("githubStars")
         meta.append(f"code {paper['githubRepo']}" + (f" ({stars:,}★)" if stars else ""))
@@ -92,7 +97,7 @@ def s2_paper_entry(index: int, paper: dict[str, Any]) -> str:
 
 
 def _s2_meta(paper: dict[str, Any]) -> list[str]:
-    meta = [f"{int(paper.get('citationCount') or 0):,} citations"]
+    meta = [plural(paper.get("citationCount"), "citation")]
     if paper.get("influentialCitationCount"):
         meta[0] += f" ({int(paper['influentialCitationCount']):,} influential)"
     names = [a.get("name", "") for a in paper.get("authors") or [] if isinstance(a, dict)]
@@ -152,7 +157,7 @@ def _flat_names(authors: Any) -> list[str]:
 # ---- Hub repositories and collections ------------------------------------------------------------
 
 def model_entry(index: int, model: dict[str, Any]) -> str:
-    meta = [f"{int(model.get('downloads') or 0):,} downloads", f"{int(model.get('likes') or 0):,} likes"]
+    meta = [plural(model.get("downloads"), "download"), plural(model.get("likes"), "like")]
     for key in ("pipeline_tag", "library_name"):
         if model.get(key):
             meta.append(str(model[key]))
@@ -160,7 +165,7 @@ def model_entry(index: int, model: dict[str, Any]) -> str:
 
 
 def dataset_entry(index: int, dataset: dict[str, Any]) -> str:
-    meta = [f"{int(dataset.get('downloads') or 0):,} downloads", f"{int(dataset.get('likes') or 0):,} likes"]
+    meta = [plural(dataset.get("downloads"), "download"), plural(dataset.get("likes"), "like")]
     tags = [t for t in dataset.get("tags") or [] if isinstance(t, str) and not t.startswith(_BORING_TAGS)]
     if tags:
         meta.append(", ".join(tags[:4]))
@@ -176,7 +181,7 @@ def collection_entry(index: int, collection: dict[str, Any], hub_url: str) -> st
     items = collection.get("items") or []
     item_ids = [f"{i.get('type', '?')} {i.get('id', '?')}" for i in items if isinstance(i, dict)]
     lines = [f"{index}. **{clip(collection.get('title') or '(untitled)', 150)}** by {owner_name or '?'}"
-             f" — {int(collection.get('upvotes') or 0):,} upvotes",
+             f" — {plural(collection.get('upvotes'), 'upvote')}",
              f"   {hub_url}/collections/{collection.get('slug', '')}"]
     if item_ids:
         lines.append(f"   items: {'; '.join(item_ids[:4])}" + (" …" if len(items) >= 4 else ""))

@@ -100,11 +100,17 @@ class Sources:
     # ---- Semantic Scholar ------------------------------------------------------------------------
 
     async def s2_json(self, path: str, params: dict[str, Any] | None = None, *,
-                      body: dict[str, Any] | None = None, ttl: float) -> Any:
+                      body: dict[str, Any] | None = None, ttl: float, keep_first: int | None = None) -> Any:
+        """`keep_first` trims `data` before caching: bulk search answers 1,000 papers to show ten."""
         url = f"{self.s2_url}{path}"
         method = "POST" if body is not None else "GET"
-        fetched = await self._cached(method, url, params, body, ttl,
-                                     lambda: self._s2_request(method, url, params, body))
+
+        async def fetch() -> Fetched:
+            fetched = await self._s2_request(method, url, params, body)
+            return fetched if keep_first is None else _trimmed(fetched, keep_first)
+
+        key_params = params if keep_first is None else {**(params or {}), "_keep_first": keep_first}
+        fetched = await self._cached(method, url, key_params, body, ttl, fetch)
         return fetched.json()
 
     async def _s2_request(self, method: str, url: str, params: dict[str, Any] | None,
@@ -191,6 +197,13 @@ class Sources:
 def cache_key(method: str, url: str, params: dict[str, Any] | None, body: dict[str, Any] | None) -> str:
     blob = json.dumps([method, url, sorted((params or {}).items()), body], sort_keys=True, default=str)
     return "hf_papers:" + hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def _trimmed(fetched: Fetched, keep: int) -> Fetched:
+    data = fetched.json()
+    if isinstance(data, dict) and isinstance(data.get("data"), list):
+        data["data"] = data["data"][:keep]
+    return Fetched(fetched.status, json.dumps(data))
 
 
 def _retry_after(resp: httpx.Response) -> float | None:

@@ -1,0 +1,286 @@
+"""Documentation search benchmark.
+
+Builds an index of at least 5,000 pages generated from the shipped snapshot (pages of a set are
+recombined, renamed and sprinkled with API names, so term statistics look like a real docs corpus),
+then measures:
+
+- query latency of `DocsIndex.search` (what explore_hf_docs runs: parse, search, snippets), p50/p99;
+- the Whoosh floor: Whoosh alone doing the same searches (parse, search, read the hits' stored fields);
+- the same queries on SQLite FTS5 (porter tokenizer, bm25 with the same field weights, snippet()),
+  over the same pages;
+- the time to open the index after a restart, in a fresh interpreter (import + open + first query).
+
+Targets: p50 < 5 ms, p99 < 30 ms, open < 1 s. Writes bench/results/docs_search.json and prints it.
+
+    .venv/bin/python bench/docs_search.py [--pages 6000] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import re
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "tests" / "docs"))
+
+from intern.agent.docs.analysis import terms  # noqa: E402
+from intern.agent.docs.index import FIELD_BOOSTS, Page, open_index, write_index  # noqa: E402
+from intern.agent.docs.sets import resolve_endpoint  # noqa: E402
+from intern.agent.docs.snapshot import snapshot_pages  # noqa: E402
+from intern.agent.docs.text import blocks, headings, plain_text  # noqa: E402
+
+MODELS = ["Llama-3.1-8B", "Qwen2.5-7B", "Mistral-7B", "gemma-2-9b", "Phi-3-mini", "SmolLM2-1.7B", "DeepSeek-R1",
+          "OLMo-2-7B", "Falcon-7B", "StarCoder2-15B", "Mixtral-8x7B", "Qwen3-4B", "granite-3.1-8b", "bert-base"]
+TOPICS = ["tokenizer", "attention", "scheduler", "optimizer", "callback", "collator", "pipeline", "adapter",
+          "checkpoint", "sharding", "quantizer", "processor", "encoder", "decoder", "sampler", "metric", "trainer",
+          "config", "dataset", "generation", "export", "kernel", "cache", "router", "backend"]
+VERBS = ["configure", "train", "evaluate", "export", "quantize", "stream", "shard", "merge", "upload", "profile",
+         "debug", "benchmark", "deploy", "schedule", "compile", "tokenize", "resume", "monitor"]
+
+
+def generate_pages(count: int, seed: int = 7) -> list[Page]:
+    rng = random.Random(seed)
+    base = list(snapshot_pages())
+    by_set: dict[str, list[Page]] = {}
+    for page in base:
+        by_set.setdefault(page.set, []).append(page)
+    pool = {name: [b for p in pages for b in blocks(p.markdown)] for name, pages in by_set.items()}
+    weights = [len(by_set[name]) for name in by_set]
+    pages = list(base)
+    for i in range(count - len(base)):
+        name = rng.choices(list(by_set), weights)[0]
+        pages.append(_generated_page(rng, name, pool[name], by_set[name], i))
+    return pages
+
+
+def _generated_page(rng: random.Random, set_name: str, pool: list, originals: list[Page], i: int) -> Page:
+    topic, verb, model = rng.choice(TOPICS), rng.choice(VERBS), rng.choice(MODELS)
+    api = f"{topic.capitalize()}{rng.randint(1, 400)}{rng.choice(['Config', 'Mixin', 'Output', 'Trainer', 'Plugin'])}"
+    title = f"{verb.capitalize()} the {topic} for {model}"
+    parts = [f"# {title}", "",
+             f"This guide shows how to {verb} the {topic} when working with `{model}` and `{api}`."]
+    for _ in range(rng.randint(4, 14)):
+        block = rng.choice(pool)
+        if block.heading and rng.random() < 0.5:
+            parts += ["", f"## {block.heading.text} with {api}"]
+        text = block.text.replace("Qwen/Qwen2.5-0.5B", f"org/{model}")
+        parts += ["", text]
+        if rng.random() < 0.3:
+            parts += ["", f"```python\nfrom lib import {api}\nconfig = {api}(option_{rng.randint(1, 900)}=True)\n```"]
+    section = rng.choice(originals).section
+    return Page(set_name, f"/docs/{set_name}/generated/{verb}-{topic}-{i}", title, section,
+                1000 + i, "\n".join(parts) + "\n")
+
+
+def make_queries(pages: list[Page], rng: random.Random, count: int) -> list[tuple[str, tuple[str, ...] | None]]:
+    from ranking_cases import CASES
+
+    queries: list[tuple[str, tuple[str, ...] | None]] = [(q, resolve_endpoint(ep)) for ep, q, _ in CASES]
+    while len(queries) < count:
+        page = rng.choice(pages)
+        words = [w for w in re.findall(r"[A-Za-z_][A-Za-z_0-9]+", plain_text(page.markdown)) if len(w) > 3]
+        heads = [h.text for h in headings(page.markdown)]
+        if rng.random() < 0.4 and heads:
+            text = rng.choice(heads)
+        else:
+            text = " ".join(rng.sample(words, min(len(words), rng.randint(2, 5))))
+        scope = (page.set,) if rng.random() < 0.7 else None
+        queries.append((text, scope))
+    return queries
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def summary(samples: list[float]) -> dict[str, float]:
+    ms = [s * 1000 for s in samples]
+    return {"p50_ms": round(percentile(ms, 50), 3), "p90_ms": round(percentile(ms, 90), 3),
+            "p99_ms": round(percentile(ms, 99), 3), "mean_ms": round(statistics.fmean(ms), 3),
+            "max_ms": round(max(ms), 3), "n": len(ms)}
+
+
+def time_calls(fn, queries, rounds: int) -> list[float]:  # type: ignore[no-untyped-def]
+    for query in queries:  # warm-up: first-touch costs are the open-time figure's business
+        fn(*query)
+    samples = []
+    for _ in range(rounds):
+        for query in queries:
+            started = time.perf_counter()
+            fn(*query)
+            samples.append(time.perf_counter() - started)
+    return samples
+
+
+def whoosh_floor(index):  # type: ignore[no-untyped-def]
+    from intern.agent.docs.index import _set_filter
+
+    searcher = index.searcher()
+
+    def run(text: str, scope: tuple[str, ...] | None) -> None:
+        parsed = index.parse(text)
+        if parsed is None:
+            return
+        results = searcher.search(parsed, limit=10, filter=_set_filter(scope))
+        for hit in results:
+            hit.fields()
+        len(results)
+
+    return run
+
+
+def build_fts(pages: list[Page], path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path)
+    db.execute("CREATE VIRTUAL TABLE docs USING fts5(doc_set UNINDEXED, path UNINDEXED, title, headings, "
+               "section, body, tokenize='porter unicode61')")
+    db.executemany("INSERT INTO docs VALUES (?, ?, ?, ?, ?, ?)", [
+        (p.set, p.path, p.title, "\n".join(h.text for h in headings(p.markdown)), p.section, plain_text(p.markdown))
+        for p in pages])
+    db.commit()
+    return db
+
+
+def fts_search(db: sqlite3.Connection):  # type: ignore[no-untyped-def]
+    weights = (FIELD_BOOSTS["title"], FIELD_BOOSTS["headings"], FIELD_BOOSTS["section"], FIELD_BOOSTS["body"])
+
+    def run(text: str, scope: tuple[str, ...] | None) -> None:
+        words = [w for w in re.findall(r"\w+", text.lower()) if len(w) > 1]
+        if not words:
+            return
+        match = " OR ".join(f'"{w}"' for w in words)
+        sql = (f"SELECT path, title, snippet(docs, 5, '', '', '…', 24) FROM docs WHERE docs MATCH ? "
+               f"{'AND doc_set IN (%s) ' % ','.join('?' * len(scope)) if scope else ''}"
+               f"ORDER BY bm25(docs, 0, 0, {', '.join(map(str, weights))}) LIMIT 10")
+        db.execute(sql, [match, *(scope or ())]).fetchall()
+        db.execute(f"SELECT count(*) FROM docs WHERE docs MATCH ? "
+                   f"{'AND doc_set IN (%s)' % ','.join('?' * len(scope)) if scope else ''}",
+                   [match, *(scope or ())]).fetchone()
+
+    return run
+
+
+OPEN_PROBE = """
+import json, sys, time
+t0 = time.perf_counter()
+sys.path.insert(0, {src!r})
+from intern.agent.docs import open_index
+t1 = time.perf_counter()
+ix = open_index({path!r}, max_age_hours=24)
+t2 = time.perf_counter()
+hits = ix.search("gradient checkpointing out of memory", sets=["trl"], limit=10).hits
+t3 = time.perf_counter()
+print(json.dumps({{"import_s": t1 - t0, "open_s": t2 - t1, "first_query_s": t3 - t2, "hits": len(hits),
+                   "source": ix.source}}))
+"""
+
+
+def measure_open(docs_dir: Path, runs: int = 3) -> dict[str, object]:
+    probes = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        out = subprocess.run([sys.executable, "-c", OPEN_PROBE.format(src=str(ROOT / "src"), path=str(docs_dir))],
+                             capture_output=True, text=True, check=True, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+        probe = json.loads(out.stdout)
+        probe["process_wall_s"] = time.perf_counter() - started
+        probes.append(probe)
+    keys = ("import_s", "open_s", "first_query_s", "process_wall_s")
+    med = {k: round(statistics.median(p[k] for p in probes), 4) for k in keys}
+    med["import_open_first_query_s"] = round(statistics.median(p["import_s"] + p["open_s"] + p["first_query_s"]
+                                                               for p in probes), 4)
+    return {"median": med, "runs": probes}
+
+
+def machine() -> dict[str, object]:
+    cpu = ""
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    from importlib.metadata import version
+
+    return {"platform": platform.platform(), "python": platform.python_version(), "cpu": cpu,
+            "cpus": os.cpu_count(), "whoosh": version("whoosh-reloaded"), "sqlite": sqlite3.sqlite_version}
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--pages", type=int, default=6000)
+    parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "docs_search.json")
+    args = parser.parse_args()
+
+    rng = random.Random(11)
+    pages = generate_pages(args.pages)
+    corpus_chars = sum(len(p.markdown) for p in pages)
+    queries = make_queries(pages, rng, args.queries)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        docs_dir = Path(tmp) / "docs"
+        started = time.perf_counter()
+        stats = write_index(docs_dir, pages, source="live", hf_endpoint="https://huggingface.co")
+        build_s = time.perf_counter() - started
+        log(f"indexed {stats.pages} pages in {build_s:.1f}s")
+        index = open_index(docs_dir, max_age_hours=24)
+
+        ours = summary(time_calls(lambda q, s: index.search(q, sets=s, limit=10), queries, args.rounds))
+        log(f"ours: {ours}")
+        floor = summary(time_calls(whoosh_floor(index), queries, args.rounds))
+        log(f"floor: {floor}")
+        fts_started = time.perf_counter()
+        db = build_fts(pages, Path(tmp) / "fts.db")
+        fts_build_s = time.perf_counter() - fts_started
+        fts = summary(time_calls(fts_search(db), queries, args.rounds))
+        index.close()
+        opened = measure_open(docs_dir)
+
+    result = {
+        "benchmark": "docs_search",
+        "machine": machine(),
+        "inputs": {"pages": stats.pages, "sets": len(stats.sets), "corpus_chars": corpus_chars,
+                   "mean_page_chars": round(corpus_chars / len(pages)), "queries": len(queries),
+                   "rounds": args.rounds, "limit": 10, "scoped_queries": sum(1 for _, s in queries if s),
+                   "query_examples": [q for q, _ in queries[:3]] + [q for q, _ in queries[-3:]]},
+        "figures": {
+            "index_build_s": round(build_s, 2),
+            "query_ours": ours,
+            "query_whoosh_floor": floor,
+            "ours_over_floor_p50": round(ours["p50_ms"] / floor["p50_ms"], 3),
+            "ours_over_floor_p99": round(ours["p99_ms"] / floor["p99_ms"], 3),
+            "query_sqlite_fts5": fts,
+            "sqlite_fts5_build_s": round(fts_build_s, 2),
+            "whoosh_over_fts5_p50": round(ours["p50_ms"] / fts["p50_ms"], 2),
+            "whoosh_over_fts5_p99": round(ours["p99_ms"] / fts["p99_ms"], 2),
+            "open_after_restart": opened["median"],
+        },
+        "targets": {"query_p50_ms": 5, "query_p99_ms": 30, "open_s": 1.0,
+                    "p50_met": ours["p50_ms"] < 5, "p99_met": ours["p99_ms"] < 30,
+                    "open_met": opened["median"]["import_open_first_query_s"] < 1.0,
+                    "overhead_over_floor_p50_within_20pct": ours["p50_ms"] <= floor["p50_ms"] * 1.2},
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,247 @@
+"""A Slack thread becomes a persisted agent session that launches an approved GPU job."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import func, select
+
+from intern.bot.models import Approval, AuditEvent, InboundEvent, Job, Message, Session, WorkItem
+from intern.standins.hub import HubStandIn
+from intern.standins.hub_jobs import jobs_state
+from intern.standins.llm import LLMStandIn
+from intern.standins.slack import SlackStandIn, block_action, mention_and_message, mention_event, message_event
+from tests.e2e.harness import APPROVER, OTHER, REQUESTER, Harness, job_rule, wait_until
+
+
+@pytest.fixture
+async def stands() -> AsyncIterator[tuple[SlackStandIn, HubStandIn, LLMStandIn]]:
+    async with SlackStandIn() as slack, HubStandIn() as hub, LLMStandIn() as llm:
+        yield slack, hub, llm  # type: ignore[misc]
+
+
+@pytest.fixture
+async def harness(migrated_url: str, stands: tuple[SlackStandIn, HubStandIn, LLMStandIn]) -> AsyncIterator[Harness]:
+    slack, hub, llm = stands
+    llm.rule = job_rule()
+    h = Harness(migrated_url, slack, hub, llm)
+    await h.start()
+    try:
+        yield h
+    finally:
+        await h.stop()
+
+
+async def count(h: Harness, model: type, *where: object) -> int:
+    assert h.proc is not None
+    async with h.proc.rt.db.session() as db:
+        return int((await db.execute(select(func.count()).select_from(model).where(*where))).scalar_one())
+
+
+def cards(slack: SlackStandIn, thread: str) -> list:
+    return [m for m in slack.posted(thread_ts=thread)
+            if any(b.get("type") == "actions" and any(e.get("action_id") == "intern_approve"
+                                                      for e in b.get("elements", [])) for b in m.blocks or [])]
+
+
+def approval_id_of(card) -> str:
+    for b in card.blocks:
+        if b.get("type") == "actions":
+            for e in b["elements"]:
+                if e["action_id"] == "intern_approve":
+                    return e["value"]
+    raise AssertionError("no approve button")
+
+
+async def mention_until_card(h: Harness, text: str = "fine-tune a small model on my dataset") -> tuple[str, str]:
+    event = mention_event(text, user=REQUESTER)
+    r = await h.sender.send_event(event)
+    assert r.status == 200
+    thread = event["ts"]
+    await wait_until(lambda: cards(h.slack, thread), timeout=20)
+    return thread, approval_id_of(cards(h.slack, thread)[0])
+
+
+def click(h: Harness, action: str, approval: str, user: str, thread: str, team: str | None = None) -> dict:
+    card = h.slack.posted(thread_ts=thread)[-1]
+    return block_action(action, approval, user=user, team=team or h.slack.team_id, channel=card.channel,
+                        message_ts=card.ts, thread_ts=thread)
+
+
+async def test_mention_gets_an_approval_card_with_cost_and_script(harness: Harness) -> None:
+    thread, approval = await mention_until_card(harness)
+    card = cards(harness.slack, thread)[0]
+    text = str(card.blocks)
+    assert "a10g-large" in text and "2h" in text
+    assert "$3.00" in text  # 1.50/h x 2h
+    assert "SFTTrainer" in text  # the script is on the card
+    assert card.thread_ts == thread
+    assert jobs_state(harness.hub).created == []
+    async with harness.proc.rt.db.session() as db:  # type: ignore[union-attr]
+        a = await db.get(Approval, approval)
+        assert a is not None and a.status == "pending" and a.requester == REQUESTER
+        assert len(a.spec_sha256) == 64 and a.estimated_cost_usd == pytest.approx(3.0)
+        kinds = (await db.execute(select(AuditEvent.kind))).scalars().all()
+    assert "approval_requested" in kinds
+
+
+async def test_duplicate_deliveries_are_handled_once(harness: Harness) -> None:
+    mention, message = mention_and_message("train something", user=REQUESTER)
+    first = await harness.sender.send_event(mention, event_id="Ev0DUP1")
+    retry = await harness.sender.send_event(mention, event_id="Ev0DUP1", retry_num=1)
+    twin = await harness.sender.send_event(message, event_id="Ev0DUP2")
+    assert (first.status, retry.status, twin.status) == (200, 200, 200)
+    thread = mention["ts"]
+    await wait_until(lambda: cards(harness.slack, thread), timeout=20)
+    await asyncio.sleep(0.5)
+    assert len(cards(harness.slack, thread)) == 1
+    assert await count(harness, Session) == 1
+    assert await count(harness, Message, Message.role == "user") == 1
+    assert await count(harness, WorkItem, WorkItem.kind == "message") == 1
+    assert len([r for r in harness.llm.requests if r.path.endswith("/chat/completions")]) == 1
+
+
+async def test_non_approver_and_requester_are_refused_privately(harness: Harness) -> None:
+    thread, approval = await mention_until_card(harness)
+    for user in (OTHER, REQUESTER):
+        r = await harness.sender.send_interaction(click(harness, "intern_approve", approval, user, thread))
+        assert r.status == 200
+    await wait_until(lambda: len(harness.slack.ephemerals()) >= 2)
+    refusals = {m.ephemeral_user: m.text for m in harness.slack.ephemerals()}
+    assert "designated approvers" in refusals[OTHER]
+    assert "self-approval is off" in refusals[REQUESTER]
+    assert jobs_state(harness.hub).created == []
+    async with harness.proc.rt.db.session() as db:  # type: ignore[union-attr]
+        assert (await db.get(Approval, approval)).status == "pending"  # type: ignore[union-attr]
+        refused = (await db.execute(select(AuditEvent).where(AuditEvent.kind == "approval_refused"))).scalars().all()
+    assert {e.actor for e in refused} == {OTHER, REQUESTER}
+
+
+async def test_approver_click_launches_one_job_and_agent_reports_when_it_completes(harness: Harness) -> None:
+    thread, approval = await mention_until_card(harness)
+    r = await harness.sender.send_interaction(click(harness, "intern_approve", approval, APPROVER, thread))
+    assert r.status == 200
+    jobs = jobs_state(harness.hub)
+    await wait_until(lambda: len(jobs.created) == 1, timeout=20)
+    spec = jobs.created[0]
+    assert spec.flavor == "a10g-large" and spec.timeout_seconds == 7200
+    assert "HF_TOKEN" in spec.secret_names
+    job_id = spec.job_id
+    await wait_until(lambda: any("launched" in t for t in harness.slack.texts(thread_ts=thread)))
+    jobs.set_stage(job_id, "RUNNING")
+    jobs.append_logs(job_id, "step 10 loss 1.23", "step 20 loss 0.98")
+    await wait_until(lambda: any("is running" in t for t in harness.slack.texts(thread_ts=thread)))
+    jobs.set_stage(job_id, "COMPLETED")
+    await wait_until(lambda: any("All done" in t for t in harness.slack.texts(thread_ts=thread)), timeout=20)
+    texts = harness.slack.texts(thread_ts=thread)
+    assert any("completed" in t and job_id in t for t in texts)
+    # the card was updated in place: no buttons, says who approved
+    card = harness.slack.message(cards(harness.slack, thread)[0].channel, cards(harness.slack, thread)[0].ts) \
+        if cards(harness.slack, thread) else None
+    assert card is None  # no card with buttons remains
+    async with harness.proc.rt.db.session() as db:  # type: ignore[union-attr]
+        job = (await db.execute(select(Job))).scalar_one()
+        assert job.stage == "COMPLETED" and job.actual_cost_usd is not None
+        kinds = (await db.execute(select(AuditEvent.kind))).scalars().all()
+    assert {"approval_decided", "job_launched", "job_finished"} <= set(kinds)
+    assert len(jobs.created) == 1
+
+
+async def test_twenty_concurrent_approver_clicks_launch_one_job(harness: Harness) -> None:
+    thread, approval = await mention_until_card(harness)
+    payloads = [click(harness, "intern_approve", approval, APPROVER, thread) for _ in range(20)]
+    for i, p in enumerate(payloads):
+        p["actions"][0]["action_ts"] = f"1700000000.{i:06d}"
+    results = await asyncio.gather(*(harness.sender.send_interaction(p) for p in payloads))
+    assert all(r.status == 200 for r in results)
+    jobs = jobs_state(harness.hub)
+    await wait_until(lambda: len(jobs.created) == 1, timeout=20)
+    await asyncio.sleep(1.0)
+    assert len(jobs.created) == 1
+    assert await count(harness, WorkItem, WorkItem.kind == "resume") == 1
+
+
+async def test_thread_reply_continues_the_session(harness: Harness) -> None:
+    thread, _ = await mention_until_card(harness)
+    reply = message_event("also log to trackio please", user=REQUESTER, thread_ts=thread)
+    r = await harness.sender.send_event(reply)
+    assert r.status == 200
+    await wait_until(lambda: count(harness, Message, Message.role == "user"), timeout=5)
+    assert await count(harness, Session) == 1
+    assert await count(harness, Message, Message.role == "user") == 2
+
+
+async def test_stop_cancels_the_running_job(harness: Harness) -> None:
+    thread, approval = await mention_until_card(harness)
+    await harness.sender.send_interaction(click(harness, "intern_approve", approval, APPROVER, thread))
+    jobs = jobs_state(harness.hub)
+    await wait_until(lambda: len(jobs.created) == 1, timeout=20)
+    job_id = jobs.created[0].job_id
+    jobs.set_stage(job_id, "RUNNING")
+    await wait_until(lambda: count(harness, Job, Job.hf_job_id == job_id))
+    await harness.sender.send_event(message_event("stop", user=REQUESTER, thread_ts=thread))
+    await wait_until(lambda: jobs.job(job_id).stage == "CANCELED", timeout=20)
+    await wait_until(lambda: any("Stopped by" in t for t in harness.slack.texts(thread_ts=thread)))
+
+
+async def test_invalid_signature_is_rejected_and_nothing_is_stored(harness: Harness) -> None:
+    event = mention_event("hello", user=REQUESTER)
+    import json
+
+    from intern.standins.slack import event_callback
+
+    body = json.dumps(event_callback(event)).encode()
+    r = await harness.sender.post(body, "application/json", signature="v0=" + "0" * 64)
+    assert r.status == 401
+    assert await count(harness, InboundEvent) == 0
+    assert await count(harness, Session) == 0
+
+
+async def test_signed_garbage_gets_400(harness: Harness) -> None:
+    r = await harness.sender.post(b"{not json", "application/json")
+    assert r.status == 400
+    r = await harness.sender.post(b"payload=%7Bbroken", "application/x-www-form-urlencoded")
+    assert r.status == 400
+    assert await count(harness, Session) == 0
+
+
+async def test_large_and_non_ascii_messages_are_kept(harness: Harness) -> None:
+    from intern.standins.llm import text_reply
+
+    harness.llm.rule = lambda req: text_reply("Reçu 👍 — 受け取りました")
+    text = "données d'entraînement 日本語 🚀 " + ("x" * 50_000)
+    event = mention_event(text, user=REQUESTER)
+    assert (await harness.sender.send_event(event)).status == 200
+    await wait_until(lambda: any("受け取りました" in t for t in harness.slack.texts(thread_ts=event["ts"])))
+    async with harness.proc.rt.db.session() as db:  # type: ignore[union-attr]
+        stored = (await db.execute(select(Message).where(Message.role == "user"))).scalar_one()
+    assert "日本語 🚀" in stored.payload["content"] and len(stored.payload["content"]) > 50_000
+
+
+async def test_unknown_or_tampered_approval_id_is_refused(harness: Harness) -> None:
+    thread, approval = await mention_until_card(harness)
+    tampered = approval[:-1] + ("0" if approval[-1] != "0" else "1")
+    for value in (tampered, "not-a-uuid", "x" * 5000):
+        await harness.sender.send_interaction(click(harness, "intern_approve", value, APPROVER, thread))
+    await wait_until(lambda: len(harness.slack.ephemerals(user=APPROVER)) >= 3)
+    assert all("unknown" in m.text for m in harness.slack.ephemerals(user=APPROVER))
+    assert jobs_state(harness.hub).created == []
+
+
+async def test_click_from_another_workspace_is_refused(harness: Harness) -> None:
+    thread, approval = await mention_until_card(harness)
+    await harness.sender.send_interaction(click(harness, "intern_approve", approval, APPROVER, thread, team="T0OTHER"))
+    await wait_until(lambda: harness.slack.ephemerals(user=APPROVER))
+    assert "another workspace" in harness.slack.ephemerals(user=APPROVER)[0].text
+    assert jobs_state(harness.hub).created == []
+
+
+async def test_second_decision_says_already_approved(harness: Harness) -> None:
+    thread, approval = await mention_until_card(harness)
+    await harness.sender.send_interaction(click(harness, "intern_approve", approval, APPROVER, thread))
+    await wait_until(lambda: len(jobs_state(harness.hub).created) == 1, timeout=20)
+    await harness.sender.send_interaction(click(harness, "intern_deny", approval, APPROVER, thread))
+    await wait_until(lambda: harness.slack.ephemerals(user=APPROVER))
+    assert "Already approved by" in harness.slack.ephemerals(user=APPROVER)[-1].text
