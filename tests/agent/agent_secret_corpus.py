@@ -39,8 +39,15 @@ HF = "hf_" + letters(34)
 SLACK_BOT = f"xoxb-{rand(12, string.digits)}-{rand(13, string.digits)}-{rand(24)}"
 AWS_SECRET = rand(40, ALNUM + "/+")
 KNOWN_SETTING = "intern-local-" + rand(20)
+WANDB = rand(40, HEX)
+SIGNING = rand(32, HEX)
+DISCORD = f"M{rand(25, B64URL)}.{rand(6, B64URL)}.{rand(38, B64URL)}"
+DISCORD_2 = f"N{rand(23, ALNUM)}.{rand(6, B64URL)}.{rand(27, B64URL)}"
+CLI_PASSWORD = f"Pg{rand(12)}9"
+QUERY_TOKEN = rand(40)
+FERNET = rand(43, B64URL) + "="
 
-# (label, text containing the secret, the secret itself)
+# (label, text containing the secret, the secret or a part of it that must not survive)
 SECRETS: list[tuple[str, str, str]] = [
     ("hf token bare", f"using token {HF} for the push", HF),
     ("hf token env", f"HF_TOKEN={HF}", HF),
@@ -78,19 +85,19 @@ SECRETS: list[tuple[str, str, str]] = [
     ("postgres url", f"INTERN_DATABASE_URL=postgresql+asyncpg://intern:S3cr3t{rand(12)}@db.internal:5432/intern", "S3cr3t"),
     ("mysql url with @ in password", f"engine = create_engine('mysql+pymysql://app:p@ss{rand(10)}@10.0.0.5/app')", "p@ss"),
     ("redis url without user", f"broker: redis://:R3dis{rand(16)}@cache:6379/0", "R3dis"),
-    ("wandb key", f"WANDB_API_KEY={rand(40, HEX)}", None),
-    ("slack signing secret", f'export SLACK_SIGNING_SECRET="{rand(32, HEX)}"', None),
-    ("discord bot token", f"DISCORD_TOKEN=M{rand(25, B64URL)}.{rand(6, B64URL)}.{rand(38, B64URL)}", None),
-    ("discord token bare", f"bot logged in with N{rand(23, ALNUM)}.{rand(6, B64URL)}.{rand(27, B64URL)}", None),
+    ("wandb key", f"WANDB_API_KEY={WANDB}", WANDB),
+    ("slack signing secret", f'export SLACK_SIGNING_SECRET="{SIGNING}"', SIGNING),
+    ("discord bot token", f"DISCORD_TOKEN={DISCORD}", DISCORD),
+    ("discord token bare", f"bot logged in with {DISCORD_2}", DISCORD_2),
     ("json password", json.dumps({"user": "ml-bot", "password": "Tr0ub4dor&" + rand(6)}), "Tr0ub4dor&"),
     ("yaml password", f"database:\n  host: db\n  password: hunt3r{rand(6)}\n", "hunt3r"),
-    ("cli password flag", f"psql --password=Pg{rand(12)}9 --host db", None),
+    ("cli password flag", f"psql --password={CLI_PASSWORD} --host db", CLI_PASSWORD),
     ("replicate", f"REPLICATE_API_TOKEN=r8_{rand(37)}", "r8_"),
     ("stripe", f"sk_live_{rand(24)} in the billing service", "sk_live_"),
-    ("query access token", f"GET https://example.org/api/files?access_token={rand(40)}&page=2", None),
+    ("query access token", f"GET https://example.org/api/files?access_token={QUERY_TOKEN}&page=2", QUERY_TOKEN),
     ("basic auth header", f"Authorization: Basic {base64.b64encode(b'admin:' + rand(16).encode()).decode()}", "YWRtaW46"),
     ("os.environ assignment", f'os.environ["DB_PASSWORD"] = "pw-{rand(14)}"', '"pw-'),
-    ("intern secret key", f"INTERN_SECRET_KEY={rand(44, B64URL)}=", None),
+    ("intern secret key", f"INTERN_SECRET_KEY={FERNET}", FERNET),
     ("known setting", f"the proxy key is {KNOWN_SETTING}.", KNOWN_SETTING),
 ]
 

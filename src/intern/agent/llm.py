@@ -107,9 +107,10 @@ RetryCallback = Callable[[int, float, BaseException], Awaitable[None]]
 class LiteLLM:
     def __init__(self, *, api_base: str | None = None, api_key: str | None = None,
                  max_attempts: int = 6, base_delay: float = 1.0, max_delay: float = 30.0,
-                 timeout: float = 600.0) -> None:
+                 max_retry_after: float = 120.0, timeout: float = 600.0) -> None:
         self.api_base, self._api_key = api_base, api_key
         self.max_attempts, self.base_delay, self.max_delay = max_attempts, base_delay, max_delay
+        self.max_retry_after = max_retry_after  # a provider asking for longer is treated as down
         self.timeout = timeout
         self.on_retry: RetryCallback | None = None  # so the thread can be told about a long wait
 
@@ -161,7 +162,7 @@ class LiteLLM:
         """Exponential backoff with jitter; a provider's Retry-After wins when it asks for longer."""
         delay = min(self.max_delay, self.base_delay * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
         if retry_after_s is not None:
-            delay = min(self.max_delay * 4, max(delay, retry_after_s))
+            delay = min(self.max_retry_after, max(delay, retry_after_s))
         return delay
 
     def _terminal(self, action: Action, model: str, exc: BaseException) -> Exception:
@@ -193,7 +194,7 @@ class LiteLLM:
     def _exhausted(self, model: str, exc: BaseException, attempts: int, waited: float) -> TurnStopped:
         return TurnStopped(
             f"The language model `{model}` is not answering ({type(exc).__name__} after {attempts} attempts "
-            f"over {waited:.0f}s). The provider may be overloaded or rate-limiting us. Reply in the thread "
+            f"over {waited:.0f}s). The provider may be down, overloaded or rate-limiting us. Reply in the thread "
             "to try again.", reason="llm_unavailable")
 
     def key_settings(self, model: str) -> list[str]:

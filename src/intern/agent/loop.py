@@ -88,12 +88,13 @@ class Agent:
         if pending:
             return await self.run_tools(pending)
         response = await self.ask_model()
-        await self.add(assistant_message(response))
+        message = assistant_message(response, self.redactor)
+        await self.add(message)
         if response.tool_calls:
             return None
-        text = (response.content or "").strip()
+        text = message["content"].strip()
         if text:
-            await self.events.emit(AssistantReply(self.redactor.redact(text)))
+            await self.events.emit(AssistantReply(text))
         if self.ctx.plan.pending and self._plan_nudges < PLAN_NUDGES:
             self._plan_nudges += 1
             todo = "\n".join(f"- {t.content}" for t in self.ctx.plan.pending)
@@ -242,8 +243,10 @@ class Agent:
         return ""
 
 
-def assistant_message(response: LLMResponse) -> dict[str, Any]:
-    msg: dict[str, Any] = {"role": "assistant", "content": response.content or ""}
+def assistant_message(response: LLMResponse, redactor: Redactor | None = None) -> dict[str, Any]:
+    # The text is redacted; the arguments are kept as sent, because they are what gets executed.
+    text = response.content or ""
+    msg: dict[str, Any] = {"role": "assistant", "content": redactor.redact(text) if redactor else text}
     if response.tool_calls:
         msg["tool_calls"] = [
             {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}

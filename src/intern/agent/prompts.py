@@ -49,7 +49,7 @@ def system_prompt(*, today: date | str, namespace: str | None, flavors: Sequence
     return render(
         "system.md",
         today=str(today),
-        namespace=namespace or "(the Hub token's owner)",
+        hub_namespace=namespace or "(the Hub token's owner)",  # `namespace` is a Jinja built-in
         hardware_table=hardware_table_markdown(list(flavors) if flavors else None),
         size_guide=size_guide_markdown(),
     )

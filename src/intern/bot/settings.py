@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     approval_ttl_minutes: float = Field(60.0, gt=0, validation_alias="INTERN_APPROVAL_TTL_MINUTES")
     context_window_tokens: int | None = Field(None, gt=0, validation_alias="INTERN_CONTEXT_WINDOW_TOKENS")
     approvers_raw: str | None = Field(None, validation_alias="INTERN_APPROVERS")
+    lease_seconds: float = Field(30.0, ge=2, validation_alias="INTERN_LEASE_SECONDS")
     max_iterations: int = Field(300, gt=0, validation_alias="INTERN_MAX_ITERATIONS")
     workers: int = Field(8, gt=0, validation_alias="INTERN_WORKERS")
     docs_dir: str | None = Field(None, validation_alias="INTERN_DOCS_DIR")

@@ -89,7 +89,8 @@ async def build_runtime(settings: Settings, db: Any | None = None) -> Any:
                  tools=build_tools(settings), redactor=Redactor(settings.secret_values()),
                  http=httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0), follow_redirects=False,
                                         trust_env=False),
-                 cache=DbCache(db))
+                 cache=DbCache(db), lease_seconds=settings.lease_seconds,
+                 heartbeat_seconds=min(5.0, settings.lease_seconds / 4))
     rt.extras["s2_api_key"] = settings.s2_api_key.get_secret_value() if settings.s2_api_key else None
     with contextlib.suppress(Exception):
         from intern.agent.docs import open_index

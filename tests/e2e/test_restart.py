@@ -1,0 +1,76 @@
+"""Restarting the bot loses nothing: each "process" here is a real `intern serve` subprocess on the same
+database, talking to the same stand-ins."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from intern.standins.hub import HubStandIn
+from intern.standins.hub_jobs import jobs_state
+from intern.standins.llm import LLMStandIn
+from intern.standins.slack import SlackStandIn, mention_event, message_event
+from tests.e2e.harness import APPROVER, REQUESTER, Harness, job_rule, wait_until
+from tests.e2e.test_slack_flow import approval_id_of, cards, click
+
+
+@pytest.fixture
+async def harness(migrated_url: str, tmp_path: Path) -> AsyncIterator[Harness]:
+    async with SlackStandIn() as slack, HubStandIn() as hub, LLMStandIn() as llm:
+        llm.rule = job_rule(flavor="a100-large", timeout="6h")
+        h = Harness(migrated_url, slack, hub, llm, extra_env={"INTERN_LEASE_SECONDS": "3"})  # type: ignore[arg-type]
+        try:
+            yield h
+        finally:
+            await h.kill_child(hard=True)
+
+
+async def test_card_survives_a_restart_and_the_click_launches_exactly_one_job(harness: Harness, tmp_path: Path) -> None:
+    await harness.start_child(tmp_path)
+    event = mention_event("fine-tune a 7B model on my dataset", user=REQUESTER)
+    assert (await harness.sender.send_event(event)).status == 200
+    thread = event["ts"]
+    await wait_until(lambda: cards(harness.slack, thread), timeout=30)
+    approval = approval_id_of(cards(harness.slack, thread)[0])
+
+    await harness.kill_child()  # SIGTERM: a graceful stop, then a brand-new process
+    await harness.start_child(tmp_path)
+
+    r = await harness.sender.send_interaction(click(harness, "intern_approve", approval, APPROVER, thread))
+    assert r.status == 200
+    jobs = jobs_state(harness.hub)
+    await wait_until(lambda: len(jobs.created) == 1, timeout=30)
+    assert jobs.created[0].flavor == "a100-large"
+    assert jobs.created[0].timeout_seconds == 6 * 3600
+    assert jobs.created[0].labels.get("intern-approval") == approval
+
+
+async def test_job_is_followed_after_a_hard_kill_and_the_conversation_continues(harness: Harness,
+                                                                                tmp_path: Path) -> None:
+    await harness.start_child(tmp_path)
+    event = mention_event("train please", user=REQUESTER)
+    await harness.sender.send_event(event)
+    thread = event["ts"]
+    await wait_until(lambda: cards(harness.slack, thread), timeout=30)
+    approval = approval_id_of(cards(harness.slack, thread)[0])
+    await harness.sender.send_interaction(click(harness, "intern_approve", approval, APPROVER, thread))
+    jobs = jobs_state(harness.hub)
+    await wait_until(lambda: len(jobs.created) == 1, timeout=30)
+    job_id = jobs.created[0].job_id
+    await wait_until(lambda: any("launched" in t for t in harness.slack.texts(thread_ts=thread)), timeout=30)
+
+    await harness.kill_child(hard=True)  # kill -9: no goodbye
+    jobs.set_stage(job_id, "RUNNING")
+    jobs.set_stage(job_id, "COMPLETED")
+    await harness.start_child(tmp_path)
+
+    # the new process takes over the job once the dead one's lease lapses, and the agent reports
+    await wait_until(lambda: any("All done" in t for t in harness.slack.texts(thread_ts=thread)), timeout=60)
+    reply = message_event("thanks! what was the final loss?", user=REQUESTER, thread_ts=thread)
+    harness.llm.rule = lambda req: __import__("intern.standins.llm", fromlist=["text_reply"]).text_reply(
+        "The final loss was in the logs above.")
+    await harness.sender.send_event(reply)
+    await wait_until(lambda: any("final loss" in t for t in harness.slack.texts(thread_ts=thread)), timeout=30)
+    assert len(jobs.created) == 1
