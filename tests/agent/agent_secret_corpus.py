@@ -30,7 +30,7 @@ def _jwt() -> str:
     return f"{part({'alg': 'HS256', 'typ': 'JWT'})}.{part({'sub': '1234567890', 'exp': 1900000000})}.{rand(43, B64URL)}"
 
 
-def _pem(kind: str) -> str:
+def pem(kind: str) -> str:
     body = "\n".join(rand(64, ALNUM + "+/") for _ in range(6))
     return f"-----BEGIN {kind}PRIVATE KEY-----\n{body}\n-----END {kind}PRIVATE KEY-----"
 
@@ -80,8 +80,8 @@ SECRETS: list[tuple[str, str, str]] = [
     ("google api key", f"https://generativelanguage.googleapis.com/v1/models?key=AIza{rand(35, B64URL)}", "AIza"),
     ("groq", f"GROQ_API_KEY=gsk_{rand(52)}", "gsk_"),
     ("jwt", f"the dataset viewer answered with token {_jwt()} in the header", "eyJ"),
-    ("pem rsa", f"key file:\n{_pem('RSA ')}\nend", "PRIVATE KEY-----\n"),
-    ("pem openssh", f"{_pem('OPENSSH ')}", "PRIVATE KEY-----\n"),
+    ("pem rsa", f"key file:\n{pem('RSA ')}\nend", "PRIVATE KEY-----\n"),
+    ("pem openssh", f"{pem('OPENSSH ')}", "PRIVATE KEY-----\n"),
     ("postgres url", f"INTERN_DATABASE_URL=postgresql+asyncpg://intern:S3cr3t{rand(12)}@db.internal:5432/intern", "S3cr3t"),
     ("mysql url with @ in password", f"engine = create_engine('mysql+pymysql://app:p@ss{rand(10)}@10.0.0.5/app')", "p@ss"),
     ("redis url without user", f"broker: redis://:R3dis{rand(16)}@cache:6379/0", "R3dis"),

@@ -240,8 +240,7 @@ class ContextManager:
             # The provider counts more than we do, so our estimate cannot be trusted: keep a small tail
             # relative to what is there, not to the window.
             budget = min(int(window * FORCED_KEEP_FRACTION), int(tokens_of(items) * KEEP_RECENT_FRACTION))
-        cut = tail_start(items, lo, budget, 2 if force else MIN_RECENT_MESSAGES)
-        cut = clean_cut(items, lo, cut)
+        cut = clean_cut(items, lo, tail_start(items, lo, budget, 2 if force else MIN_RECENT_MESSAGES))
         if cut is None:
             return None
         gain = sum(i.entry.tokens for i in items[head:cut] if not is_summary(i.msg))

@@ -229,6 +229,9 @@ class Agent:
         return result
 
     async def add_result(self, call: _Call, result: ToolResult) -> None:
+        if "job" in result.artifacts:
+            # Waiting on a job is a legitimate end of turn: its end starts the next one.
+            self._plan_nudges = PLAN_NUDGES
         content = self.context.clip_tool_output(self.redactor.redact(result.content), self.model)
         await self.add({"role": "tool", "tool_call_id": call.id, "name": call.name, "content": content})
 

@@ -34,6 +34,7 @@ class UserMessage:
     event_key: str  # platform message identity, e.g. slack:T1:C1:1595926230.009600
     mentioned: bool = False  # addressed to the bot explicitly (may start a session)
     files: tuple[dict[str, Any], ...] = ()
+    user_groups: tuple[str, ...] = ()  # role / group ids the sender holds, when the platform sends them
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,8 @@ def configure_logging(settings: Settings, redactor: Any, level: int = logging.IN
     for h in root.handlers:
         if not any(isinstance(f, RedactingFilter) for f in h.filters):
             h.addFilter(RedactingFilter(redactor))
-    for noisy in ("LiteLLM", "litellm", "httpx", "httpcore", "aiohttp.access", "slack_bolt", "discord"):
+    for noisy in ("LiteLLM", "litellm", "httpx", "httpx2", "httpcore", "aiohttp.access", "slack_bolt", "discord",
+                  "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

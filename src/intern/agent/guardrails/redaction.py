@@ -252,9 +252,8 @@ class Redactor:
         for secret in self.known:
             if secret in text:
                 text = text.replace(secret, MASK)
-        folded: str | None = text.lower()
-        if len(folded) != len(text):
-            folded = None
+        lowered = text.lower()
+        folded = lowered if len(lowered) == len(text) else None
         spans = [*_discord_spans(text)]
         for rule in RULES:
             spans.extend(rule.spans(text, folded))
