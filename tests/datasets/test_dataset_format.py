@@ -254,3 +254,18 @@ def test_classify_reports_the_messages_analysis() -> None:
     [analysis] = report.messages
     assert analysis.alternation_errors == 1
     assert any("'tools'" in n for n in report.notes)
+
+
+def test_conversations_stored_as_json_text() -> None:
+    rows = [{"messages": "[{\"role\": \"user\", \"content\": \"hi\"}, {\"role\": \"assistant\", \"content\": \"hello\"}]"}]
+    report = classify({"messages": STRING}, rows)
+    assert report.fits == []
+    assert report.conversions == ["Convert: column 'messages' -> sft_messages by parsing its JSON text (json.loads) "
+                                  "into a list of messages"]
+
+
+def test_role_content_column_under_another_name() -> None:
+    features = {"conversations": [{"content": STRING, "role": STRING}]}
+    report = classify(features, [{"conversations": [m("user"), m("assistant")]}])
+    assert report.fits == []
+    assert report.conversions == ["Convert: column 'conversations' -> sft_messages by renaming it to 'messages'"]

@@ -246,9 +246,13 @@ async def test_command_with_inline_python(ctx: ToolContext, models: HubStandIn, 
     assert level_of(checks, "Dataset trl-lib/Capybara") == "ok"
 
 
-async def test_trl_command_line(ctx: ToolContext, models: HubStandIn, data: DatasetsServerStandIn) -> None:
+@pytest.mark.parametrize("wrap", [False, True])
+async def test_trl_command_line(ctx: ToolContext, models: HubStandIn, data: DatasetsServerStandIn,
+                                wrap: bool) -> None:
     command = ["trl", "sft", "--model_name_or_path", "mistralai/Mistral-7B-v0.1", "--dataset_name", "trl-lib/tldr",
                "--output_dir", "out", "--push_to_hub"]
+    if wrap:
+        command = ["bash", "-c", "pip install -q trl && " + " ".join(command)]
     checks = await job_checks(ctx, script=None, command=command, flavor=flavor("l4x1"),
                               timeout_seconds=7 * 3600, timeout_given=True)
     text = checks_text(checks)

@@ -99,6 +99,10 @@ async def test_branch_and_tag_cards(ctx: ToolContext, store: RepoStore) -> None:
     assert tag.fields[1:] == [("Tag", "v2 (new)"), ("Revision", "main"), ("Message", "second")]
     with pytest.raises(ToolFeedback, match="already exists"):
         await card(ctx, git, operation="create_branch", repo_id=REPO, branch="old")
+    with pytest.raises(ToolFeedback, match="main is the default branch"):
+        await card(ctx, git, operation="delete_branch", repo_id=REPO, branch="main")
+    with pytest.raises(ToolFeedback, match=r"There is no branch 'gone' in model .*; branches: main, old"):
+        await card(ctx, git, operation="delete_branch", repo_id=REPO, branch="gone")
     with pytest.raises(ToolFeedback, match="no tag 'v9'"):
         await card(ctx, git, operation="delete_tag", repo_id=REPO, tag="v9")
 

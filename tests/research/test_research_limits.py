@@ -10,7 +10,13 @@ from typing import Any
 
 from intern.agent.llm import LiteLLM
 from intern.agent.tools.base import ToolRegistry
-from intern.agent.tools.research import MAX_ITERATIONS, TOOL_OUTPUT_CHARS, WRAP_UP, research_tool, research_window
+from intern.agent.tools.research import (
+    MAX_ITERATIONS,
+    TOOL_OUTPUT_CHARS,
+    WRAP_UP,
+    research_tool,
+    research_window,
+)
 from intern.standins.llm import Reply, text_reply, tool_calls_reply
 from tests.research.conftest import (
     MAIN_MODEL,
@@ -77,7 +83,7 @@ async def test_wrap_up_warning_at_85_percent_then_a_forced_answer_at_95(env: Env
     env.llm.rule = scripted(lambda n: ("lookup", {"key": f"k{n}"}))
     registry = ToolRegistry([lookup_tool(lambda key: words(key, 25))])
 
-    result, ctx = await run(env, registry, research_model=MAIN_MODEL, window=window)
+    result, _ = await run(env, registry, research_model=MAIN_MODEL, window=window)
 
     requests = env.llm.chat_requests
     final, with_tools = requests[-1], requests[:-1]
@@ -122,7 +128,7 @@ async def test_research_uses_the_window_override_for_its_own_model() -> None:
 async def test_its_own_repetition_guard_warns_then_ends_the_research_not_the_turn(env: Env) -> None:
     env.llm.rule = scripted(lambda n: ("lookup", {"key": "same"}))
 
-    result, ctx = await run(env, ToolRegistry([lookup_tool()]))
+    result, _ = await run(env, ToolRegistry([lookup_tool()]))
 
     requests = research_requests(env.llm)
     assert len(requests) == 7  # three identical calls, warning, three more, then the summary

@@ -10,7 +10,15 @@ from intern.agent.tools.base import ApprovalInfo, Tool, ToolRegistry, ToolResult
 from intern.agent.tools.research import can_offer, offered_tools, research_tool
 from intern.bot.settings import Settings
 from intern.bot.wiring import build_tools
-from tests.research.conftest import Env, LookupArgs, lookup_tool, research_requests, table, tool_names, tool_results
+from tests.research.conftest import (
+    Env,
+    LookupArgs,
+    lookup_tool,
+    research_requests,
+    table,
+    tool_names,
+    tool_results,
+)
 
 APPROVAL_TOOLS = {"hf_jobs", "hf_repo_files", "hf_repo_git"}
 SESSION_TOOLS = {"plan", "research"}
@@ -18,7 +26,7 @@ JOB_SCRIPT = "from trl import SFTTrainer\nprint('training')\n"
 
 
 def full_registry() -> ToolRegistry:
-    registry = build_tools(Settings())
+    registry = build_tools(Settings())  # type: ignore[call-arg]
     assert APPROVAL_TOOLS | SESSION_TOOLS <= set(registry.names())  # the wiring is what the bot runs
     return registry
 
@@ -73,6 +81,7 @@ async def test_a_tool_with_an_approval_path_or_a_write_name_is_never_offered(env
         Tool(name="writer", description="x", args=LookupArgs, handler=lookup_tool().handler, read_only=False),
     ])
     assert offered_tools(registry).names() == ["lookup"]
+    assert not can_offer(registry.get("writer"))  # type: ignore[arg-type]
     registry.add(research_tool(registry))
     assert offered_tools(registry).names() == ["lookup"]  # not itself either
 
@@ -117,3 +126,24 @@ def test_research_is_a_free_read_only_tool_with_task_and_context() -> None:
     assert research.policy(args) == "none" and research.read_only
     properties = research.schema()["function"]["parameters"]["properties"]
     assert set(properties) == {"task", "context"}
+
+
+async def test_inner_tools_get_their_own_call_id_and_never_the_sessions_plan(env: Env) -> None:
+    seen: list[Any] = []
+
+    async def handler(ctx: Any, args: LookupArgs) -> ToolResult:
+        seen.append(ctx)
+        return ToolResult("ok")
+
+    probe = lookup_tool()
+    probe.handler = handler
+    research = research_tool(ToolRegistry([probe]))
+    env.llm.enqueue_tool_calls([("lookup", {"key": "a"})])
+    env.llm.enqueue_text(table("| 1 | P | r | not verified | m |"))
+    ctx = env.ctx(call_id="call_outer")
+
+    await research.handler(ctx, research.args.model_validate({"task": "t"}))
+
+    (inner,) = seen
+    assert inner.call_id.startswith("call_") and inner.call_id != "call_outer"
+    assert inner.plan is not ctx.plan and inner.session_id == ctx.session_id and inner.hub is ctx.hub

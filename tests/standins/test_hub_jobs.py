@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+import httpx
 import pytest
 from huggingface_hub import HfApi, JobHardware
 from huggingface_hub._jobs_api import DEFAULT_UV_IMAGE
@@ -267,3 +268,26 @@ async def test_invalid_schedule_is_refused(api: HfApi, hub: HubStandIn) -> None:
         await call(api.create_scheduled_job, image="python:3.12", command=["true"], schedule="every tuesday",
                    namespace=hub.user)
     assert bad.value.response.status_code == 400
+
+
+async def test_quiet_stream_keeps_alive_and_server_shutdown_ends_it() -> None:
+    hub = HubStandIn()
+    await hub.start()
+    try:
+        jobs = jobs_state(hub)
+        jobs.keepalive_seconds = 0.1
+        job = await run_simple(HfApi(endpoint=hub.url, token=hub.token), hub)
+        jobs.set_stage(job.id, "RUNNING")
+        lines: list[str] = []
+        async with httpx.AsyncClient(headers={"Authorization": f"Bearer {hub.token}"}) as client, \
+                client.stream("GET", f"{hub.url}/api/jobs/{hub.user}/{job.id}/logs") as response:
+            async for line in response.aiter_lines():
+                lines.append(line)
+                if lines.count(": keep-alive") == 2:
+                    break
+            assert lines[0].startswith("data: {") and "Job started" in lines[0]
+            started = time.monotonic()
+            await hub.stop()  # the stream is still open: shutdown must end it, not wait for it
+            assert time.monotonic() - started < 2
+    finally:
+        await hub.stop()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import time
 from typing import Any
 
 import httpx
@@ -142,13 +145,13 @@ async def test_rate_limit_exception_carries_retry_after(llm: LLMStandIn, litellm
     assert raised.value.response.headers["retry-after"] == "3"
 
 
-async def test_wrong_api_key_is_refused(litellm: Any) -> None:
-    async with LLMStandIn(api_key="sk-right") as llm:
-        llm.enqueue_text("never sent")
-        with pytest.raises(litellm.exceptions.AuthenticationError):
-            await litellm.acompletion(**call_args(llm))
-        response = await litellm.acompletion(**call_args(llm, api_key="sk-right"))
-        assert response.choices[0].message.content == "never sent"
+async def test_wrong_api_key_is_refused(llm: LLMStandIn, litellm: Any) -> None:
+    llm.api_key = "sk-right"
+    llm.enqueue_text("kept for the right key")
+    with pytest.raises(litellm.exceptions.AuthenticationError):
+        await litellm.acompletion(**call_args(llm))
+    response = await litellm.acompletion(**call_args(llm, api_key="sk-right"))
+    assert response.choices[0].message.content == "kept for the right key"
 
 
 async def test_rule_decides_from_the_request_and_queue_comes_first(llm: LLMStandIn, litellm: Any) -> None:
@@ -195,3 +198,21 @@ async def test_requests_are_recorded_and_models_listed(llm: LLMStandIn, litellm:
     async with httpx.AsyncClient() as client:
         models = (await client.get(f"{llm.url}/v1/models")).json()
     assert models["object"] == "list" and models["data"][0]["id"] == "standin-model"
+
+
+async def test_shutdown_does_not_wait_for_a_scripted_delay() -> None:
+    llm = LLMStandIn()
+    await llm.start()
+    try:
+        llm.enqueue_text("slow", delay=30)
+        async with httpx.AsyncClient(timeout=60) as client:
+            pending = asyncio.create_task(client.post(f"{llm.url}/v1/chat/completions",
+                                                      json={"model": "m", "messages": []}))
+            await llm.wait_for(lambda: bool(llm.chat_requests))
+            started = time.monotonic()
+            await llm.stop()
+            assert time.monotonic() - started < 2
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(pending, 5)
+    finally:
+        await llm.stop()

@@ -494,9 +494,25 @@ def _sharegpt_conversion(s: _Schema, col: Column) -> str:
     return text + (f"; decide what to do with 'from' values {', '.join(unknown)}" if unknown else "")
 
 
+def _json_conversation(text: Any) -> bool:
+    if not isinstance(text, str) or not text.lstrip().startswith("["):
+        return False
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(value, list) and bool(value) and all(
+        isinstance(v, Mapping) and (_ROLE_KEYS <= v.keys() or _SHAREGPT_KEYS <= v.keys()) for v in value)
+
+
 def _conversation_rename(s: _Schema, fits: set[str]) -> list[str]:
     if "sft_messages" in fits:
         return []
+    for name in _CONVERSATION_NAMES:
+        values = s.values(name)
+        if s.kind(name) == "string" and values and all(_json_conversation(v) for v in values):
+            return [f"Convert: column '{name}' -> sft_messages by parsing its JSON text (json.loads) into a list "
+                    "of messages" + ("" if name == "messages" else " named 'messages'")]
     reserved = {"prompt", "completion", "chosen", "rejected"}
     for name in _CONVERSATION_NAMES:
         col = s.cols.get(name)

@@ -5,18 +5,23 @@ Nothing else runs here: the agent works in `worker.py`, from the durable queue.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import select
+from sqlalchemy import func, insert, select, tuple_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from intern.bot import audit
 from intern.bot.chat import Command, Conversation, UserMessage
-from intern.bot.models import InboundEvent, Session, WorkItem
+from intern.bot.models import AuditEvent, InboundEvent, Message, Session, WorkItem, utcnow
 from intern.bot.runtime import Runtime
 from intern.bot.sessions import active_session, add_message, create_session
 
@@ -57,50 +62,185 @@ async def claim_event(db: AsyncSession, key: str, kind: str) -> bool:
     return True
 
 
+async def claim_events(db: AsyncSession, keys: list[str], kind: str) -> set[str]:
+    """Insert many dedupe keys in one statement; returns the keys that were new."""
+    keys = list(dict.fromkeys(keys))
+    if not keys:
+        return set()
+    dialect = db.bind.dialect.name
+    ins = pg_insert(InboundEvent) if dialect == "postgresql" else sqlite_insert(InboundEvent)
+    stmt = ins.values([{"key": k, "kind": kind, "received_at": utcnow()} for k in keys])
+    stmt = stmt.on_conflict_do_nothing(index_elements=["key"]).returning(InboundEvent.key)
+    return set((await db.execute(stmt)).scalars().all())
+
+
+async def sessions_by_conversation(db: AsyncSession, convs: set[Conversation]) -> dict[Conversation, str]:
+    if not convs:
+        return {}
+    keys = [(c.platform, c.workspace, c.channel, c.thread) for c in convs]
+    rows = (await db.execute(select(Session.id, Session.platform, Session.workspace, Session.channel,
+                                    Session.thread).where(
+        Session.active.is_(True),
+        tuple_(Session.platform, Session.workspace, Session.channel, Session.thread).in_(keys)))).all()
+    return {Conversation(r.platform, r.workspace, r.channel, r.thread): r.id for r in rows}
+
+
+async def next_seqs(db: AsyncSession, session_ids: set[str]) -> dict[str, int]:
+    if not session_ids:
+        return {}
+    rows = (await db.execute(select(Message.session_id, func.max(Message.seq)).where(
+        Message.session_id.in_(session_ids)).group_by(Message.session_id))).all()
+    out = {sid: 1 for sid in session_ids}
+    out.update({sid: (seq or 0) + 1 for sid, seq in rows})
+    return out
+
+
 def enqueue(db: AsyncSession, session_id: str, kind: str, payload: dict[str, object] | None = None) -> None:
     db.add(WorkItem(session_id=session_id, kind=kind, payload=payload or {}))
 
 
 class Inbox:
+    """Deliveries arriving together are written in one transaction (group commit): each request
+    still returns only once its own rows are committed, but a burst costs one commit, not one each."""
+
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
+        self._pending: list[tuple[UserMessage, asyncio.Future[Accepted]]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     async def receive_message(self, msg: UserMessage) -> Accepted:
-        text = msg.text.strip()
+        self.rt.note_inbound()
+        future: asyncio.Future[Accepted] = asyncio.get_running_loop().create_future()
+        self._pending.append((msg, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._drain())
+        result = await future
+        if result.outcome in ("queued", "stop", "new_session"):
+            self.rt.poke()
+        return result
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                async with self.rt.db.transaction(priority=True) as db:
+                    results = await self._receive_batch(db, [msg for msg, _ in batch])
+            except IntegrityError:
+                # A race with another process (same new thread): redo each on its own, with retries.
+                for msg, future in batch:
+                    await self._settle(future, self._receive_alone(msg))
+                continue
+            except Exception as exc:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, future), result in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(result)
+
+    @staticmethod
+    async def _settle(future: asyncio.Future[Accepted], work: Awaitable[Accepted]) -> None:
+        try:
+            result = await work
+        except Exception as exc:
+            if not future.done():
+                future.set_exception(exc)
+            return
+        if not future.done():
+            future.set_result(result)
+
+    async def _receive_alone(self, msg: UserMessage) -> Accepted:
         for attempt in range(3):
             try:
-                result = await self._receive(msg, text)
+                async with self.rt.db.transaction() as db:
+                    return await self._receive(db, msg)
             except IntegrityError:
-                # Two deliveries raced to create the thread's session; the retry finds it.
                 if attempt == 2:
                     raise
-                continue
-            if result.outcome in ("queued", "stop", "new_session"):
-                self.rt.poke()
-            return result
         raise AssertionError("unreachable")
 
-    async def _receive(self, msg: UserMessage, text: str) -> Accepted:
-        async with self.rt.db.transaction() as db:
-            session = await active_session(db, msg.conversation)
-            if session is None and not msg.mentioned:
-                return Accepted("ignored")
-            cmd = parse_command(text) if msg.mentioned else None
-            if not await claim_event(db, msg.event_key, "message"):
-                return Accepted("duplicate", session.id if session else None)
-            if cmd is not None:
-                return Accepted("command", session.id if session else None,
-                                Command(msg.conversation, msg.user, cmd[0], cmd[1]))  # type: ignore[arg-type]
-            if session is not None and is_stop(text):
-                return await self._stop(db, session, msg.user, msg.event_key)
-            if session is not None and text.lower() in NEW_SESSION_WORDS:
-                return await self._new_session(db, session, msg)
-            if session is None:
-                session = await create_session(db, msg.conversation, msg.user, self.rt.settings.model)
-                audit.record(db, "session_started", actor=msg.user, platform=session.platform,
-                             workspace=session.workspace, channel=session.channel, session_id=session.id)
-            await self._store_user_message(db, session, msg, text)
-            return Accepted("queued", session.id)
+    async def _receive_batch(self, db: AsyncSession, batch: list[UserMessage]) -> list[Accepted]:
+        """The common case — a plain message — in a handful of set-based statements for the whole
+        batch; commands, stops and the rest go through `_receive` one by one (they are rare)."""
+        found = await sessions_by_conversation(db, {m.conversation for m in batch})
+        results: dict[int, Accepted] = {}
+        plain: list[int] = []
+        for i, m in enumerate(batch):
+            text = m.text.strip()
+            special = (m.mentioned and parse_command(text)) or is_stop(text) or text.lower() in NEW_SESSION_WORDS
+            if special:
+                results[i] = await self._receive(db, m)
+                found.update(await sessions_by_conversation(db, {m.conversation}))
+            elif m.conversation not in found and not m.mentioned:
+                results[i] = Accepted("ignored")
+            else:
+                plain.append(i)
+        claimed = await claim_events(db, [batch[i].event_key for i in plain], "message")
+        fresh = [i for i in plain if batch[i].event_key in claimed]
+        claimed_once: set[str] = set()
+        for i in plain:
+            key = batch[i].event_key
+            if i in fresh and key not in claimed_once:
+                claimed_once.add(key)
+            else:
+                results[i] = Accepted("duplicate", found.get(batch[i].conversation))
+        fresh = [i for i in fresh if i not in results]
+        new_convs = list(dict.fromkeys(batch[i].conversation for i in fresh if batch[i].conversation not in found))
+        model, now = self.rt.settings.model, utcnow()
+        new_sessions, audits = [], []
+        for conv in new_convs:
+            starter = next(batch[i].user for i in fresh if batch[i].conversation == conv)
+            sid = found[conv] = str(uuid.uuid4())
+            new_sessions.append({
+                "id": sid, "platform": conv.platform, "workspace": conv.workspace, "channel": conv.channel,
+                "thread": conv.thread, "started_by": starter, "model": model, "current_requester": starter,
+                "status": "active", "active": True, "prompt_tokens": 0, "completion_tokens": 0,
+                "llm_cost_usd": 0.0, "stop_requested": False, "created_at": now, "updated_at": now})
+            audits.append({"kind": "session_started", "actor": starter, "platform": conv.platform,
+                           "workspace": conv.workspace, "channel": conv.channel, "session_id": sid, "at": now,
+                           "detail": {}})
+        if new_sessions:
+            await db.execute(insert(Session), new_sessions)
+            await db.execute(insert(AuditEvent), audits)
+        seqs = await next_seqs(db, {found[batch[i].conversation] for i in fresh})
+        messages, items = [], []
+        for i in fresh:
+            m, sid = batch[i], found[batch[i].conversation]
+            content = self.rt.redactor.redact(m.text.strip()) or "(empty message)"
+            messages.append({"session_id": sid, "seq": seqs[sid], "role": "user", "author": m.user,
+                             "source_key": m.event_key, "created_at": utcnow(),
+                             "payload": {"role": "user", "content": f"[<@{m.user}>] {content}"}})
+            seqs[sid] += 1
+            items.append({"session_id": sid, "kind": "message", "payload": {"user": m.user}, "status": "queued",
+                          "available_at": utcnow(), "attempts": 0, "created_at": utcnow()})
+            results[i] = Accepted("queued", sid)
+        if messages:
+            await db.execute(insert(Message), messages)
+            await db.execute(insert(WorkItem), items)
+        return [results[i] for i in range(len(batch))]
+
+    async def _receive(self, db: AsyncSession, msg: UserMessage) -> Accepted:
+        text = msg.text.strip()
+        session = await active_session(db, msg.conversation)
+        if session is None and not msg.mentioned:
+            return Accepted("ignored")
+        cmd = parse_command(text) if msg.mentioned else None
+        if not await claim_event(db, msg.event_key, "message"):
+            return Accepted("duplicate", session.id if session else None)
+        if cmd is not None:
+            return Accepted("command", session.id if session else None,
+                            Command(msg.conversation, msg.user, cmd[0], cmd[1]))  # type: ignore[arg-type]
+        if session is not None and is_stop(text):
+            return await self._stop(db, session, msg.user, msg.event_key)
+        if session is not None and text.lower() in NEW_SESSION_WORDS:
+            return await self._new_session(db, session, msg)
+        if session is None:
+            session = await create_session(db, msg.conversation, msg.user, self.rt.settings.model)
+            audit.record(db, "session_started", actor=msg.user, platform=session.platform,
+                         workspace=session.workspace, channel=session.channel, session_id=session.id)
+        await self._store_user_message(db, session, msg, text)
+        return Accepted("queued", session.id)
 
     async def _store_user_message(self, db: AsyncSession, session: Session, msg: UserMessage, text: str) -> None:
         content = self.rt.redactor.redact(text) or "(empty message)"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 import socket
 import uuid
 from dataclasses import dataclass, field
@@ -52,6 +53,21 @@ class Runtime:
             return self.adapters[platform]
         except KeyError:
             raise LookupError(f"no chat adapter for platform {platform!r} in this process") from None
+
+    last_inbound: float = 0.0
+
+    def note_inbound(self) -> None:
+        self.last_inbound = time.monotonic()
+
+    async def yield_to_inbound(self, quiet: float = 0.05, max_wait: float = 1.0) -> None:
+        """Background work waits while deliveries are arriving (up to `max_wait`), so a burst of
+        Slack events is acked before the CPU goes to model calls. The platform's deadline is 3 s."""
+        deadline = time.monotonic() + max_wait
+        while time.monotonic() < deadline:
+            idle = time.monotonic() - self.last_inbound
+            if idle >= quiet:
+                return
+            await asyncio.sleep(quiet - idle)
 
     def poke(self) -> None:
         """Tell this process's workers there is new work (other processes find it by polling)."""

@@ -6,6 +6,7 @@ The async driver is chosen here: aiosqlite for SQLite, asyncpg for PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import heapq
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -33,11 +34,55 @@ def safe_url(url: str) -> str:
     return make_url(async_url(url)).render_as_string(hide_password=True)
 
 
+class PriorityLock:
+    """A FIFO lock whose priority waiters are served before the others."""
+
+    def __init__(self) -> None:
+        self._locked = False
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._seq = 0
+
+    @asynccontextmanager
+    async def hold(self, priority: bool = False) -> AsyncIterator[None]:
+        await self.acquire(priority)
+        try:
+            yield
+        finally:
+            self.release()
+
+    async def acquire(self, priority: bool) -> None:
+        if not self._locked and not self._waiters:
+            self._locked = True
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._seq += 1
+        heapq.heappush(self._waiters, (0 if priority else 1, self._seq, future))
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                self.release()  # we were handed the lock just as we were cancelled: pass it on
+            else:
+                self._waiters = [w for w in self._waiters if w[2] is not future]
+                heapq.heapify(self._waiters)
+            raise
+
+    def release(self) -> None:
+        while self._waiters:
+            _, _, future = heapq.heappop(self._waiters)
+            if not future.done():
+                future.set_result(None)  # ownership passes directly; _locked stays True
+                return
+        self._locked = False
+
+
 @dataclass
 class Database:
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     url: str
+    # SQLite has one writer: queueing writers here is far cheaper than its busy-wait back-off.
+    write_lock: PriorityLock | None = None
 
     @property
     def dialect(self) -> str:
@@ -53,8 +98,14 @@ class Database:
             yield s
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
-        async with self.sessionmaker() as s, s.begin():
+    async def transaction(self, priority: bool = False) -> AsyncIterator[AsyncSession]:
+        """A write transaction. On SQLite, writers queue here; `priority` (inbound deliveries waiting
+        for their ack) goes ahead of background work."""
+        if self.write_lock is None:
+            async with self.sessionmaker() as s, s.begin():
+                yield s
+            return
+        async with self.write_lock.hold(priority), self.sessionmaker() as s, s.begin():
             yield s
 
     async def dispose(self) -> None:
@@ -71,7 +122,8 @@ def connect(url: str, *, pool_size: int = 10, echo: bool = False) -> Database:
     engine = create_async_engine(aurl, **kwargs)
     if aurl.startswith("sqlite"):
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-    return Database(engine, async_sessionmaker(engine, expire_on_commit=False), url)
+    lock = PriorityLock() if aurl.startswith("sqlite") else None
+    return Database(engine, async_sessionmaker(engine, expire_on_commit=False), url, lock)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

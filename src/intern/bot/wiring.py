@@ -100,6 +100,25 @@ async def build_runtime(settings: Settings, db: Any | None = None) -> Any:
     return rt
 
 
+async def warm_up(rt: Any) -> None:
+    """Import litellm and load its tokenizer off the event loop before serving: done lazily inside
+    the first turn, the seconds it takes would stall every request in flight."""
+    from intern.agent.llm import litellm_module
+
+    def load() -> None:
+        litellm_module()
+        with contextlib.suppress(Exception):
+            rt.llm.count_tokens(rt.settings.model or "gpt-4o", [{"role": "user", "content": "warm up"}])
+            rt.llm.context_window(rt.settings.model or "gpt-4o")
+
+    await asyncio.to_thread(load)
+    # The first completion initialises provider clients and pricing lazily; do it now, offline.
+    with contextlib.suppress(Exception):
+        litellm = litellm_module()
+        await litellm.acompletion(model=rt.settings.model or "gpt-4o", mock_response="ok",
+                                  messages=[{"role": "user", "content": "warm up"}])
+
+
 async def close_runtime(rt: Any) -> None:
     await rt.http.aclose()
     rt.hub.close()
@@ -128,6 +147,7 @@ class Process:
         configure_logging(self.settings, self.rt.redactor)
         await ensure_schema(self.rt.db, auto_migrate=migrate)
         self.bot = BotApp(self.rt)
+        await warm_up(self.rt)
         http = web.Application(client_max_size=8 * 1024 * 1024)
         http.router.add_get("/healthz", self.healthz)
         self.attach_adapters(http)

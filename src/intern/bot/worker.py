@@ -49,6 +49,7 @@ class Worker:
     async def run(self) -> None:
         while self._accepting:
             claimed = False
+            await self.rt.yield_to_inbound()
             if len(self.running) < self.slots:
                 try:
                     sid = await self.claim()
@@ -245,12 +246,13 @@ class Worker:
             await self.rt.adapter(s.platform).post(conversation_of(s), "🛑 No language model is configured: set "
                                                    "INTERN_MODEL (e.g. `anthropic/claude-sonnet-4-5`).")
             return
+        llm = YieldingLLM(self.rt.llm, self.rt)
         ctx = ToolContext(session_id=s.id, config=config, hub=self.rt.hub, http=self.rt.http, prices=self.rt.prices,
                           plan=PlanState.from_messages(messages), events=sink,
-                          extras={**self.rt.extras, "cache": self.rt.cache, "llm": self.rt.llm})
-        context = ContextManager(self.rt.llm, transcript, window_override=config.context_window_tokens)
+                          extras={**self.rt.extras, "cache": self.rt.cache, "llm": llm})
+        context = ContextManager(llm, transcript, window_override=config.context_window_tokens)
         namespace = config.namespace or (await self.safe_namespace())
-        agent = Agent(llm=self.rt.llm, tools=self.rt.tools, transcript=transcript,
+        agent = Agent(llm=llm, tools=self.rt.tools, transcript=transcript,
                       gate=Gate(self.rt, s, requester), events=sink, ctx=ctx,
                       system_prompt=system_prompt(today=now().date().isoformat(), namespace=namespace,
                                                   flavors=self.rt.prices.all()),
@@ -316,6 +318,23 @@ class Worker:
         await self.rt.adapter(s.platform).post(conversation_of(s), " ".join(parts))
         sink = ProgressSink(self.rt, s, user)
         await sink.finish("Stopped")
+
+
+class YieldingLLM:
+    """The LLM port, letting inbound deliveries go first before each (CPU-heavy) model call."""
+
+    def __init__(self, inner: Any, rt: Runtime) -> None:
+        self.inner, self.rt = inner, rt
+
+    async def complete(self, **kwargs: Any) -> Any:
+        await self.rt.yield_to_inbound()
+        return await self.inner.complete(**kwargs)
+
+    def count_tokens(self, model: str, messages: list[dict[str, Any]]) -> int:
+        return int(self.inner.count_tokens(model, messages))
+
+    def context_window(self, model: str) -> int:
+        return int(self.inner.context_window(model))
 
 
 def job_report(p: dict[str, Any]) -> str:

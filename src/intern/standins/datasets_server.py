@@ -110,7 +110,7 @@ class DatasetsServerStandIn(StandIn):
     # --- lookups ---------------------------------------------------------------------------------
 
     def _dataset(self, request: web.Request, *, allow_unready: bool = False) -> ViewerDataset:
-        name = _param(request, "dataset")
+        name = _param(request, "dataset") or ""
         ds = self.datasets.get(name)
         token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         visible = ds is not None and (ds.access == "public" or token in ds.authorized_tokens)

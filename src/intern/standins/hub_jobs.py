@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import json
 import re
@@ -309,6 +310,13 @@ class JobsState:
         """Play the scheduler: start one run of a scheduled job now."""
         return self._start_scheduled(self.scheduled[scheduled_job_id])
 
+    async def end_all_streams(self, app: web.Application | None = None) -> None:
+        """On server shutdown: open log streams end at once instead of holding the shutdown."""
+        for job in self.jobs.values():
+            for stream in job.streams:
+                stream.end = True
+            self._wake(job)
+
     # --- internals -----------------------------------------------------------------------
 
     def _wake(self, job: Job) -> None:
@@ -332,11 +340,10 @@ class JobsState:
         core = core_state(self.hub)
         job = Job(id=object_id(), namespace=namespace, owner=core.owner(self.hub, namespace),
                   initiator=initiator or {"type": "user", "id": core.user_id, "name": self.hub.user},
-                  spec=spec, created_at=_now(), stage=self.initial_stage)
+                  spec=spec, created_at=_now())
         self.jobs[job.id] = job
-        if job.stage == "RUNNING":
-            job.stage = "SCHEDULING"
-            self.set_stage(job.id, "RUNNING")
+        if self.initial_stage != job.stage:
+            self.set_stage(job.id, self.initial_stage)
         return job
 
     def _start_scheduled(self, scheduled: ScheduledJob) -> Job:
@@ -393,18 +400,22 @@ def _labels_problem(labels: Any) -> str | None:
     return None
 
 
+def _absent(labels: Any) -> str | None:
+    return "labels are required" if labels is None else None
+
+
 def schedule_problem(schedule: Any) -> str | None:
     if not isinstance(schedule, str) or not schedule:
         return "schedule is required"
     if schedule in SCHEDULE_ALIASES:
         return None
-    from croniter import croniter
+    from croniter import croniter  # type: ignore[import-untyped]
 
     return None if len(schedule.split()) == 5 and croniter.is_valid(schedule) else f"Invalid schedule: {schedule}"
 
 
 def _next_run(schedule: str) -> str | None:
-    from croniter import croniter
+    from croniter import croniter  # type: ignore[import-untyped]
 
     expression = "@yearly" if schedule == "@annually" else schedule
     return iso(croniter(expression, _now()).get_next(datetime))
@@ -424,6 +435,7 @@ def _label_filter_matches(job: Job, filters: list[str]) -> bool:
 def add_routes(app: web.Application, hub: HubStandIn) -> None:
     state = jobs_state(hub)
     routes = _Routes(hub, state)
+    app.on_shutdown.append(state.end_all_streams)
     add = app.router.add_route
     add("GET", "/api/jobs/hardware", routes.wrap(routes.hardware, required=False))
     add("POST", "/api/jobs/{ns}", routes.wrap(routes.run))
@@ -521,11 +533,12 @@ class _Routes:
         job = self._job(request)
         if job is None:
             return hub_error(404, "Job not found")
-        labels = (await _json_body(request) or {}).get("labels")
-        if (problem := _labels_problem(labels)) is not None:
+        labels = (await _json_object(request)).get("labels")
+        if (problem := _labels_problem(labels) or _absent(labels)) is not None:
             return hub_error(400, problem)
-        job.spec = {**job.spec, "labels": {**({"name": job.labels["name"]} if "name" in job.labels else {}),
-                                           **labels}}
+        assert isinstance(labels, dict)
+        kept = {"name": job.labels["name"]} if "name" in job.labels else {}
+        job.spec = {**job.spec, "labels": {**kept, **labels}}
         return web.json_response(job.to_api())
 
     async def logs(self, request: web.Request) -> web.StreamResponse:
@@ -551,42 +564,47 @@ class _Routes:
         sent = len(job.logs)
         replay = job.logs[-tail:] if tail else ([] if tail == 0 else job.logs)
         await _write_events(response, replay)
-        quiet_since = time.monotonic()
-        while True:
+        quiet_since = last_write = time.monotonic()
+        while not _client_gone(request):
             stream.wake.clear()
             fresh, sent = job.logs[sent:], len(job.logs)
             await _write_events(response, fresh)
             if fresh:
-                quiet_since = time.monotonic()
+                quiet_since = last_write = time.monotonic()
             if stream.drop:
                 _cut(request)
                 return response
             if stream.end or job.stage in TERMINAL_STAGES or self._idle(quiet_since):
                 await response.write_eof()
                 return response
-            await self._wait(response, stream, quiet_since)
+            if time.monotonic() - last_write >= self.state.keepalive_seconds:
+                await response.write(b": keep-alive\n\n")
+                last_write = time.monotonic()
+            await self._wait(stream, quiet_since, last_write)
+        return response
 
     def _idle(self, quiet_since: float) -> bool:
         limit = self.state.log_idle_timeout
         return limit is not None and time.monotonic() - quiet_since >= limit
 
-    async def _wait(self, response: web.StreamResponse, stream: _Stream, quiet_since: float) -> None:
-        timeout = self.state.keepalive_seconds
+    async def _wait(self, stream: _Stream, quiet_since: float, last_write: float) -> None:
+        """Until woken, the next keep-alive or idle deadline, in short slices so that a client that
+        hung up is noticed soon (a quiet stream would otherwise hold the server's shutdown)."""
+        now = time.monotonic()
+        deadline = last_write + self.state.keepalive_seconds
         if self.state.log_idle_timeout is not None:
-            timeout = min(timeout, max(0.0, self.state.log_idle_timeout - (time.monotonic() - quiet_since)))
-        try:
-            await asyncio.wait_for(stream.wake.wait(), timeout)
-        except TimeoutError:
-            if not self._idle(quiet_since):
-                await response.write(b": keep-alive\n\n")
+            deadline = min(deadline, quiet_since + self.state.log_idle_timeout)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stream.wake.wait(), max(0.0, min(deadline - now, 0.25)))
 
     # --- scheduled jobs --------------------------------------------------------------------
 
     async def create_scheduled(self, request: web.Request) -> web.StreamResponse:
-        body = await _json_body(request) or {}
+        body = await _json_object(request)
         spec = body.get("jobSpec")
         if (problem := spec_problem(spec) or schedule_problem(body.get("schedule"))) is not None:
             return hub_error(400, problem)
+        assert isinstance(spec, dict)
         namespace = request.match_info["ns"]
         scheduled = ScheduledJob(id=object_id(), namespace=namespace,
                                  owner=core_state(self.hub).owner(self.hub, namespace), spec=spec,
@@ -641,18 +659,18 @@ class _Routes:
         item = self._scheduled(request)
         if item is None:
             return hub_error(404, "Scheduled job not found")
-        schedule = (await _json_body(request) or {}).get("schedule")
+        schedule = (await _json_object(request)).get("schedule")
         if (problem := schedule_problem(schedule)) is not None:
             return hub_error(400, problem)
-        item.schedule = schedule
+        item.schedule = str(schedule)
         return web.json_response(item.to_api())
 
     async def scheduled_labels(self, request: web.Request) -> web.StreamResponse:
         item = self._scheduled(request)
         if item is None:
             return hub_error(404, "Scheduled job not found")
-        labels = (await _json_body(request) or {}).get("labels")
-        if (problem := _labels_problem(labels)) is not None:
+        labels = (await _json_object(request)).get("labels")
+        if (problem := _labels_problem(labels) or _absent(labels)) is not None:
             return hub_error(400, problem)
         item.spec = {**item.spec, "labels": labels}
         return web.json_response(item.to_api())
@@ -671,6 +689,11 @@ async def _json_body(request: web.Request) -> Any:
         return None
 
 
+async def _json_object(request: web.Request) -> dict[str, Any]:
+    body = await _json_body(request)
+    return body if isinstance(body, dict) else {}
+
+
 def _tail(request: web.Request) -> int | None:
     try:
         return max(0, int(request.query["tail"])) if "tail" in request.query else None
@@ -683,6 +706,10 @@ async def _write_events(response: web.StreamResponse, events: list[LogEvent]) ->
         payload = b"".join(
             b"data: " + json.dumps({"data": e.data, "timestamp": e.timestamp}).encode() + b"\n\n" for e in events)
         await response.write(payload)
+
+
+def _client_gone(request: web.Request) -> bool:
+    return request.transport is None or request.transport.is_closing()
 
 
 def _cut(request: web.Request) -> None:

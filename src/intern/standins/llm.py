@@ -130,8 +130,13 @@ class LLMStandIn(StandIn):
     unscripted: list[dict[str, Any]] = field(default_factory=list)
 
     def setup(self, app: web.Application) -> None:
+        self._closing = False
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
+        app.on_shutdown.append(self._on_shutdown)
+
+    async def _on_shutdown(self, app: web.Application) -> None:
+        self._closing = True  # scripted delays end now rather than holding the server's shutdown
 
     # --- scripting -------------------------------------------------------------------------
 
@@ -180,7 +185,7 @@ class LLMStandIn(StandIn):
             detail = "LLMStandIn has no scripted reply left for this request"
             return self._error_response(error_reply("bad_request", detail=detail), model)
         if script.delay:
-            await _pause(request, script.delay)
+            await _pause(request, script.delay, lambda: self._closing)
         if isinstance(script, ScriptedError):
             return self._error_response(script, model)
         if body.get("stream"):
@@ -267,12 +272,12 @@ class LLMStandIn(StandIn):
         yield choice({}, _finish_reason(reply))
 
 
-async def _pause(request: web.Request, seconds: float) -> None:
-    """Sleep, but stop early once the client has hung up (a timed-out client leaves nobody to answer,
-    and the server's shutdown would otherwise wait for the full delay)."""
+async def _pause(request: web.Request, seconds: float, closing: Callable[[], bool]) -> None:
+    """Sleep, but stop early once the client has hung up or the server shuts down (a timed-out client
+    leaves nobody to answer, and the shutdown would otherwise wait for the full delay)."""
     deadline = time.monotonic() + seconds
     while (left := deadline - time.monotonic()) > 0:
-        if request.transport is None or request.transport.is_closing():
+        if closing() or request.transport is None or request.transport.is_closing():
             return
         await asyncio.sleep(min(0.05, left))
 

@@ -10,7 +10,7 @@ import importlib.util
 import os
 import sys
 
-import intern_netguard
+import intern_netguard  # type: ignore[import-not-found]  # beside this file, on PYTHONPATH
 
 intern_netguard.install()
 

@@ -1,7 +1,7 @@
 """How text becomes search terms, the same way for pages and queries.
 
-Words are split inside identifiers (`push_to_hub`, `LoraConfig`, `load_in_4bit`) and kept whole
-too, lower-cased, stripped of stop words (including the filler of questions: "how do I …"), and
+Words are split inside identifiers (`push_to_hub`, `LoraConfig`) and kept whole too, while letters
+and digits stay together (`4bit`, `7B`, `bf16`, `qwen2`), lower-cased, stripped of stop words (including the filler of questions: "how do I …"), and
 stemmed with the Porter2 (English Snowball) stemmer so "running" matches "run".
 """
 
@@ -44,9 +44,9 @@ class SpellingFilter(Filter):
 def docs_analyzer() -> Analyzer:
     return (
         RegexTokenizer(r"\w+(\.?\w+)*")
-        | IntraWordFilter(mergewords=True, mergenums=True)
+        | IntraWordFilter(splitnums=False, mergewords=True)
         | LowercaseFilter()
-        | StopFilter(stoplist=STOP_WORDS | QUESTION_WORDS, minsize=1)
+        | StopFilter(stoplist=STOP_WORDS | QUESTION_WORDS, minsize=2)
         | SpellingFilter()
         | StemFilter(stemfn=stem, cachesize=100_000)
     )

@@ -32,17 +32,6 @@ from typing import Any
 
 from whoosh import index as whoosh_index
 from whoosh.fields import ID, NUMERIC, STORED, TEXT, Schema
-from whoosh.qparser import (
-    BoostPlugin,
-    FieldsPlugin,
-    GroupPlugin,
-    MultifieldParser,
-    OperatorsPlugin,
-    OrGroup,
-    PlusMinusPlugin,
-    RangePlugin,
-    WildcardPlugin,
-)
 from whoosh.query import Or, Query, Term
 from whoosh.searching import Searcher
 
@@ -54,6 +43,12 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 INDEX_NAME = "docs"
 FIELD_BOOSTS = {"title": 4.0, "headings": 2.0, "section": 0.5, "body": 1.0}
+SEARCH_FIELDS = tuple(FIELD_BOOSTS)
+# A query word found in more pages than this is "common": it still counts in titles, but its long
+# posting lists in the other fields are not scored. Such words carry little weight in BM25 anyway,
+# and scoring them is most of Whoosh's cost on a large index (see bench/docs_search.py).
+COMMON_FRACTION = 0.15
+COMMON_MIN_PAGES = 300
 
 
 @dataclass(frozen=True)
@@ -97,7 +92,7 @@ class DocHit:
 @dataclass(frozen=True)
 class SearchResult:
     hits: list[DocHit]
-    total: int
+    query_terms: list[str]
 
 
 def docs_schema() -> Schema:
@@ -274,8 +269,9 @@ class DocsIndex:
         self.path = docs_dir / meta["generation"]
         self._ix = whoosh_index.open_dir(str(self.path), indexname=INDEX_NAME)
         self._searcher: Searcher = self._ix.searcher()
-        self._parser = _query_parser(self._ix.schema)
+        self._common_above = max(COMMON_FRACTION * self._searcher.doc_count(), COMMON_MIN_PAGES)
         self._toc: dict[str, list[list[str]]] | None = None
+        self._scopes: dict[tuple[str, ...], set[int] | None] = {}
 
     # what the index is
     @property
@@ -310,18 +306,38 @@ class DocsIndex:
                 for name in sets for path, title, section in self._toc.get(name, [])]
 
     def search(self, query: str, *, sets: Sequence[str] | None = None, limit: int = 10) -> SearchResult:
-        parsed = self.parse(query)
-        if parsed is None:
-            return SearchResult([], 0)
-        results = self._searcher.search(parsed, limit=limit, filter=_set_filter(sets))
-        picker = SnippetPicker(terms(query))
-        hits = [self._hit(hit, picker) for hit in results]
-        return SearchResult(hits, len(results))
+        words = terms(query)
+        built = self.build_query(words)
+        if built is None:
+            return SearchResult([], words)
+        results = self._searcher.search(built, limit=limit, filter=self.scope(sets))
+        picker = SnippetPicker(words)
+        return SearchResult([self._hit(hit, picker) for hit in results], words)
 
-    def parse(self, query: str) -> Query | None:
-        if not terms(query):
+    def build_query(self, words: list[str]) -> Query | None:
+        """Every word in every field, except common words, which are looked up in titles only.
+
+        Plain words only: a question written by a model is full of colons, quotes and parentheses
+        that a query syntax would misread.
+        """
+        if not words:
             return None
-        return self._parser.parse(query)
+        df = {w: self._searcher.doc_frequency("body", w) for w in words}
+        rare = [w for w in words if df[w] <= self._common_above] or [min(words, key=df.__getitem__)]
+        subqueries: list[Query] = [Or([Term(f, w) for f in SEARCH_FIELDS]) for w in rare]
+        subqueries += [Term("title", w) for w in words if w not in rare]
+        return Or(subqueries)
+
+    def scope(self, sets: Sequence[str] | None) -> set[int] | None:
+        """The documents of these sets (None: no restriction), computed once: the index never changes."""
+        key = tuple(sorted(set(sets or ())))
+        if key not in self._scopes:
+            present = set(self.meta.get("sets", {}))
+            if not key or present <= set(key):
+                self._scopes[key] = None
+            else:
+                self._scopes[key] = set(self._searcher.docs_for_query(Or([Term("set", s) for s in key])))
+        return self._scopes[key]
 
     def searcher(self) -> Searcher:
         return self._searcher
@@ -347,25 +363,6 @@ class DocsIndex:
     def close(self) -> None:
         self._searcher.close()
         self._ix.close()
-
-
-def _set_filter(sets: Sequence[str] | None) -> Query | None:
-    if not sets:
-        return None
-    if len(sets) == 1:
-        return Term("set", sets[0])
-    return Or([Term("set", name) for name in sets])
-
-
-def _query_parser(schema: Schema) -> MultifieldParser:
-    """Plain words and "quoted phrases"; the rest of Whoosh's syntax is switched off, because
-    questions written by a model contain colons, plus signs and parentheses that mean nothing."""
-    parser = MultifieldParser(["title", "headings", "section", "body"], schema=schema,
-                              group=OrGroup.factory(0.9))
-    for plugin in (FieldsPlugin, WildcardPlugin, BoostPlugin, RangePlugin, PlusMinusPlugin,
-                   GroupPlugin, OperatorsPlugin):
-        parser.remove_plugin_class(plugin)
-    return parser
 
 
 def stats_from_meta(docs_dir: Path, meta: dict[str, Any]) -> IndexStats:

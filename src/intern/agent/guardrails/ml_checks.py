@@ -13,7 +13,7 @@ import os
 import re
 import shlex
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from intern.agent.datasets_format import TRAINER_FORMATS
 from intern.agent.errors import ToolFeedback
@@ -39,6 +39,7 @@ _TRL_COMMANDS = {"sft": "SFTTrainer", "dpo": "DPOTrainer", "kto": "KTOTrainer", 
                  "online_dpo": "OnlineDPOTrainer", "gkd": "GKDTrainer", "xpo": "XPOTrainer", "nash_md": "NashMDTrainer",
                  "bco": "BCOTrainer", "prm": "PRMTrainer"}
 _ADAPTER_HEADROOM = 1.3
+Level = Literal["ok", "warn", "error"]
 
 
 @dataclass(frozen=True)
@@ -118,8 +119,8 @@ class _Values:
             return
         if "default" in kw and (value := self.literal(kw["default"])) is not None:
             self.attrs[dest] = value
-        elif isinstance(kw.get("action"), ast.Constant) and kw["action"].value in ("store_true", "store_false"):
-            self.attrs[dest] = kw["action"].value == "store_false"
+        elif (action := self.literal(kw["action"]) if "action" in kw else None) in ("store_true", "store_false"):
+            self.attrs[dest] = action == "store_false"
 
     def literal(self, node: ast.expr) -> Any:
         if isinstance(node, ast.Constant) and isinstance(node.value, str | bool | int | float):
@@ -260,16 +261,21 @@ def read_script(source: str) -> ScriptFacts:
 
 # --- command lines ---------------------------------------------------------------------------------
 
-def _inline_code(command: list[str], depth: int = 0) -> str | None:
-    for i, token in enumerate(command[:-2] if len(command) > 2 else []):
+def _unwrap_shell(command: list[str]) -> list[str]:
+    """`bash -c "uv run python -c '…'"` -> the inner command's words."""
+    for i, token in enumerate(command[:-2]):
+        if os.path.basename(token) in ("sh", "bash") and command[i + 1] == "-c":
+            try:
+                return shlex.split(command[i + 2])
+            except ValueError:
+                return command
+    return command
+
+
+def _inline_code(command: list[str]) -> str | None:
+    for i, token in enumerate(command[:-2]):
         if re.fullmatch(r"python(\d+(\.\d+)?)?", os.path.basename(token)) and command[i + 1] == "-c":
             return command[i + 2]
-    for i, token in enumerate(command[:-1]):
-        if os.path.basename(token) in ("sh", "bash") and command[i + 1] == "-c" and i + 2 < len(command) and depth == 0:
-            try:
-                return _inline_code(shlex.split(command[i + 2]), depth + 1)
-            except ValueError:
-                return None
     return None
 
 
@@ -289,11 +295,9 @@ def _cli_options(tokens: list[str]) -> dict[str, str]:
 
 def read_trl_command(command: list[str]) -> ScriptFacts | None:
     """`trl sft --model_name_or_path … --dataset_name …` read like a script."""
-    names = [os.path.basename(t) for t in command]
-    if "trl" not in names:
-        return None
-    at = names.index("trl")
-    if at + 1 >= len(command) or command[at + 1] not in _TRL_COMMANDS:
+    at = next((i for i, t in enumerate(command[:-1])
+               if os.path.basename(t) == "trl" and command[i + 1] in _TRL_COMMANDS), None)
+    if at is None:
         return None
     opts = _cli_options(command[at + 2:])
     facts = ScriptFacts(trainers=[_TRL_COMMANDS[command[at + 1]]], trains=True)
@@ -413,7 +417,7 @@ def hardware_check(size: ModelSize, flavor: Flavor, facts: ScriptFacts) -> Check
     assert size.params is not None
     vram, examples, _ = size_guide_for(size.params / 1e9)
     what = f"a {_billions(size.params)} model ({size.model}, {size.source})"
-    level = "warn" if size.source.startswith("estimated") else "error"
+    level: Level = "warn" if size.source.startswith("estimated") else "error"
     if not flavor.is_gpu:
         return Check(level, f"Hardware {flavor.name} has no GPU: training {what} needs about {vram} GB of GPU "
                             f"memory (e.g. {examples})")
@@ -458,6 +462,7 @@ def _code(script: str | None, command: list[str] | None) -> tuple[ScriptFacts | 
     if script is not None and re.match(r"^https?://\S+$", script.strip()):
         return None, Check("warn", "Script is a URL: its code was not read by the checks")
     if script is None and command:
+        command = _unwrap_shell(command)
         trl = read_trl_command(command)
         if trl is not None:
             return trl, None

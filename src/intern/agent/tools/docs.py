@@ -69,7 +69,7 @@ async def explore_docs(ctx: ToolContext, args: ExploreArgs) -> ToolResult:
             f"No page of {args.endpoint} matched {query!r}. Try other words (names of classes or options work "
             f"well), another set, or no query to list the pages.{notes}",
             artifacts={"hits": []})
-    head = f"{args.endpoint}: {len(result.hits)} of {result.total} matching pages for {query!r}"
+    head = f"{args.endpoint}: the {len(result.hits)} best pages for {query!r}"
     lines = [head, *(_hit_lines(i, hit, ctx.config.hf_endpoint, len(sets) > 1) for i, hit in enumerate(result.hits, 1))]
     lines.append("Read a page with fetch_hf_docs(url).")
     return ToolResult("\n".join(lines) + notes, artifacts={"hits": [_hit_dict(h, ctx.config.hf_endpoint)

@@ -793,6 +793,8 @@ async def _describe_ref(ctx: ToolContext, args: RepoGitArgs, info: ApprovalInfo)
             raise ToolFeedback(f"Branch '{args.branch}' already exists in {args.repo_type} {args.repo_id}.")
     elif op == "delete_branch":
         info.title = f"Delete branch {args.branch}"
+        if args.branch == "main":
+            raise ToolFeedback("main is the default branch of the repo; it cannot be deleted.")
         if args.branch not in branches:
             raise ToolFeedback(f"There is no branch '{args.branch}' in {args.repo_type} {args.repo_id}; "
                                f"branches: {', '.join(sorted(branches))}.")

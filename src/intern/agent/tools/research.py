@@ -152,7 +152,7 @@ class Research:
         self.model = ctx.config.research_model or ctx.config.model
         self.context = ContextManager(llm, _Scratch(), window_override=research_window(llm, ctx.config, self.model),
                                       tool_output_max_chars=TOOL_OUTPUT_CHARS, redactor=ctx.extras.get("redactor"))
-        # the inner tools see the session's connections, never its plan or call id
+        # inner tools share the session's connections and caches, never its plan
         self.inner = ctx.for_call(ctx.call_id)
         self.inner.plan = PlanState()
         self.system = research_prompt(today=datetime.now(UTC).date().isoformat())

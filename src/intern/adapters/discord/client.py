@@ -1,0 +1,429 @@
+"""The Discord adapter: a discord.py gateway client with the `/intern` commands and the card buttons,
+translating both ways.
+
+Every interaction is deferred first (Discord waits 3 s for that), privately, and answered with
+follow-ups; anything that should be seen by the channel is posted there as a message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from intern.adapters.discord import inbound, outbound
+from intern.adapters.discord.components import CardButton
+from intern.adapters.discord.inbound import PLATFORM, Where
+from intern.bot.chat import Card, Conversation, MessageRef, StopClick, UserMessage
+
+log = logging.getLogger(__name__)
+
+ROLE_REF = re.compile(r"<@&(\d{5,25})>")
+CONNECT_TIMEOUT = 30.0
+MEMBERS_PAGE = 1000
+FILE_LIMIT = 8 * 1024 * 1024
+DM_REFUSAL = ("Intern works in server channels, not in direct messages: run `/intern ask` in a channel of "
+              "your server. Nothing was changed.")
+UNKNOWN_BUTTON = "This button is not one of Intern's current buttons, so nothing was changed."
+FAILED = "Sorry, that failed on my side; nothing was changed. Try again in a moment."
+ACCEPTED_TEXT = {
+    "duplicate": "Already received.",
+    "stop": "Stopping: the turn, its jobs and its pending approvals are being cancelled.",
+    "new_session": "Started a new session in this thread, seeded with the previous one's summary.",
+}
+
+
+def guild_ids(raw: str | None) -> list[int]:
+    return [int(p) for p in (raw or "").replace(" ", "").split(",") if p.isdigit()]
+
+
+def role_ids(user: discord.abc.User) -> tuple[str, ...]:
+    """The role ids the interaction or message carried for this member.
+
+    `Member.roles` lists only roles found in the guild cache, which is empty while a guild is
+    unavailable; the ids Discord sent are the ones that count.
+    """
+    if not isinstance(user, discord.Member):
+        return ()
+    return tuple(str(r) for r in user._roles)
+
+
+def place_of(channel: Any, guild_id: int | None) -> Where | None:
+    if isinstance(channel, discord.Thread):
+        return inbound.where(guild_id, channel.id, thread_parent=channel.parent_id, is_thread=True)
+    return inbound.where(guild_id, getattr(channel, "id", None))
+
+
+class InternTree(app_commands.CommandTree["InternClient"]):
+    async def on_error(self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError) -> None:
+        """An unknown or outdated command still gets an answer instead of "interaction failed"."""
+        log.warning("discord command failed: %s", error)
+        with contextlib.suppress(discord.HTTPException):
+            if not interaction.response.is_done():
+                await interaction.response.send_message(FAILED, ephemeral=True)
+            else:
+                await interaction.followup.send(FAILED, ephemeral=True)
+
+
+class InternCommands(app_commands.Group):
+    """`/intern ask|status|stop|policy|budget`."""
+
+    def __init__(self, adapter: DiscordAdapter) -> None:
+        super().__init__(name="intern", description="Intern, the ML-engineering agent")
+        self.adapter = adapter
+
+    @app_commands.command(description="Start a session in a new thread with this task")
+    @app_commands.describe(task="What Intern should do")
+    async def ask(self, interaction: discord.Interaction[Any], task: app_commands.Range[str, 1, 6000]) -> None:
+        await self.adapter.ask(interaction, task)
+
+    @app_commands.command(description="Sessions, running jobs, pending approvals and spend for this channel")
+    async def status(self, interaction: discord.Interaction[Any]) -> None:
+        await self.adapter.command(interaction, "status", "")
+
+    @app_commands.command(description="Stop this thread's session: its turn, jobs and pending approvals")
+    async def stop(self, interaction: discord.Interaction[Any]) -> None:
+        await self.adapter.stop(interaction)
+
+    @app_commands.command(description="Show or change this channel's policy")
+    @app_commands.describe(words="e.g. `approvers add @someone`, `budget 500`; empty to show the policy")
+    async def policy(self, interaction: discord.Interaction[Any], words: str | None = None) -> None:
+        await self.adapter.command(interaction, "policy", words or "")
+
+    @app_commands.command(description="Spend this month by session, user and channel")
+    async def budget(self, interaction: discord.Interaction[Any]) -> None:
+        await self.adapter.command(interaction, "budget", "")
+
+
+class InternClient(discord.AutoShardedClient):
+    """AutoShardedClient connects to the gateway address `GET /gateway/bot` names, which keeps a
+    proxy or a stand-in set through DISCORD_API_URL in the path (a plain Client dials Discord's)."""
+
+    def __init__(self, adapter: DiscordAdapter) -> None:
+        intents = discord.Intents.none()
+        intents.guilds = True
+        intents.guild_messages = True
+        intents.message_content = True
+        super().__init__(intents=intents, max_messages=None, chunk_guilds_at_startup=False,
+                         allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True,
+                                                                  replied_user=False))
+        self.adapter = adapter
+        self.tree = InternTree(self)
+        self.tree.add_command(InternCommands(adapter))
+        self.connected = asyncio.Event()
+
+    async def setup_hook(self) -> None:
+        self.add_dynamic_items(CardButton)
+        await self.adapter.sync_commands(self.tree)
+
+    async def on_connect(self) -> None:
+        self.connected.set()
+
+    async def on_message(self, message: discord.Message) -> None:
+        await self.adapter.on_discord_message(message)
+
+    async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
+        await self.adapter.on_any_interaction(interaction)
+
+    async def on_card_button(self, interaction: discord.Interaction[Any], action: str, value: str) -> None:
+        await self.adapter.on_card_button(interaction, action, value)
+
+
+class DiscordAdapter:
+    platform = PLATFORM
+
+    def __init__(self, *, settings: Any, bot: Any) -> None:
+        self.settings = settings
+        self.bot = bot
+        self.guild_ids = guild_ids(settings.discord_guild_ids)
+        self.client: InternClient | None = None
+        self._runner: asyncio.Task[None] | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self, connect_timeout: float = CONNECT_TIMEOUT) -> None:
+        # One process talks to one Discord API; discord.py builds every URL, webhooks included, from this.
+        discord.http.Route.BASE = self.settings.discord_api_url
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False  # no voice here
+        client = self.client = InternClient(self)
+        try:
+            await client.login(self.settings.discord_token.get_secret_value())
+        except BaseException:
+            await client.close()
+            raise
+        self._runner = asyncio.create_task(client.connect(reconnect=True), name="discord-gateway")
+        connected = asyncio.create_task(client.connected.wait())
+        done, _ = await asyncio.wait({connected, self._runner}, timeout=connect_timeout,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        connected.cancel()
+        if self._runner in done:
+            await self.close()
+            self._runner.result()  # raises why the gateway would not take us (bad token, disallowed intents)
+            raise RuntimeError("the Discord gateway connection ended at once")
+        if not done:
+            log.warning("Discord gateway not connected after %.0fs; still trying", connect_timeout)
+
+    async def sync_commands(self, tree: app_commands.CommandTree[Any]) -> None:
+        if not self.guild_ids:
+            await tree.sync()
+            return
+        for gid in self.guild_ids:
+            guild = discord.Object(id=gid)
+            tree.copy_global_to(guild=guild)
+            try:
+                await tree.sync(guild=guild)
+            except discord.HTTPException as exc:
+                log.error("could not register /intern in guild %s (is the bot in it, with the "
+                          "applications.commands scope?): %s", gid, exc)
+
+    async def close(self) -> None:
+        if self.client is not None:
+            await self.client.close()
+        if self._runner is not None and not self._runner.done():
+            self._runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._runner
+
+    @property
+    def bot_user_id(self) -> str | None:
+        user = self.client.user if self.client is not None else None
+        return str(user.id) if user is not None else None
+
+    # --- inbound: interactions ---------------------------------------------------------------
+
+    async def _defer(self, interaction: discord.Interaction[Any]) -> bool:
+        """Acknowledge at once, privately; False when Discord no longer takes an answer (a replay)."""
+        try:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+        except discord.HTTPException as exc:
+            log.warning("could not acknowledge interaction %s: %s", interaction.id, exc)
+            return False
+        return True
+
+    async def _answer(self, interaction: discord.Interaction[Any], text: str) -> None:
+        try:
+            for piece in outbound.chunks(outbound.markdown(text)):
+                await interaction.followup.send(piece, ephemeral=True)
+        except discord.HTTPException:
+            log.exception("could not answer interaction %s", interaction.id)
+
+    async def _guarded(self, interaction: discord.Interaction[Any], work: Any) -> None:
+        try:
+            await work
+        except Exception:
+            log.exception("discord interaction %s failed", interaction.id)
+            await self._answer(interaction, FAILED)
+
+    async def ask(self, interaction: discord.Interaction[Any], task: str) -> None:
+        if await self._defer(interaction):
+            await self._guarded(interaction, self._ask(interaction, task))
+
+    async def _ask(self, interaction: discord.Interaction[Any], task: str) -> None:
+        here = place_of(interaction.channel, interaction.guild_id)
+        if here is None:
+            await self._answer(interaction, DM_REFUSAL)
+            return
+        if not here.thread:
+            opened = await self._open_thread(interaction, here, task)
+            if opened is None:
+                return
+            here = opened
+        user = str(interaction.user.id)
+        await self.post(here.conversation, f"**Task from <@{user}>:**\n{task}")
+        msg = inbound.ask_message(here, user=user, task=task, interaction_id=str(interaction.id),
+                                  roles=role_ids(interaction.user))
+        await self._answer(interaction, await self._accepted_text(msg, here))
+
+    async def _open_thread(self, interaction: discord.Interaction[Any], here: Where, task: str) -> Where | None:
+        channel = interaction.channel
+        if not isinstance(channel, discord.TextChannel):
+            await self._answer(interaction, "I can open a session only in a text channel (or one of its threads). "
+                                            "Nothing was started.")
+            return None
+        try:
+            # Without an explicit type Discord opens a private thread.
+            thread = await channel.create_thread(name=inbound.thread_name(task),
+                                                 type=discord.ChannelType.public_thread,
+                                                 auto_archive_duration=10080, reason="Intern session")
+        except discord.Forbidden:
+            await self._answer(interaction, "I can't open a thread in this channel: I need the *Create Public "
+                                            "Threads* and *Send Messages in Threads* permissions here. Nothing "
+                                            "was started.")
+            return None
+        return Where(here.guild, here.channel, str(thread.id))
+
+    async def _accepted_text(self, msg: UserMessage, here: Where) -> str:
+        accepted = await self.bot.on_message(msg)
+        if accepted.outcome == "command" and accepted.command is not None:
+            return (await self.bot.on_command(accepted.command)).text
+        if accepted.outcome == "refused":
+            return accepted.message or "Refused; nothing was changed."
+        if accepted.outcome == "queued":
+            return f"On it: the session lives in <#{here.thread}>; reply there to add to it."
+        return ACCEPTED_TEXT.get(accepted.outcome, "Nothing to do here.")
+
+    async def command(self, interaction: discord.Interaction[Any], name: str, args: str) -> None:
+        if await self._defer(interaction):
+            await self._guarded(interaction, self._command(interaction, name, args))
+
+    async def _command(self, interaction: discord.Interaction[Any], name: str, args: str) -> None:
+        here = place_of(interaction.channel, interaction.guild_id)
+        if here is None:
+            await self._answer(interaction, DM_REFUSAL)
+            return
+        cmd = inbound.command(here, user=str(interaction.user.id), name=name, args=args,
+                              roles=role_ids(interaction.user))
+        reply = await self.bot.on_command(cmd)
+        await self._answer(interaction, reply.text)
+        if reply.ok and name == "policy" and cmd.args:
+            # A change to what the channel allows is announced where it applies.
+            await self.post(here.conversation, outbound.markdown(reply.text))
+
+    async def stop(self, interaction: discord.Interaction[Any]) -> None:
+        if await self._defer(interaction):
+            await self._guarded(interaction, self._stop(interaction))
+
+    async def _stop(self, interaction: discord.Interaction[Any]) -> None:
+        here = place_of(interaction.channel, interaction.guild_id)
+        if here is None:
+            await self._answer(interaction, DM_REFUSAL)
+            return
+        msg = inbound.stop_message(here, user=str(interaction.user.id), interaction_id=str(interaction.id),
+                                   roles=role_ids(interaction.user))
+        accepted = await self.bot.on_message(msg)
+        if accepted.outcome == "ignored":
+            await self._answer(interaction, "There is no running session here: use `/intern stop` inside the "
+                                            "session's thread. Nothing was changed.")
+        elif accepted.outcome == "refused":
+            await self._answer(interaction, accepted.message or "Refused; nothing was changed.")
+        else:
+            await self._answer(interaction, ACCEPTED_TEXT.get(accepted.outcome, "Stop requested."))
+
+    async def on_card_button(self, interaction: discord.Interaction[Any], action: str, value: str) -> None:
+        if str(interaction.user.id) == self.bot_user_id:
+            return  # the bot's own account never decides anything
+        if await self._defer(interaction):
+            await self._guarded(interaction, self._press(interaction, action, value))
+
+    async def _press(self, interaction: discord.Interaction[Any], action: str, value: str) -> None:
+        click = inbound.click(f"intern:{action}:{value}", user=str(interaction.user.id),
+                              guild_id=interaction.guild_id, interaction_id=str(interaction.id),
+                              roles=role_ids(interaction.user))
+        if click is None:
+            await self._answer(interaction, UNKNOWN_BUTTON)
+            return
+        reply = await (self.bot.on_stop(click) if isinstance(click, StopClick) else self.bot.on_click(click))
+        await self._answer(interaction, reply.text)
+
+    async def on_any_interaction(self, interaction: discord.Interaction[Any]) -> None:
+        """Component presses the dynamic items do not claim still get a clear private answer."""
+        if interaction.type != discord.InteractionType.component:
+            return
+        custom_id = str((interaction.data or {}).get("custom_id", ""))
+        if inbound.CUSTOM_ID.fullmatch(custom_id) is not None:
+            return
+        if await self._defer(interaction):
+            await self._answer(interaction, UNKNOWN_BUTTON)
+
+    # --- inbound: messages -------------------------------------------------------------------
+
+    async def on_discord_message(self, message: discord.Message) -> None:
+        if message.guild is None or message.author.bot or message.webhook_id is not None:
+            return
+        try:
+            here = await self._place_of_message(message)
+            if here is None or not here.thread:
+                return
+            msg = inbound.thread_message(here, user=str(message.author.id), message_id=str(message.id),
+                                         text=message.content, message_type=message.type.value,
+                                         author_is_bot=message.author.bot, bot_user_id=self.bot_user_id,
+                                         roles=role_ids(message.author))
+            if msg is None:
+                return
+            accepted = await self.bot.on_message(msg)
+        except Exception:
+            log.exception("discord message %s failed", message.id)
+            return
+        if accepted.outcome == "refused" and accepted.message:
+            await self.post_private(here.conversation, msg.user, accepted.message)
+
+    async def _place_of_message(self, message: discord.Message) -> Where | None:
+        channel: Any = message.channel
+        if isinstance(channel, discord.PartialMessageable) and self.client is not None:
+            # A thread missing from the cache: ask Discord which channel it belongs to.
+            channel = await self.client.fetch_channel(channel.id)
+        return place_of(channel, message.guild.id if message.guild else None)
+
+    # --- outbound (the ChatAdapter port) ---------------------------------------------------------
+
+    def _channel(self, channel_id: str) -> discord.PartialMessageable:
+        assert self.client is not None, "the Discord adapter is not started"
+        return self.client.get_partial_messageable(int(channel_id))
+
+    async def post(self, conv: Conversation, text: str) -> MessageRef:
+        target = conv.thread or conv.channel
+        ref = None
+        for piece in outbound.chunks(text):
+            sent = await self._channel(target).send(piece)
+            ref = ref or MessageRef(PLATFORM, target, str(sent.id), conv.thread or None)
+        assert ref is not None
+        return ref
+
+    async def post_card(self, conv: Conversation, card: Card) -> MessageRef:
+        target = conv.thread or conv.channel
+        embed, cut = outbound.card_embed(card)
+        extra: dict[str, Any] = {}
+        view = outbound.card_view(card)
+        if view is not None:
+            extra["view"] = view
+        attachment = outbound.full_text_file(card, cut)
+        if attachment is not None:
+            extra["file"] = attachment
+        sent = await self._channel(target).send(embed=embed, **extra)
+        return MessageRef(PLATFORM, target, str(sent.id), conv.thread or None)
+
+    async def update_card(self, ref: MessageRef, card: Card) -> None:
+        embed, _ = outbound.card_embed(card)
+        # No view removes the buttons of a decided card.
+        await self._channel(ref.channel).get_partial_message(int(ref.id)).edit(embed=embed,
+                                                                               view=outbound.card_view(card))
+
+    async def post_private(self, conv: Conversation, user: str, text: str) -> None:
+        """Discord has private replies only inside interactions: elsewhere, a direct message."""
+        assert self.client is not None
+        try:
+            dm = await self.client.create_dm(discord.Object(id=int(user)))
+            for piece in outbound.chunks(outbound.markdown(text)):
+                await dm.send(piece)
+            return
+        except (discord.HTTPException, ValueError):
+            log.warning("could not DM user %s; answering in the conversation", user)
+        with contextlib.suppress(discord.HTTPException):
+            await self.post(conv, f"<@{user}> {outbound.markdown(text)}")
+
+    async def attach_file(self, conv: Conversation, filename: str, content: str, title: str) -> None:
+        data = content if len(content.encode()) <= FILE_LIMIT else content[:FILE_LIMIT // 4] + "\n… (cut)\n"
+        try:
+            await self._channel(conv.thread or conv.channel).send(content=title[:outbound.TEXT_LIMIT],
+                                                                  file=outbound.text_file(filename, data))
+        except discord.HTTPException:
+            log.exception("file upload failed")
+
+    async def members_of(self, workspace: str, group_ref: str) -> set[str]:
+        """Members holding a role (`<@&id>`). Listing members needs the Server Members intent enabled
+        for the app; clicks and commands carry the clicker's roles, so this is only a fallback."""
+        m = ROLE_REF.fullmatch(group_ref)
+        if m is None or not workspace.isdigit() or self.client is None:
+            return set()
+        role, members, after = m.group(1), set(), 0
+        while True:
+            page = await self.client.http.get_members(int(workspace), MEMBERS_PAGE, after or None)
+            members |= {str(p["user"]["id"]) for p in page if role in {str(r) for r in p.get("roles", [])}}
+            if len(page) < MEMBERS_PAGE:
+                return members
+            after = max(int(p["user"]["id"]) for p in page)
