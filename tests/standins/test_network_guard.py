@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import httpx
 import pytest
@@ -127,3 +128,13 @@ def test_child_refusals_are_reported_to_the_session() -> None:
     subprocess.run([sys.executable, "-c", script], timeout=60, check=True)
     refused = network_guard.guard.take_violations()
     assert len(refused) == 1 and "example.org" in refused[0]
+
+
+def test_a_shadowed_sitecustomize_still_runs(tmp_path: Path) -> None:
+    (tmp_path / "sitecustomize.py").write_text("import builtins\nbuiltins.SHADOWED_SITECUSTOMIZE_RAN = True\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(network_guard.GUARD_DIR), str(tmp_path)])}
+    script = ("import builtins, sys\n"
+              "print(getattr(builtins, 'SHADOWED_SITECUSTOMIZE_RAN', False), sys.modules['intern_netguard'].is_installed())")
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60,
+                            check=True)
+    assert result.stdout.split() == ["True", "True"]

@@ -276,8 +276,7 @@ async def test_block_action_and_slash_command(bolt_app: Any, slack_api: SlackSta
     posted = slack_api.message("C7", card["ts"])
     assert posted is not None
     click = await sender.send_interaction(block_action(
-        "approve", "ap-1", user="U8", channel="C7", message_ts=card["ts"], message=posted.to_api(
-            slack_api.workspaces[slack_api.token])))
+        "approve", "ap-1", user="U8", channel="C7", message_ts=card["ts"], message=posted.to_api(slack_api.workspace)))
     command = await sender.send_slash_command(slash_command("/intern", "status", user_id="U8"))
     await wait_for(seen, 2)
     assert click.status == 200 and command.status == 200 and command.text == "got status"

@@ -249,7 +249,8 @@ class Worker:
         llm = YieldingLLM(self.rt.llm, self.rt)
         ctx = ToolContext(session_id=s.id, config=config, hub=self.rt.hub, http=self.rt.http, prices=self.rt.prices,
                           plan=PlanState.from_messages(messages), events=sink,
-                          extras={**self.rt.extras, "cache": self.rt.cache, "llm": llm})
+                          extras={**self.rt.extras, "cache": self.rt.cache, "llm": llm,
+                                  "redactor": self.rt.redactor})
         context = ContextManager(llm, transcript, window_override=config.context_window_tokens)
         namespace = config.namespace or (await self.safe_namespace())
         agent = Agent(llm=llm, tools=self.rt.tools, transcript=transcript,

@@ -170,6 +170,11 @@ class SlackStandIn(StandIn):
 
     # --- test controls -------------------------------------------------------------------
 
+    @property
+    def workspace(self) -> Workspace:
+        """The workspace of the stand-in's own token (change its fields to reconfigure auth.test)."""
+        return self.workspaces[self.token]
+
     def add_workspace(self, team_id: str, *, team_name: str = "Other Team", bot_user_id: str = "U0INTERN2",
                       bot_id: str = "B0INTERN2") -> str:
         """Another workspace with the app installed; returns its bot token."""
