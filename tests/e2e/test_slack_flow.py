@@ -245,3 +245,19 @@ async def test_second_decision_says_already_approved(harness: Harness) -> None:
     await harness.sender.send_interaction(click(harness, "intern_deny", approval, APPROVER, thread))
     await wait_until(lambda: harness.slack.ephemerals(user=APPROVER))
     assert "Already approved by" in harness.slack.ephemerals(user=APPROVER)[-1].text
+
+
+async def test_hub_refusing_the_launch_is_told_and_the_reservation_is_released(harness: Harness) -> None:
+    from intern.bot.models import SpendEntry
+
+    thread, approval = await mention_until_card(harness)
+    jobs = jobs_state(harness.hub)
+    jobs.fail_next(1, status=403, method="POST")
+    await harness.sender.send_interaction(click(harness, "intern_approve", approval, APPROVER, thread))
+    await wait_until(lambda: any("not launched" in t for t in harness.slack.texts(thread_ts=thread)), timeout=20)
+    assert jobs.created == []
+    async with harness.proc.rt.db.session() as db:  # type: ignore[union-attr]
+        entry = (await db.execute(select(SpendEntry).where(SpendEntry.ref == approval))).scalar_one()
+        kinds = (await db.execute(select(AuditEvent.kind))).scalars().all()
+    assert entry.amount_usd == 0.0 and entry.final
+    assert "launch_failed" in kinds

@@ -172,6 +172,9 @@ async def test_write_is_atomic(server: Server) -> None:
     target.chmod(0o751)
     inode = target.stat().st_ino
     await server.ok("read", path="big.txt", limit=1)
+    await server.ok("write", path="big.txt", content=contents[1].decode())
+    # the new file was made beside the old one while that one still existed, then renamed over it
+    assert target.stat().st_ino != inode
     partial: list[int] = []
     stop = threading.Event()
 
@@ -191,7 +194,6 @@ async def test_write_is_atomic(server: Server) -> None:
         thread.join()
     assert partial == []  # a reader saw the old file or the new one, never a part
     assert target.read_bytes() == contents[0]
-    assert target.stat().st_ino != inode  # replaced by a rename, not rewritten in place
     assert stat.S_IMODE(target.stat().st_mode) == 0o751
     assert sorted(os.listdir(server.workdir)) == ["big.txt"]  # no temporary file left
 

@@ -37,6 +37,7 @@ class ToolFinished(AgentEvent):
     ok: bool
     summary: str
     artifacts: dict[str, Any] = field(default_factory=dict)
+    approval_id: str | None = None  # set when this was an approved spend or Hub write
 
 
 @dataclass(frozen=True)

@@ -225,7 +225,7 @@ class Agent:
         # the content is redacted once, in add_result; the event carries only its first line
         summary = first_line(self.redactor.redact(first_line(result.content, 2000)))
         await self.events.emit(ToolFinished(call.id, call.name, not result.is_error, summary,
-                                            self.redactor.redact_obj(result.artifacts)))
+                                            self.redactor.redact_obj(result.artifacts), approval_id))
         return result
 
     async def add_result(self, call: _Call, result: ToolResult) -> None:

@@ -67,6 +67,8 @@ class ProgressSink:
             job = e.artifacts["job"]
             self.state.jobs[job["hf_job_id"]] = job.get("stage", "SCHEDULING")
             await self.push(force=True)
+        if e.approval_id and not e.ok and "job" not in e.artifacts:
+            await release_reservation(self.rt, self.session, e.approval_id, e.name, e.summary)
         if "cancelled_job" in e.artifacts:
             async with self.rt.db.transaction() as db:
                 audit.record(db, "job_cancelled", actor=self.requester, platform=self.session.platform,
@@ -129,6 +131,16 @@ class ProgressSink:
     async def close(self) -> None:
         if self._pending is not None and not self._pending.done():
             self._pending.cancel()
+
+
+async def release_reservation(rt: Runtime, s: Session, approval_id: str, tool: str, why: str) -> None:
+    """An approved spend that did not happen (the Hub refused it) gives its reservation back."""
+    async with rt.db.transaction() as db:
+        res = await db.execute(update(SpendEntry).where(SpendEntry.ref == approval_id, SpendEntry.final.is_(False))
+                               .values(amount_usd=0.0, final=True))
+        if res.rowcount:
+            audit.record(db, "launch_failed", platform=s.platform, workspace=s.workspace, channel=s.channel,
+                         session_id=s.id, approval_id=approval_id, tool=tool, reason=why[:500])
 
 
 async def add_llm_spend(db: Any, s: Session, user: str, amount: float) -> None:

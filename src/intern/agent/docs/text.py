@@ -144,37 +144,54 @@ def section(markdown: str, anchor: str) -> str | None:
     return "\n".join(lines[start:]).strip() if start is not None else None
 
 
+_HEADING_LINE = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$", re.M)
+_FENCE_LINE = re.compile(r"^[ \t]*(```|~~~)", re.M)
+MAX_MATCHES = 200
+
+
 class SnippetPicker:
-    """Chooses the block of a page that best matches a query, cheaply.
+    """Chooses the passage of a page that best matches a query, cheaply.
 
     Matching is by stem prefix ("quantiz" finds "quantization" and "quantize") with one compiled
-    regular expression per query, so picking a snippet costs far less than the search itself.
+    regular expression per query, run over the raw markdown; the passage is the paragraph around the
+    densest cluster of distinct query words, with the heading it sits under. Everything is string
+    searching in C, so a snippet costs far less than the search that found the page.
     """
 
     def __init__(self, stems: list[str]) -> None:
         prefixes = sorted({s for s in stems if len(s) >= 2}, key=len, reverse=True)
-        self.stems = prefixes
         self._pattern = (
             re.compile(r"\b(" + "|".join(re.escape(p) for p in prefixes) + r")\w*", re.I) if prefixes else None
         )
 
     def pick(self, markdown: str, width: int = 240) -> tuple[Heading | None, str]:
-        candidates = blocks(markdown)
-        if not candidates:
-            return None, ""
-        best, best_score = candidates[0], -1.0
-        for block in candidates:
-            score = self._score(block)
-            if score > best_score:
-                best, best_score = block, score
-        return best.heading, self._window(inline_text(best.text), width)
+        body = _COMMENT.sub("", strip_frontmatter(markdown))
+        pos = self._best_position(body, width)
+        if pos is None:
+            pos = _first_prose(body)
+        start = body.rfind("\n\n", 0, pos) + 2 if pos else 0
+        end = body.find("\n\n", pos)
+        passage = inline_text(body[start:end if end >= 0 else len(body)])
+        return _heading_before(body, pos), self._window(passage, width)
 
-    def _score(self, block: Block) -> float:
+    def _best_position(self, text: str, width: int) -> int | None:
         if self._pattern is None:
-            return 0.0
-        found = [m.group(1).lower() for m in self._pattern.finditer(block.text)]
-        heading_hits = len(self._pattern.findall(block.heading.text)) if block.heading else 0
-        return len(set(found)) * 10 + min(len(found), 10) + heading_hits * 5
+            return None
+        found = [(m.start(), m.group(1).lower()) for _, m in zip(range(MAX_MATCHES), self._pattern.finditer(text))]
+        found = [(pos, stem) for pos, stem in found if not _in_heading_line(text, pos)] or found
+        best, best_count = None, 0
+        counts: dict[str, int] = {}
+        end = 0
+        for pos, stem in found:  # sliding window: distinct stems within `width` characters
+            while end < len(found) and found[end][0] - pos < width:
+                counts[found[end][1]] = counts.get(found[end][1], 0) + 1
+                end += 1
+            if len(counts) > best_count:
+                best, best_count = pos, len(counts)
+            counts[stem] -= 1
+            if not counts[stem]:
+                del counts[stem]
+        return best
 
     def _window(self, text: str, width: int) -> str:
         if len(text) <= width:
@@ -187,6 +204,38 @@ class SnippetPicker:
         if start + width < len(text) and cut > width // 2:
             piece = piece[:cut]
         return ("…" if start else "") + piece.strip() + ("…" if start + len(piece) < len(text) else "")
+
+
+def _in_heading_line(text: str, pos: int) -> bool:
+    line_start = text.rfind("\n", 0, pos) + 1
+    return text.startswith("#", line_start)
+
+
+def _first_prose(text: str) -> int:
+    """Where the first paragraph that is not a heading starts."""
+    pos = 0
+    while pos < len(text):
+        end = text.find("\n\n", pos)
+        chunk = text[pos:end if end >= 0 else len(text)].strip()
+        if chunk and not chunk.startswith(("#", "```", "<")):
+            return text.find(chunk, pos)
+        if end < 0:
+            break
+        pos = end + 2
+    return 0
+
+
+def _heading_before(text: str, pos: int) -> Heading | None:
+    """The last heading (level 2 or deeper) above `pos` that is not a comment inside a code block."""
+    fences = [m.start() for m in _FENCE_LINE.finditer(text, 0, pos)]
+    found = None
+    for m in _HEADING_LINE.finditer(text, 0, pos):
+        inside_code = sum(1 for f in fences if f < m.start()) % 2 == 1
+        if not inside_code:
+            found = m
+    if found is None or len(found.group(1)) < 2:
+        return None
+    return parse_heading(found.group(0))
 
 
 def words(text: str) -> list[str]:

@@ -259,7 +259,13 @@ async def _launch(ctx: ToolContext, args: JobsArgs) -> ToolResult:
     secs = timeout_seconds(args)
     job = await _already_launched(ctx, ns)
     if job is None:
-        job = await _submit(ctx, args, ns, secs)
+        try:
+            job = await _submit(ctx, args, ns, secs)
+        except ToolFeedback:
+            raise
+        except Exception as exc:
+            raise ToolFeedback("The Hub refused to start the job: " + hub_error(exc, "the job launch")
+                               + " Nothing was launched.") from exc
     flavor = await _flavor(ctx, str(job.flavor or args.hardware_flavor or DEFAULT_FLAVOR))
     artifact = {
         "kind": "job", "hf_job_id": job.id, "namespace": ns, "flavor": flavor.name, "timeout_seconds": secs,
