@@ -81,7 +81,7 @@ async def test_a_role_named_in_the_policy_can_approve(harness: DiscordHarness) -
     assert answer.ephemeral_to == p.approver and "Policy updated" in answer.content
     assert any(f"<@&{p.approver_role}>" in t and "Policy updated" in t for t in d.texts(d.channel_id))
 
-    thread, card = await ask_until_card(harness)
+    _, card = await ask_until_card(harness)
     [answer] = await d.answered(await d.click(card, custom_id(card, "approve"), p.bystander))
     assert "designated approvers" in answer.content
     [answer] = await d.answered(await d.click(card, custom_id(card, "approve"), p.role_approver))
@@ -185,10 +185,9 @@ async def test_long_replies_are_split_without_breaking_code_blocks(harness: Disc
 async def test_a_long_script_shows_head_and_tail_and_is_attached_in_full(harness: DiscordHarness) -> None:
     from tests.e2e.harness import job_rule
 
-    d = harness.discord
     body = "\n".join(f"step_{i:05d} = train(step={i})  # push_to_hub=True" for i in range(400))
     harness.llm.rule = job_rule(script="from trl import SFTTrainer\n" + body)  # type: ignore[attr-defined]
-    thread, card = await ask_until_card(harness)
+    _, card = await ask_until_card(harness)
     embed = card.embeds[0]
     assert len(embed["description"]) <= 4096
     assert "step_00000" in embed["description"] and "step_00399" in embed["description"]

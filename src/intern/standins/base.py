@@ -78,8 +78,8 @@ class StandIn:
     def calls(self, path_suffix: str, method: str | None = None) -> list[Recorded]:
         return [r for r in self.requests if r.path.endswith(path_suffix) and (method is None or r.method == method)]
 
-    async def wait_for(self, predicate: Any, timeout: float = 10.0) -> None:
-        deadline = asyncio.get_running_loop().time() + timeout
+    async def wait_for(self, predicate: Any, within: float = 10.0) -> None:
+        deadline = asyncio.get_running_loop().time() + within
         while not predicate():
             if asyncio.get_running_loop().time() > deadline:
                 raise TimeoutError("stand-in condition not met")

@@ -508,12 +508,10 @@ class DiscordStandIn(StandIn):
 
     # --- serving: the gateway -----------------------------------------------------------------
 
-    async def _gateway_bot(self, request: web.Request) -> web.Response:
-        async def handler(_: web.Request) -> dict[str, Any]:
-            return {"url": f"ws://{self.host}:{self.port}/gateway", "shards": 1,
-                    "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 14_400_000,
-                                            "max_concurrency": 1}}
-        return await self._serve(request, handler)
+    async def _gateway_bot(self, req: web.Request) -> dict[str, Any]:
+        return {"url": f"ws://{self.host}:{self.port}/gateway", "shards": 1,
+                "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 14_400_000,
+                                        "max_concurrency": 1}}
 
     async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(max_msg_size=0)
@@ -606,83 +604,69 @@ class DiscordStandIn(StandIn):
 
     # --- serving: REST -------------------------------------------------------------------------
 
-    async def _me(self, request: web.Request) -> web.Response:
-        async def handler(_: web.Request) -> dict[str, Any]:
-            return {**self.users[self.bot_user_id], "verified": True, "mfa_enabled": False, "email": None,
-                    "locale": "en-US"}
-        return await self._serve(request, handler)
+    async def _me(self, req: web.Request) -> dict[str, Any]:
+        return {**self.users[self.bot_user_id], "verified": True, "mfa_enabled": False, "email": None,
+                "locale": "en-US"}
 
-    async def _application(self, request: web.Request) -> web.Response:
-        async def handler(_: web.Request) -> dict[str, Any]:
-            return {"id": self.application_id, "name": self.bot_name, "icon": None, "description": "",
-                    "summary": "", "type": None, "bot_public": False, "bot_require_code_grant": False,
-                    "owner": self.users[self.owner_id], "team": None, "verify_key": secrets.token_hex(32),
-                    "flags": 0, "bot": self.users[self.bot_user_id], "interactions_endpoint_url": None,
-                    "rpc_origins": [], "tags": [], "redirect_uris": [], "approximate_guild_count": len(self.guilds)}
-        return await self._serve(request, handler)
+    async def _application(self, req: web.Request) -> dict[str, Any]:
+        return {"id": self.application_id, "name": self.bot_name, "icon": None, "description": "",
+                "summary": "", "type": None, "bot_public": False, "bot_require_code_grant": False,
+                "owner": self.users[self.owner_id], "team": None, "verify_key": secrets.token_hex(32),
+                "flags": 0, "bot": self.users[self.bot_user_id], "interactions_endpoint_url": None,
+                "rpc_origins": [], "tags": [], "redirect_uris": [], "approximate_guild_count": len(self.guilds)}
 
-    async def _put_commands(self, request: web.Request) -> web.Response:
-        async def handler(req: web.Request) -> list[dict[str, Any]]:
-            if req.match_info["app"] != self.application_id:
-                raise DiscordError(403, 50001, "Missing Access")
-            guild = req.match_info.get("guild")
-            if guild is not None and guild not in self.guilds:
-                raise DiscordError(403, 50001, "Missing Access")
-            payload = json.loads(await req.read())
-            if not isinstance(payload, list) or len(payload) > 100:
-                raise invalid("_root", "BASE_TYPE_BAD_LENGTH", "Must be a list of at most 100 commands.")
-            synced = []
-            for cmd in payload:
-                _check_command(cmd)
-                entry = {**cmd, "id": snowflake(), "application_id": self.application_id, "version": snowflake(),
-                         "type": cmd.get("type", 1), "default_member_permissions": cmd.get("default_member_permissions"),
-                         "nsfw": cmd.get("nsfw", False)}
-                if guild is not None:
-                    entry["guild_id"] = guild
-                synced.append(entry)
-            self.commands[guild] = synced
-            return synced
-        return await self._serve(request, handler)
+    async def _put_commands(self, req: web.Request) -> list[dict[str, Any]]:
+        if req.match_info["app"] != self.application_id:
+            raise DiscordError(403, 50001, "Missing Access")
+        guild = req.match_info.get("guild")
+        if guild is not None and guild not in self.guilds:
+            raise DiscordError(403, 50001, "Missing Access")
+        payload = json.loads(await req.read())
+        if not isinstance(payload, list) or len(payload) > 100:
+            raise invalid("_root", "BASE_TYPE_BAD_LENGTH", "Must be a list of at most 100 commands.")
+        synced = []
+        for cmd in payload:
+            _check_command(cmd)
+            entry = {**cmd, "id": snowflake(), "application_id": self.application_id, "version": snowflake(),
+                     "type": cmd.get("type", 1), "default_member_permissions": cmd.get("default_member_permissions"),
+                     "nsfw": cmd.get("nsfw", False)}
+            if guild is not None:
+                entry["guild_id"] = guild
+            synced.append(entry)
+        self.commands[guild] = synced
+        return synced
 
-    async def _get_commands(self, request: web.Request) -> web.Response:
-        async def handler(req: web.Request) -> list[dict[str, Any]]:
-            return self.commands.get(req.match_info.get("guild"), [])
-        return await self._serve(request, handler)
+    async def _get_commands(self, req: web.Request) -> list[dict[str, Any]]:
+        return self.commands.get(req.match_info.get("guild"), [])
 
-    async def _get_channel(self, request: web.Request) -> web.Response:
-        async def handler(req: web.Request) -> dict[str, Any]:
-            return self._channel(req.match_info["channel"])
-        return await self._serve(request, handler)
+    async def _get_channel(self, req: web.Request) -> dict[str, Any]:
+        return self._channel(req.match_info["channel"])
 
-    async def _create_thread(self, request: web.Request) -> web.Response:
-        async def handler(req: web.Request) -> dict[str, Any]:
-            parent = self._channel(req.match_info["channel"])
-            body, _ = await self._body(req)
-            if parent["type"] != TEXT:
-                raise DiscordError(400, 50024, "Cannot execute action on this channel type")
-            if parent["id"] in self.no_thread_permission:
-                raise DiscordError(403, 50013, "Missing Permissions")
-            name = str(body.get("name") or "")
-            if not 1 <= len(name) <= 100:
-                raise invalid("name", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length.")
-            kind = int(body.get("type", PRIVATE_THREAD))  # without a type Discord opens a private thread
-            tid = snowflake()
-            thread = thread_object(tid, parent["guild_id"], parent["id"], self.bot_user_id, name, kind,
-                                   int(body.get("auto_archive_duration", 4320)))
-            self.channels[tid] = thread
-            await self.dispatch("THREAD_CREATE", {**thread, "newly_created": True})
-            return thread
-        return await self._serve(request, handler)
+    async def _create_thread(self, req: web.Request) -> dict[str, Any]:
+        parent = self._channel(req.match_info["channel"])
+        body, _ = await self._body(req)
+        if parent["type"] != TEXT:
+            raise DiscordError(400, 50024, "Cannot execute action on this channel type")
+        if parent["id"] in self.no_thread_permission:
+            raise DiscordError(403, 50013, "Missing Permissions")
+        name = str(body.get("name") or "")
+        if not 1 <= len(name) <= 100:
+            raise invalid("name", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length.")
+        kind = int(body.get("type", PRIVATE_THREAD))  # without a type Discord opens a private thread
+        tid = snowflake()
+        thread = thread_object(tid, parent["guild_id"], parent["id"], self.bot_user_id, name, kind,
+                               int(body.get("auto_archive_duration", 4320)))
+        self.channels[tid] = thread
+        await self.dispatch("THREAD_CREATE", {**thread, "newly_created": True})
+        return thread
 
-    async def _create_message(self, request: web.Request) -> web.Response:
-        async def handler(req: web.Request) -> dict[str, Any]:
-            channel = self._channel(req.match_info["channel"])
-            body, files = await self._body(req)
-            msg = self._new_message(channel["id"], body, files, self.users[self.bot_user_id])
-            self.messages.append(msg)
-            await self._dispatch_message("MESSAGE_CREATE", msg, channel.get("guild_id"))
-            return msg.data
-        return await self._serve(request, handler)
+    async def _create_message(self, req: web.Request) -> dict[str, Any]:
+        channel = self._channel(req.match_info["channel"])
+        body, files = await self._body(req)
+        msg = self._new_message(channel["id"], body, files, self.users[self.bot_user_id])
+        self.messages.append(msg)
+        await self._dispatch_message("MESSAGE_CREATE", msg, channel.get("guild_id"))
+        return msg.data
 
     def _new_message(self, channel_id: str, body: dict[str, Any], files: dict[str, bytes],
                      author: dict[str, Any], flags: int = 0) -> Message:
@@ -707,26 +691,22 @@ class DiscordStandIn(StandIn):
                         "content_type": "text/plain; charset=utf-8", "description": meta.get("description")})
         return out
 
-    async def _get_message(self, request: web.Request) -> web.Response:
-        async def handler(req: web.Request) -> dict[str, Any]:
-            msg = self.message(req.match_info["message"])
-            if msg is None or msg.channel != req.match_info["channel"] or msg.deleted or msg.ephemeral_to:
-                raise DiscordError(404, 10008, "Unknown Message")
-            return msg.data
-        return await self._serve(request, handler)
+    async def _get_message(self, req: web.Request) -> dict[str, Any]:
+        msg = self.message(req.match_info["message"])
+        if msg is None or msg.channel != req.match_info["channel"] or msg.deleted or msg.ephemeral_to:
+            raise DiscordError(404, 10008, "Unknown Message")
+        return msg.data
 
-    async def _edit_message(self, request: web.Request) -> web.Response:
-        async def handler(req: web.Request) -> dict[str, Any]:
-            msg = self.message(req.match_info["message"])
-            if msg is None or msg.channel != req.match_info["channel"] or msg.deleted or msg.ephemeral_to:
-                raise DiscordError(404, 10008, "Unknown Message")
-            if msg.data["author"]["id"] != self.bot_user_id:
-                raise DiscordError(403, 50005, "Cannot edit a message authored by another user")
-            body, files = await self._body(req)
-            self._apply_edit(msg, body, files)
-            await self._dispatch_message("MESSAGE_UPDATE", msg, self.channels[msg.channel].get("guild_id"))
-            return msg.data
-        return await self._serve(request, handler)
+    async def _edit_message(self, req: web.Request) -> dict[str, Any]:
+        msg = self.message(req.match_info["message"])
+        if msg is None or msg.channel != req.match_info["channel"] or msg.deleted or msg.ephemeral_to:
+            raise DiscordError(404, 10008, "Unknown Message")
+        if msg.data["author"]["id"] != self.bot_user_id:
+            raise DiscordError(403, 50005, "Cannot edit a message authored by another user")
+        body, files = await self._body(req)
+        self._apply_edit(msg, body, files)
+        await self._dispatch_message("MESSAGE_UPDATE", msg, self.channels[msg.channel].get("guild_id"))
+        return msg.data
 
     def _apply_edit(self, msg: Message, body: dict[str, Any], files: dict[str, bytes]) -> None:
         merged = {k: body[k] if k in body else msg.data.get(k) for k in ("content", "embeds", "components")}
@@ -745,27 +725,23 @@ class DiscordStandIn(StandIn):
         msg.data["edited_timestamp"] = iso_now()
         msg.data["flags"] = msg.data.get("flags", 0) & ~LOADING
 
-    async def _list_members(self, request: web.Request) -> web.Response:
-        async def handler(req: web.Request) -> list[dict[str, Any]]:
-            guild = self.guilds.get(req.match_info["guild"])
-            if guild is None:
-                raise DiscordError(404, 10004, "Unknown Guild")
-            if not self.enabled_privileged & INTENT_MEMBERS:
-                raise DiscordError(403, 50001, "Missing Access")
-            limit = min(max(int(req.query.get("limit", "1")), 1), 1000)
-            after = int(req.query.get("after", "0"))
-            ids = sorted((u for u in guild.members if int(u) > after), key=int)[:limit]
-            return [self._member_payload(guild.id, u) for u in ids]
-        return await self._serve(request, handler)
+    async def _list_members(self, req: web.Request) -> list[dict[str, Any]]:
+        guild = self.guilds.get(req.match_info["guild"])
+        if guild is None:
+            raise DiscordError(404, 10004, "Unknown Guild")
+        if not self.enabled_privileged & INTENT_MEMBERS:
+            raise DiscordError(403, 50001, "Missing Access")
+        limit = min(max(int(req.query.get("limit", "1")), 1), 1000)
+        after = int(req.query.get("after", "0"))
+        ids = sorted((u for u in guild.members if int(u) > after), key=int)[:limit]
+        return [self._member_payload(guild.id, u) for u in ids]
 
-    async def _open_dm(self, request: web.Request) -> web.Response:
-        async def handler(req: web.Request) -> dict[str, Any]:
-            body, _ = await self._body(req)
-            recipient = str(body.get("recipient_id") or "")
-            if recipient not in self.users:
-                raise DiscordError(400, 50033, "Invalid Recipient(s)")
-            return self._dm_with(recipient)
-        return await self._serve(request, handler)
+    async def _open_dm(self, req: web.Request) -> dict[str, Any]:
+        body, _ = await self._body(req)
+        recipient = str(body.get("recipient_id") or "")
+        if recipient not in self.users:
+            raise DiscordError(400, 50033, "Invalid Recipient(s)")
+        return self._dm_with(recipient)
 
     # --- serving: interactions -----------------------------------------------------------------
 
@@ -799,31 +775,29 @@ class DiscordStandIn(StandIn):
             raise DiscordError(404, 10015, "Unknown Webhook")
         return record
 
-    async def _callback(self, request: web.Request) -> web.Response:
-        async def handler(req: web.Request) -> dict[str, Any] | None:
-            record = self.interactions.get(req.match_info["token"])
-            if record is None or record.id != req.match_info["id"]:
-                raise DiscordError(404, 10062, "Unknown interaction")
-            body, files = await self._body(req)
-            delay = time.monotonic() - record.delivered_at
-            if record.callback_type is not None:
-                record.errors.append("acknowledged twice")
-                raise DiscordError(400, 40060, "Interaction has already been acknowledged.")
-            if delay > ACK_DEADLINE:
-                record.errors.append(f"acknowledged after {delay:.1f}s")
-                raise DiscordError(404, 10062, "Unknown interaction")
-            record.callback_type, record.callback_data, record.callback_delay = body.get("type"), body.get("data"), delay
-            message = await self._callback_message(record, int(body.get("type") or 0), body.get("data") or {}, files)
-            if req.query.get("with_response") not in ("1", "true", "True"):
-                return None
-            info: dict[str, Any] = {"id": record.id, "type": record.kind}
-            resource: dict[str, Any] = {"type": record.callback_type}
-            if message is not None:
-                info.update(response_message_id=message.id, response_message_loading=message.loading,
-                            response_message_ephemeral=message.ephemeral_to is not None)
-                resource["message"] = message.data
-            return {"interaction": info, "resource": resource}
-        return await self._serve(request, handler, auth=False)
+    async def _callback(self, req: web.Request) -> dict[str, Any] | None:
+        record = self.interactions.get(req.match_info["token"])
+        if record is None or record.id != req.match_info["id"]:
+            raise DiscordError(404, 10062, "Unknown interaction")
+        body, files = await self._body(req)
+        delay = time.monotonic() - record.delivered_at
+        if record.callback_type is not None:
+            record.errors.append("acknowledged twice")
+            raise DiscordError(400, 40060, "Interaction has already been acknowledged.")
+        if delay > ACK_DEADLINE:
+            record.errors.append(f"acknowledged after {delay:.1f}s")
+            raise DiscordError(404, 10062, "Unknown interaction")
+        record.callback_type, record.callback_data, record.callback_delay = body.get("type"), body.get("data"), delay
+        message = await self._callback_message(record, int(body.get("type") or 0), body.get("data") or {}, files)
+        if req.query.get("with_response") not in ("1", "true", "True"):
+            return None
+        info: dict[str, Any] = {"id": record.id, "type": record.kind}
+        resource: dict[str, Any] = {"type": record.callback_type}
+        if message is not None:
+            info.update(response_message_id=message.id, response_message_loading=message.loading,
+                        response_message_ephemeral=message.ephemeral_to is not None)
+            resource["message"] = message.data
+        return {"interaction": info, "resource": resource}
 
     async def _callback_message(self, record: Interaction, kind: int, data: dict[str, Any],
                                 files: dict[str, bytes]) -> Message | None:
@@ -849,29 +823,27 @@ class DiscordStandIn(StandIn):
             return None
         raise DiscordError(400, 40032, "Invalid interaction response type for this interaction")
 
-    async def _followup(self, request: web.Request) -> web.Response:
-        async def handler(req: web.Request) -> dict[str, Any] | None:
-            record = self._interaction(req.match_info["token"])
-            if req.match_info["app"] != self.application_id or record.callback_type is None:
-                raise DiscordError(404, 10015, "Unknown Webhook")
-            body, files = await self._body(req)
-            original = self.message(record.original_id) if record.original_id else None
-            if original is not None and original.loading and not record.followup_ids:
-                # The first follow-up after a deferred response replaces the "thinking…" message and
-                # keeps the visibility chosen when deferring.
-                self._apply_edit(original, {**body, "attachments": body.get("attachments") or []}, files)
-                msg = original
-            else:
-                msg = self._new_message(record.channel, body, files, self.users[self.bot_user_id])
-                msg.data["webhook_id"] = self.application_id
-                msg.interaction_token = record.token
-                msg.ephemeral_to = record.user if int(body.get("flags") or 0) & EPHEMERAL else None
-                self.messages.append(msg)
-            record.followup_ids.append(msg.id)
-            if msg.ephemeral_to is None:
-                await self._dispatch_message("MESSAGE_CREATE", msg, self.channels[record.channel].get("guild_id"))
-            return msg.data if req.query.get("wait") in ("true", "1", "True") else None
-        return await self._serve(request, handler, auth=False)
+    async def _followup(self, req: web.Request) -> dict[str, Any] | None:
+        record = self._interaction(req.match_info["token"])
+        if req.match_info["app"] != self.application_id or record.callback_type is None:
+            raise DiscordError(404, 10015, "Unknown Webhook")
+        body, files = await self._body(req)
+        original = self.message(record.original_id) if record.original_id else None
+        if original is not None and original.loading and not record.followup_ids:
+            # The first follow-up after a deferred response replaces the "thinking…" message and
+            # keeps the visibility chosen when deferring.
+            self._apply_edit(original, {**body, "attachments": body.get("attachments") or []}, files)
+            msg = original
+        else:
+            msg = self._new_message(record.channel, body, files, self.users[self.bot_user_id])
+            msg.data["webhook_id"] = self.application_id
+            msg.interaction_token = record.token
+            msg.ephemeral_to = record.user if int(body.get("flags") or 0) & EPHEMERAL else None
+            self.messages.append(msg)
+        record.followup_ids.append(msg.id)
+        if msg.ephemeral_to is None:
+            await self._dispatch_message("MESSAGE_CREATE", msg, self.channels[record.channel].get("guild_id"))
+        return msg.data if req.query.get("wait") in ("true", "1", "True") else None
 
     def _webhook_message(self, req: web.Request) -> tuple[Interaction, Message]:
         record = self._interaction(req.match_info["token"])
@@ -883,24 +855,18 @@ class DiscordStandIn(StandIn):
             raise DiscordError(404, 10008, "Unknown Message")
         return record, msg
 
-    async def _get_webhook_message(self, request: web.Request) -> web.Response:
-        async def handler(req: web.Request) -> dict[str, Any]:
-            return self._webhook_message(req)[1].data
-        return await self._serve(request, handler, auth=False)
+    async def _get_webhook_message(self, req: web.Request) -> dict[str, Any]:
+        return self._webhook_message(req)[1].data
 
-    async def _edit_webhook_message(self, request: web.Request) -> web.Response:
-        async def handler(req: web.Request) -> dict[str, Any]:
-            _, msg = self._webhook_message(req)
-            body, files = await self._body(req)
-            self._apply_edit(msg, body, files)
-            return msg.data
-        return await self._serve(request, handler, auth=False)
+    async def _edit_webhook_message(self, req: web.Request) -> dict[str, Any]:
+        _, msg = self._webhook_message(req)
+        body, files = await self._body(req)
+        self._apply_edit(msg, body, files)
+        return msg.data
 
-    async def _delete_webhook_message(self, request: web.Request) -> web.Response:
-        async def handler(req: web.Request) -> None:
-            _, msg = self._webhook_message(req)
-            msg.deleted = True
-        return await self._serve(request, handler, auth=False)
+    async def _delete_webhook_message(self, req: web.Request) -> None:
+        _, msg = self._webhook_message(req)
+        msg.deleted = True
 
 
 def parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, Any], dict[str, bytes]]:

@@ -15,7 +15,6 @@ from typing import Any
 
 import discord
 from discord import app_commands
-
 from intern.adapters.discord import inbound, outbound
 from intern.adapters.discord.components import CardButton
 from intern.adapters.discord.inbound import PLATFORM, Where

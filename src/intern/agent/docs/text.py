@@ -144,25 +144,21 @@ def section(markdown: str, anchor: str) -> str | None:
     return "\n".join(lines[start:]).strip() if start is not None else None
 
 
-_HEADING_LINE = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$", re.M)
-_FENCE_LINE = re.compile(r"^[ \t]*(```|~~~)", re.M)
-MAX_MATCHES = 200
+MAX_MATCHES = 64
 
 
 class SnippetPicker:
     """Chooses the passage of a page that best matches a query, cheaply.
 
-    Matching is by stem prefix ("quantiz" finds "quantization" and "quantize") with one compiled
-    regular expression per query, run over the raw markdown; the passage is the paragraph around the
-    densest cluster of distinct query words, with the heading it sits under. Everything is string
-    searching in C, so a snippet costs far less than the search that found the page.
+    Matching is by stem prefix ("quantiz" finds "quantization" and "quantize") at the start of a
+    word, with one plain alternation searched over the lower-cased markdown; the passage is the
+    paragraph around the densest cluster of distinct query words, with the heading it sits under.
+    It is string searching in C, so a snippet costs far less than the search that found the page.
     """
 
     def __init__(self, stems: list[str]) -> None:
         prefixes = sorted({s for s in stems if len(s) >= 2}, key=len, reverse=True)
-        self._pattern = (
-            re.compile(r"\b(" + "|".join(re.escape(p) for p in prefixes) + r")\w*", re.I) if prefixes else None
-        )
+        self._pattern = re.compile("|".join(re.escape(p) for p in prefixes)) if prefixes else None
 
     def pick(self, markdown: str, width: int = 240) -> tuple[Heading | None, str]:
         body = _COMMENT.sub("", strip_frontmatter(markdown))
@@ -174,10 +170,22 @@ class SnippetPicker:
         passage = inline_text(body[start:end if end >= 0 else len(body)])
         return _heading_before(body, pos), self._window(passage, width)
 
-    def _best_position(self, text: str, width: int) -> int | None:
+    def _matches(self, text: str) -> list[tuple[int, str]]:
         if self._pattern is None:
-            return None
-        found = [(m.start(), m.group(1).lower()) for _, m in zip(range(MAX_MATCHES), self._pattern.finditer(text))]
+            return []
+        lowered = text.lower()
+        found = []
+        for m in self._pattern.finditer(lowered):
+            pos = m.start()
+            if pos and lowered[pos - 1].isalnum():
+                continue  # inside a word ("train" in "pretrained"); after "_" counts as a word start
+            found.append((pos, m.group()))
+            if len(found) >= MAX_MATCHES:
+                break
+        return found
+
+    def _best_position(self, text: str, width: int) -> int | None:
+        found = self._matches(text)
         found = [(pos, stem) for pos, stem in found if not _in_heading_line(text, pos)] or found
         best, best_count = None, 0
         counts: dict[str, int] = {}
@@ -196,8 +204,8 @@ class SnippetPicker:
     def _window(self, text: str, width: int) -> str:
         if len(text) <= width:
             return text
-        match = self._pattern.search(text) if self._pattern else None
-        start = max(0, match.start() - width // 4) if match else 0
+        found = self._matches(text)
+        start = max(0, found[0][0] - width // 4) if found else 0
         start = text.rfind(" ", 0, start) + 1 if start else 0
         piece = text[start:start + width]
         cut = piece.rfind(" ")
@@ -226,16 +234,14 @@ def _first_prose(text: str) -> int:
 
 
 def _heading_before(text: str, pos: int) -> Heading | None:
-    """The last heading (level 2 or deeper) above `pos` that is not a comment inside a code block."""
-    fences = [m.start() for m in _FENCE_LINE.finditer(text, 0, pos)]
-    found = None
-    for m in _HEADING_LINE.finditer(text, 0, pos):
-        inside_code = sum(1 for f in fences if f < m.start()) % 2 == 1
-        if not inside_code:
-            found = m
-    if found is None or len(found.group(1)) < 2:
-        return None
-    return parse_heading(found.group(0))
+    """The nearest heading above `pos` (level 2 or deeper), skipping `# comments` inside code blocks."""
+    cursor = pos
+    while (cursor := text.rfind("\n#", 0, cursor)) >= 0:
+        line_end = text.find("\n", cursor + 1)
+        heading = parse_heading(text[cursor + 1:line_end if line_end >= 0 else len(text)])
+        if heading is not None and text.count("```", 0, cursor) % 2 == 0:
+            return heading if heading.level >= 2 else None
+    return None
 
 
 def words(text: str) -> list[str]:
