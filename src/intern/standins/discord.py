@@ -275,28 +275,34 @@ class DiscordStandIn(StandIn):
         self.owner_id = self.add_user("owner")
         self.guild_id = self.add_guild("Stand-in Guild", owner=self.owner_id)
         self.channel_id = self.add_text_channel(self.guild_id, "general")
-        r = app.router
-        p = API_PREFIX
-        r.add_get("/gateway", self._gateway)
-        r.add_get(f"{p}/gateway/bot", self._gateway_bot)
-        r.add_get(f"{p}/users/@me", self._me)
-        r.add_get(f"{p}/oauth2/applications/@me", self._application)
-        r.add_put(f"{p}/applications/{{app}}/commands", self._put_commands)
-        r.add_put(f"{p}/applications/{{app}}/guilds/{{guild}}/commands", self._put_commands)
-        r.add_get(f"{p}/applications/{{app}}/commands", self._get_commands)
-        r.add_get(f"{p}/applications/{{app}}/guilds/{{guild}}/commands", self._get_commands)
-        r.add_get(f"{p}/channels/{{channel}}", self._get_channel)
-        r.add_post(f"{p}/channels/{{channel}}/threads", self._create_thread)
-        r.add_post(f"{p}/channels/{{channel}}/messages", self._create_message)
-        r.add_get(f"{p}/channels/{{channel}}/messages/{{message}}", self._get_message)
-        r.add_patch(f"{p}/channels/{{channel}}/messages/{{message}}", self._edit_message)
-        r.add_post(f"{p}/interactions/{{id}}/{{token}}/callback", self._callback)
-        r.add_post(f"{p}/webhooks/{{app}}/{{token}}", self._followup)
-        r.add_get(f"{p}/webhooks/{{app}}/{{token}}/messages/{{message}}", self._get_webhook_message)
-        r.add_patch(f"{p}/webhooks/{{app}}/{{token}}/messages/{{message}}", self._edit_webhook_message)
-        r.add_delete(f"{p}/webhooks/{{app}}/{{token}}/messages/{{message}}", self._delete_webhook_message)
-        r.add_get(f"{p}/guilds/{{guild}}/members", self._list_members)
-        r.add_post(f"{p}/users/@me/channels", self._open_dm)
+        app.router.add_get("/gateway", self._gateway)
+        bot_routes = [
+            ("GET", "/gateway/bot", self._gateway_bot),
+            ("GET", "/users/@me", self._me),
+            ("GET", "/oauth2/applications/@me", self._application),
+            ("PUT", "/applications/{app}/commands", self._put_commands),
+            ("PUT", "/applications/{app}/guilds/{guild}/commands", self._put_commands),
+            ("GET", "/applications/{app}/commands", self._get_commands),
+            ("GET", "/applications/{app}/guilds/{guild}/commands", self._get_commands),
+            ("GET", "/channels/{channel}", self._get_channel),
+            ("POST", "/channels/{channel}/threads", self._create_thread),
+            ("POST", "/channels/{channel}/messages", self._create_message),
+            ("GET", "/channels/{channel}/messages/{message}", self._get_message),
+            ("PATCH", "/channels/{channel}/messages/{message}", self._edit_message),
+            ("GET", "/guilds/{guild}/members", self._list_members),
+            ("POST", "/users/@me/channels", self._open_dm),
+        ]
+        # Interaction callbacks and follow-ups are authorised by the interaction token in the path.
+        token_routes = [
+            ("POST", "/interactions/{id}/{token}/callback", self._callback),
+            ("POST", "/webhooks/{app}/{token}", self._followup),
+            ("GET", "/webhooks/{app}/{token}/messages/{message}", self._get_webhook_message),
+            ("PATCH", "/webhooks/{app}/{token}/messages/{message}", self._edit_webhook_message),
+            ("DELETE", "/webhooks/{app}/{token}/messages/{message}", self._delete_webhook_message),
+        ]
+        for routes, auth in ((bot_routes, True), (token_routes, False)):
+            for method, path, handler in routes:
+                app.router.add_route(method, API_PREFIX + path, self._endpoint(handler, auth))
 
     @property
     def api_url(self) -> str:
@@ -435,9 +441,14 @@ class DiscordStandIn(StandIn):
     def _authorized(self, request: web.Request) -> bool:
         return request.headers.get("Authorization") == f"Bot {self.token}"
 
-    async def _serve(self, request: web.Request, handler: Any, *, auth: bool = True) -> web.Response:
-        route = f"{request.method} {request.match_info.route.resource.canonical.removeprefix(API_PREFIX)}" \
-            if request.match_info.route.resource else request.path
+    def _endpoint(self, handler: Any, auth: bool) -> Any:
+        async def serve(request: web.Request) -> web.Response:
+            return await self._serve(request, handler, auth=auth)
+        return serve
+
+    async def _serve(self, request: web.Request, handler: Any, *, auth: bool) -> web.Response:
+        resource = request.match_info.route.resource
+        route = f"{request.method} {resource.canonical.removeprefix(API_PREFIX)}" if resource else request.path
         delays = self._faults.get(route)
         if delays:
             retry_after = delays.pop(0)
@@ -877,7 +888,8 @@ def parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, Any], dic
     files: dict[str, bytes] = {}
     for part in parsed.iter_parts():
         name = part.get_param("name", header="content-disposition")
-        data = part.get_payload(decode=True) or b""
+        raw = part.get_payload(decode=True)
+        data = raw if isinstance(raw, bytes) else b""
         if name == "payload_json":
             payload = json.loads(data)
         elif part.get_filename():

@@ -21,6 +21,7 @@ import secrets
 import threading
 import time
 import urllib.parse
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -160,6 +161,9 @@ class SlackStandIn(StandIn):
     views: dict[str, dict[str, Any]] = field(default_factory=dict)  # user id -> published home view
     files: dict[str, UploadedFile] = field(default_factory=dict)
     oauth_codes: dict[str, str] = field(default_factory=dict)  # code -> team id
+    app_token: str = "xapp-1-A0STANDIN-1111-standinappleveltoken"
+    socket_connections: list[web.WebSocketResponse] = field(default_factory=list)
+    socket_acks: dict[str, dict[str, Any]] = field(default_factory=dict)  # envelope id -> the ack
     _faults: dict[str, list[tuple[str, Any]]] = field(default_factory=dict)
 
     def setup(self, app: web.Application) -> None:
@@ -167,6 +171,7 @@ class SlackStandIn(StandIn):
                                                          bot_id=self.bot_id))
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/upload/v1/{upload_id}", self._upload)
+        app.router.add_get("/socket-mode/link", self._socket_mode)
 
     # --- test controls -------------------------------------------------------------------
 
@@ -238,6 +243,37 @@ class SlackStandIn(StandIn):
         await self.wait_for(lambda: len(self.posted(channel, thread_ts)) >= count, seconds)
         return self.posted(channel, thread_ts)
 
+    # --- Socket Mode ---------------------------------------------------------------------
+
+    async def _socket_mode(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self.socket_connections.append(ws)
+        await ws.send_json({"type": "hello", "num_connections": len(self.socket_connections),
+                            "debug_info": {"host": "standin", "approximate_connection_time": 18060},
+                            "connection_info": {"app_id": DEFAULT_APP}})
+        try:
+            async for msg in ws:
+                if msg.type == web.WSMsgType.TEXT:
+                    data = json.loads(msg.data)
+                    if "envelope_id" in data:
+                        self.socket_acks[data["envelope_id"]] = data
+        finally:
+            self.socket_connections.remove(ws)
+        return ws
+
+    async def socket_send(self, kind: str, payload: dict[str, Any], *, retry_attempt: int = 0) -> str:
+        """Deliver an envelope over the open Socket Mode connection, as Slack does; returns its id.
+
+        `kind` is `events_api` (payload: an event_callback envelope), `interactive` or `slash_commands`."""
+        await self.wait_for(lambda: bool(self.socket_connections), 10.0)
+        envelope_id = str(uuid.uuid4())
+        await self.socket_connections[-1].send_json({
+            "envelope_id": envelope_id, "type": kind, "payload": payload,
+            "accepts_response_payload": kind != "events_api", "retry_attempt": retry_attempt,
+            "retry_reason": "timeout" if retry_attempt else ""})
+        return envelope_id
+
     # --- serving -------------------------------------------------------------------------
 
     async def _api(self, request: web.Request) -> web.Response:
@@ -246,6 +282,10 @@ class SlackStandIn(StandIn):
         fault = self._take_fault(method)
         if fault is not None:
             return fault
+        if method == "apps.connections.open":
+            if _presented_token(request, params) != self.app_token:
+                return web.json_response({"ok": False, "error": "invalid_auth"})
+            return web.json_response({"ok": True, "url": f"ws://{self.host}:{self.port}/socket-mode/link"})
         handler = self._handlers().get(method)
         if handler is None:
             return web.json_response({"ok": False, "error": "unknown_method", "req_method": method})

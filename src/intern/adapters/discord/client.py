@@ -323,7 +323,8 @@ class DiscordAdapter:
         """Component presses the dynamic items do not claim still get a clear private answer."""
         if interaction.type != discord.InteractionType.component:
             return
-        custom_id = str((interaction.data or {}).get("custom_id", ""))
+        data: dict[str, Any] = dict(interaction.data or {})
+        custom_id = str(data.get("custom_id", ""))
         if inbound.CUSTOM_ID.fullmatch(custom_id) is not None:
             return
         if await self._defer(interaction):

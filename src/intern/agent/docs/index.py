@@ -307,23 +307,28 @@ class DocsIndex:
 
     def search(self, query: str, *, sets: Sequence[str] | None = None, limit: int = 10) -> SearchResult:
         words = terms(query)
-        built = self.build_query(words)
-        if built is None:
+        if not words:
             return SearchResult([], words)
-        results = self._searcher.search(built, limit=limit, filter=self.scope(sets))
-        picker = SnippetPicker(words)
+        rare = self.rare_words(words)
+        results = self._searcher.search(self._query(words, rare), limit=limit, filter=self.scope(sets))
+        picker = SnippetPicker(rare)  # common words would only dilute the choice of passage
         return SearchResult([self._hit(hit, picker) for hit in results], words)
 
     def build_query(self, words: list[str]) -> Query | None:
-        """Every word in every field, except common words, which are looked up in titles only.
+        return self._query(words, self.rare_words(words)) if words else None
+
+    def rare_words(self, words: list[str]) -> list[str]:
+        """The words not in more than COMMON_FRACTION of the pages (at least the rarest one)."""
+        df = {w: self._searcher.doc_frequency("body", w) for w in words}
+        return [w for w in words if df[w] <= self._common_above] or [min(words, key=df.__getitem__)]
+
+    @staticmethod
+    def _query(words: list[str], rare: list[str]) -> Query:
+        """Rare words in every field, common words in titles only.
 
         Plain words only: a question written by a model is full of colons, quotes and parentheses
         that a query syntax would misread.
         """
-        if not words:
-            return None
-        df = {w: self._searcher.doc_frequency("body", w) for w in words}
-        rare = [w for w in words if df[w] <= self._common_above] or [min(words, key=df.__getitem__)]
         subqueries: list[Query] = [Or([Term(f, w) for f in SEARCH_FIELDS]) for w in rare]
         subqueries += [Term("title", w) for w in words if w not in rare]
         return Or(subqueries)
