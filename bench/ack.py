@@ -70,7 +70,7 @@ async def floor(slack_url: str, token: str, n: int, rounds: int) -> dict[str, ob
     from tests.e2e.harness import free_port
 
     port = free_port()
-    proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "floor_bolt_server.py"), str(port),
+    proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "floor_bolt_server.py"), str(port),  # noqa: ASYNC220
                              f"{slack_url}/api/", token, SECRET])
     try:
         import aiohttp
@@ -90,10 +90,11 @@ async def floor(slack_url: str, token: str, n: int, rounds: int) -> dict[str, ob
 
 
 async def main(n: int, rounds: int, database_url: str | None, extra_env: dict[str, str]) -> dict[str, object]:
+    from tests.e2e.harness import Harness
+
     from intern.standins.hub import HubStandIn
     from intern.standins.llm import LLMStandIn, text_reply
     from intern.standins.slack import SlackStandIn
-    from tests.e2e.harness import Harness
 
     tmp = Path(tempfile.mkdtemp(prefix="intern-bench-ack-"))
     url = database_url or f"sqlite:///{tmp / 'bench.db'}"

@@ -78,7 +78,7 @@ def render_slack(m: Any) -> str:
             text = b["text"]["text"]
             body = text.splitlines()
             if len(body) > 12:
-                body = body[:6] + ["…"] + body[-4:]
+                body = [*body[:6], "…", *body[-4:]]
             lines += ["    │ " + x for x in body]
         elif t == "actions":
             lines.append("    │ " + "  ".join(f"[{e['text']['text']}]" for e in b["elements"]))

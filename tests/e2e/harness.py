@@ -95,7 +95,8 @@ class Harness:
         env = {**os.environ, **self.env()}
         self.log_path = tmp / f"serve-{self.port}.log"
         log = self.log_path.open("wb")
-        self.child = subprocess.Popen([sys.executable, "-m", "intern.bot.cli", "serve", "--migrate"], env=env,
+        self.child = subprocess.Popen(  # noqa: ASYNC220 - a long-lived server, never awaited for output
+            [sys.executable, "-m", "intern.bot.cli", "serve", "--migrate"], env=env,
                                       stdout=log, stderr=subprocess.STDOUT)
         await self.wait_healthy()
 

@@ -12,7 +12,13 @@ from intern.bot.models import Approval, AuditEvent, InboundEvent, Job, Message, 
 from intern.standins.hub import HubStandIn
 from intern.standins.hub_jobs import jobs_state
 from intern.standins.llm import LLMStandIn
-from intern.standins.slack import SlackStandIn, block_action, mention_and_message, mention_event, message_event
+from intern.standins.slack import (
+    SlackStandIn,
+    block_action,
+    mention_and_message,
+    mention_event,
+    message_event,
+)
 from tests.e2e.harness import APPROVER, OTHER, REQUESTER, Harness, job_rule, wait_until
 
 

@@ -13,7 +13,7 @@ def render_card(card: Card) -> str:
     if card.body:
         body = card.body.splitlines()
         if len(body) > BODY_LINES:
-            body = body[:BODY_LINES // 2] + [f"… ({len(body) - BODY_LINES} lines cut) …"] + body[-BODY_LINES // 2:]
+            body = [*body[:BODY_LINES // 2], f"… ({len(body) - BODY_LINES} lines cut) …", *body[-BODY_LINES // 2:]]
         lines.append(f"│ {card.body_label or 'Text'}:")
         lines += [f"│   {b}" for b in body]
     lines += [f"│ {x}" for x in card.lines]

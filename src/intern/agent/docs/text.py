@@ -165,10 +165,14 @@ class SnippetPicker:
         pos = self._best_position(body, width)
         if pos is None:
             pos = _first_prose(body)
-        start = body.rfind("\n\n", 0, pos) + 2 if pos else 0
-        end = body.find("\n\n", pos)
-        passage = inline_text(body[start:end if end >= 0 else len(body)])
-        return _heading_before(body, pos), self._window(passage, width)
+        para_start = body.rfind("\n\n", 0, pos) + 2 if pos else 0
+        para_end = body.find("\n\n", pos)
+        para_end = para_end if para_end >= 0 else len(body)
+        # Clean only a window around the match: paragraphs (code blocks especially) can be long.
+        lo = max(para_start, pos - width // 4)
+        lo = body.rfind(" ", para_start, lo) + 1 if lo > para_start else para_start
+        hi = min(para_end, lo + width * 2)
+        return _heading_before(body, pos), _trim(inline_text(body[lo:hi]), width, lo > para_start, hi < para_end)
 
     def _matches(self, text: str) -> list[tuple[int, str]]:
         if self._pattern is None:
@@ -201,17 +205,14 @@ class SnippetPicker:
                 del counts[stem]
         return best
 
-    def _window(self, text: str, width: int) -> str:
-        if len(text) <= width:
-            return text
-        found = self._matches(text)
-        start = max(0, found[0][0] - width // 4) if found else 0
-        start = text.rfind(" ", 0, start) + 1 if start else 0
-        piece = text[start:start + width]
-        cut = piece.rfind(" ")
-        if start + width < len(text) and cut > width // 2:
-            piece = piece[:cut]
-        return ("…" if start else "") + piece.strip() + ("…" if start + len(piece) < len(text) else "")
+
+
+def _trim(text: str, width: int, cut_before: bool, cut_after: bool) -> str:
+    if len(text) > width:
+        cut = text.rfind(" ", 0, width)
+        text = text[:cut if cut > width // 2 else width]
+        cut_after = True
+    return ("…" if cut_before else "") + text.strip() + ("…" if cut_after else "")
 
 
 def _in_heading_line(text: str, pos: int) -> bool:
