@@ -114,16 +114,18 @@ def summary(samples: list[float]) -> dict[str, float]:
             "max_ms": round(max(ms), 3), "n": len(ms)}
 
 
-def time_calls(fn, queries, rounds: int) -> list[float]:  # type: ignore[no-untyped-def]
+def time_calls(fn, queries, rounds: int) -> dict[str, dict[str, float]]:  # type: ignore[no-untyped-def]
+    """Wall-clock and CPU-time percentiles (CPU time is what the code costs when the machine is shared)."""
     for query in queries:  # warm-up: first-touch costs are the open-time figure's business
         fn(*query)
-    samples = []
+    wall, cpu = [], []
     for _ in range(rounds):
         for query in queries:
-            started = time.perf_counter()
+            started, started_cpu = time.perf_counter(), time.process_time()
             fn(*query)
-            samples.append(time.perf_counter() - started)
-    return samples
+            cpu.append(time.process_time() - started_cpu)
+            wall.append(time.perf_counter() - started)
+    return {"wall": summary(wall), "cpu": summary(cpu)}
 
 
 def whoosh_same_query(index):  # type: ignore[no-untyped-def]
@@ -167,21 +169,20 @@ def build_fts(pages: list[Page], path: Path) -> sqlite3.Connection:
     return db
 
 
-def fts_search(db: sqlite3.Connection):  # type: ignore[no-untyped-def]
-    weights = (FIELD_BOOSTS["title"], FIELD_BOOSTS["headings"], FIELD_BOOSTS["section"], FIELD_BOOSTS["body"])
+def fts_search(db: sqlite3.Connection, present: set[str]):  # type: ignore[no-untyped-def]
+    """Top 10 by bm25 with the same field weights, with FTS5's own snippet(); every word, OR-ed."""
+    weights = ", ".join(str(FIELD_BOOSTS[f]) for f in ("title", "headings", "section", "body"))
 
     def run(text: str, scope: tuple[str, ...] | None) -> None:
         words = [w for w in re.findall(r"\w+", text.lower()) if len(w) > 1]
         if not words:
             return
         match = " OR ".join(f'"{w}"' for w in words)
-        sql = (f"SELECT path, title, snippet(docs, 5, '', '', '…', 24) FROM docs WHERE docs MATCH ? "
-               f"{'AND doc_set IN (%s) ' % ','.join('?' * len(scope)) if scope else ''}"
-               f"ORDER BY bm25(docs, 0, 0, {', '.join(map(str, weights))}) LIMIT 10")
-        db.execute(sql, [match, *(scope or ())]).fetchall()
-        db.execute(f"SELECT count(*) FROM docs WHERE docs MATCH ? "
-                   f"{'AND doc_set IN (%s)' % ','.join('?' * len(scope)) if scope else ''}",
-                   [match, *(scope or ())]).fetchone()
+        scoped = bool(scope) and not present <= set(scope or ())
+        where = f"AND doc_set IN ({','.join('?' * len(scope))}) " if scoped and scope else ""
+        sql = (f"SELECT path, title, snippet(docs, 5, '', '', '…', 24) FROM docs WHERE docs MATCH ? {where}"
+               f"ORDER BY bm25(docs, 0, 0, {weights}) LIMIT 10")
+        db.execute(sql, [match, *(scope if scoped and scope else ())]).fetchall()
 
     return run
 
@@ -264,6 +265,11 @@ def machine() -> dict[str, object]:
             "cpus": os.cpu_count(), "whoosh": version("whoosh-reloaded"), "sqlite": sqlite3.sqlite_version}
 
 
+def ratios(a: dict[str, dict[str, float]], b: dict[str, dict[str, float]]) -> dict[str, float]:
+    return {f"{clock}_{p}": round(a[clock][f"{p}_ms"] / b[clock][f"{p}_ms"], 3)
+            for clock in ("wall", "cpu") for p in ("p50", "p99")}
+
+
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -277,7 +283,9 @@ def main() -> None:
     args = parser.parse_args()
 
     rng = random.Random(11)
-    pages = generate_pages(args.pages)
+    load_before = os.getloadavg()
+    # A crawl writes pages set by set; keep that order so documents of a set sit together.
+    pages = sorted(generate_pages(args.pages), key=lambda p: (p.set, p.order))
     corpus_chars = sum(len(p.markdown) for p in pages)
     queries = make_queries(pages, rng, args.queries)
 
@@ -289,23 +297,24 @@ def main() -> None:
         log(f"indexed {stats.pages} pages in {build_s:.1f}s")
         index = open_index(docs_dir, max_age_hours=24)
 
-        ours = summary(time_calls(lambda q, s: index.search(q, sets=s, limit=10), queries, args.rounds))
+        ours = time_calls(lambda q, s: index.search(q, sets=s, limit=10), queries, args.rounds)
         log(f"ours: {ours}")
-        floor = summary(time_calls(whoosh_same_query(index), queries, args.rounds))
+        floor = time_calls(whoosh_same_query(index), queries, args.rounds)
         log(f"floor, same query: {floor}")
-        plain = summary(time_calls(whoosh_plain_or(index), queries, args.rounds))
+        plain = time_calls(whoosh_plain_or(index), queries, args.rounds)
         log(f"floor, plain OR: {plain}")
         fts_started = time.perf_counter()
         db = build_fts(pages, Path(tmp) / "fts.db")
         fts_build_s = time.perf_counter() - fts_started
-        fts = summary(time_calls(fts_search(db), queries, args.rounds))
+        fts = time_calls(fts_search(db, set(stats.sets)), queries, args.rounds)
         quality = pruning_quality(index, queries)
         index.close()
         opened = measure_open(docs_dir)
 
     result = {
         "benchmark": "docs_search",
-        "machine": machine(),
+        "machine": {**machine(), "load_average_before": [round(x, 2) for x in load_before],
+                    "load_average_after": [round(x, 2) for x in os.getloadavg()]},
         "inputs": {"pages": stats.pages, "sets": len(stats.sets), "corpus_chars": corpus_chars,
                    "mean_page_chars": round(corpus_chars / len(pages)), "queries": len(queries),
                    "rounds": args.rounds, "limit": 10, "scoped_queries": sum(1 for _, s in queries if s),
@@ -314,20 +323,18 @@ def main() -> None:
             "index_build_s": round(build_s, 2),
             "query_ours": ours,
             "query_whoosh_floor_same_query": floor,
-            "ours_over_floor_p50": round(ours["p50_ms"] / floor["p50_ms"], 3),
-            "ours_over_floor_p99": round(ours["p99_ms"] / floor["p99_ms"], 3),
+            "ours_over_floor": ratios(ours, floor),
             "query_whoosh_plain_or_all_words_all_fields": plain,
             "query_sqlite_fts5": fts,
             "sqlite_fts5_build_s": round(fts_build_s, 2),
-            "whoosh_over_fts5_p50": round(ours["p50_ms"] / fts["p50_ms"], 2),
-            "whoosh_over_fts5_p99": round(ours["p99_ms"] / fts["p99_ms"], 2),
+            "ours_over_fts5": ratios(ours, fts),
             "open_after_restart": opened["median"],
             "pruning_vs_all_words": quality,
         },
-        "targets": {"query_p50_ms": 5, "query_p99_ms": 30, "open_s": 1.0,
-                    "p50_met": ours["p50_ms"] < 5, "p99_met": ours["p99_ms"] < 30,
-                    "open_met": opened["median"]["import_open_first_query_s"] < 1.0,
-                    "overhead_over_floor_p50_within_20pct": ours["p50_ms"] <= floor["p50_ms"] * 1.2},
+        "targets": {"query_p50_ms": 5, "query_p99_ms": 30, "open_s": 1.0, "overhead_over_floor": 1.2,
+                    "wall_p50_met": ours["wall"]["p50_ms"] < 5, "wall_p99_met": ours["wall"]["p99_ms"] < 30,
+                    "cpu_p50_met": ours["cpu"]["p50_ms"] < 5, "cpu_p99_met": ours["cpu"]["p99_ms"] < 30,
+                    "open_met": opened["median"]["import_open_first_query_s"] < 1.0},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

@@ -112,3 +112,16 @@ async def test_two_decisions_at_once_apply_one_and_tell_the_other_who_decided(ha
     assert len([t for t in texts if t.startswith(("Already approved by", "Already denied by"))]) == 1
     approved = texts[1].startswith("Approved")
     await wait_until(lambda: len(jobs_state(harness.hub).created) == int(approved), timeout=20)
+
+
+async def test_a_press_on_a_stale_view_of_a_decided_card_says_who_decided(harness: DiscordHarness) -> None:
+    d, p = harness.discord, harness.people
+    _, card = await ask_until_card(harness)
+    approve = custom_id(card, "approve")
+    [denied] = await d.answered(await d.click(card, custom_id(card, "deny"), p.approver))
+    assert denied.content.startswith("Denied")
+    await wait_until(lambda: not d.message(card.id).custom_ids())
+    # The presser's client still shows the buttons; Discord sends the card as it is now, without them.
+    [late] = await d.answered(await d.click(card, approve, p.approver))
+    assert late.ephemeral_to == p.approver and f"Already denied by <@{p.approver}>" in late.content
+    assert jobs_state(harness.hub).created == []

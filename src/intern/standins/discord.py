@@ -379,8 +379,11 @@ class DiscordStandIn(StandIn):
         return await self._interact(2, user, where, gid, data)
 
     async def click(self, message: Message, custom_id: str, user: str) -> Interaction:
-        """`user` presses the button `custom_id` on `message` (it must be on the message, as in Discord)."""
-        if custom_id not in message.custom_ids():
+        """`user` presses the button `custom_id` on `message`: it must be on the message, or have been on
+        an earlier version of it that the user's client still shows."""
+        seen = {c for version in [*message.edits, message.data] for row in version.get("components") or []
+                for c in (i.get("custom_id") for i in row.get("components", [])) if c}
+        if custom_id not in seen:
             raise AssertionError(f"no component {custom_id!r} on message {message.id}")
         where = self.channels[message.channel]
         data = {"custom_id": custom_id, "component_type": 2}

@@ -13,6 +13,8 @@ import logging
 import re
 from typing import Any
 
+import yarl
+
 import discord
 from discord import app_commands
 from intern.adapters.discord import inbound, outbound
@@ -58,6 +60,13 @@ def place_of(channel: Any, guild_id: int | None) -> Where | None:
     return inbound.where(guild_id, getattr(channel, "id", None))
 
 
+def has_component(message: discord.Message | None, custom_id: str) -> bool:
+    if message is None:
+        return False
+    rows = [c for c in message.components if isinstance(c, discord.ActionRow)]
+    return any(getattr(item, "custom_id", None) == custom_id for row in rows for item in row.children)
+
+
 class InternTree(app_commands.CommandTree["InternClient"]):
     async def on_error(self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError) -> None:
         """An unknown or outdated command still gets an answer instead of "interaction failed"."""
@@ -100,8 +109,9 @@ class InternCommands(app_commands.Group):
 
 
 class InternClient(discord.AutoShardedClient):
-    """AutoShardedClient connects to the gateway address `GET /gateway/bot` names, which keeps a
-    proxy or a stand-in set through DISCORD_API_URL in the path (a plain Client dials Discord's)."""
+    """AutoShardedClient connects to the gateway address `GET /gateway/bot` names (a plain Client
+    dials Discord's own), so a proxy or stand-in set through DISCORD_API_URL stays in the path; it
+    also opens as many shards as Discord recommends."""
 
     def __init__(self, adapter: DiscordAdapter) -> None:
         intents = discord.Intents.none()
@@ -152,9 +162,13 @@ class DiscordAdapter:
         client = self.client = InternClient(self)
         try:
             await client.login(self.settings.discord_token.get_secret_value())
+            _, gateway, _ = await client.http.get_bot_gateway()
         except BaseException:
             await client.close()
             raise
+        # discord.py falls back to this class-wide address when it must identify afresh after an
+        # invalidated session; it has to be the discovered one too.
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway)
         self._runner = asyncio.create_task(client.connect(reconnect=True), name="discord-gateway")
         connected = asyncio.create_task(client.connected.wait())
         done, _ = await asyncio.wait({connected, self._runner}, timeout=connect_timeout,
@@ -233,6 +247,7 @@ class DiscordAdapter:
                 return
             here = opened
         user = str(interaction.user.id)
+        # The mention also adds the requester to the new thread, so they follow it.
         await self.post(here.conversation, f"**Task from <@{user}>:**\n{task}")
         msg = inbound.ask_message(here, user=user, task=task, interaction_id=str(interaction.id),
                                   roles=role_ids(interaction.user))
@@ -244,15 +259,19 @@ class DiscordAdapter:
             await self._answer(interaction, "I can open a session only in a text channel (or one of its threads). "
                                             "Nothing was started.")
             return None
+        # Without an explicit type Discord opens a private thread.
+        kind = discord.ChannelType.news_thread if channel.is_news() else discord.ChannelType.public_thread
         try:
-            # Without an explicit type Discord opens a private thread.
-            thread = await channel.create_thread(name=inbound.thread_name(task),
-                                                 type=discord.ChannelType.public_thread,
+            thread = await channel.create_thread(name=inbound.thread_name(task), type=kind,
                                                  auto_archive_duration=10080, reason="Intern session")
         except discord.Forbidden:
             await self._answer(interaction, "I can't open a thread in this channel: I need the *Create Public "
                                             "Threads* and *Send Messages in Threads* permissions here. Nothing "
                                             "was started.")
+            return None
+        except discord.HTTPException as exc:
+            await self._answer(interaction, f"Discord would not open a thread here ({exc.text or exc.status}). "
+                                            "Nothing was started.")
             return None
         return Where(here.guild, here.channel, str(thread.id))
 
@@ -325,10 +344,14 @@ class DiscordAdapter:
             return
         data: dict[str, Any] = dict(interaction.data or {})
         custom_id = str(data.get("custom_id", ""))
-        if inbound.CUSTOM_ID.fullmatch(custom_id) is not None:
-            return
-        if await self._defer(interaction):
-            await self._answer(interaction, UNKNOWN_BUTTON)
+        ours = inbound.CUSTOM_ID.fullmatch(custom_id)
+        if ours is None:
+            if await self._defer(interaction):
+                await self._answer(interaction, UNKNOWN_BUTTON)
+        elif not has_component(interaction.message, custom_id):
+            # Pressed on a stale view of a card that has since been edited: discord.py dispatches dynamic
+            # items only for components still on the message, but the press deserves its answer.
+            await self.on_card_button(interaction, ours["action"], ours["value"])
 
     # --- inbound: messages -------------------------------------------------------------------
 
