@@ -195,3 +195,30 @@ async def test_a_long_script_shows_head_and_tail_and_is_attached_in_full(harness
     [attachment] = card.data["attachments"]
     assert attachment["filename"] == "full_script.txt"
     assert card.files["full_script.txt"].decode() == "from trl import SFTTrainer\n" + body
+
+
+async def test_a_refused_stop_typed_in_the_thread_is_told_by_direct_message(harness: DiscordHarness) -> None:
+    d, p = harness.discord, harness.people
+    thread, card = await ask_until_card(harness)
+    await d.say(thread, p.bystander, "stop")
+    await wait_until(lambda: [c for c in d.channels.values() if c["type"] == 1], timeout=10)
+    [dm] = [c for c in d.channels.values() if c["type"] == 1]
+    assert dm["recipients"][0]["id"] == p.bystander
+    await wait_until(lambda: d.posted(dm["id"]))
+    assert "Only the person who started" in d.posted(dm["id"])[0].content
+
+    d.closed_dms.add(p.bystander)  # then the refusal is said in the thread, to them
+    await d.say(thread, p.bystander, "STOP")
+    await wait_until(lambda: any(t.startswith(f"<@{p.bystander}> Only the person who started")
+                                 for t in d.texts(thread)), timeout=10)
+    assert d.message(card.id).custom_ids() == card.custom_ids()  # nothing was stopped
+
+
+async def test_a_member_of_an_approver_role_may_stop_by_typing_stop(harness: DiscordHarness) -> None:
+    d, p = harness.discord, harness.people
+    await d.answered(await d.slash(p.approver, "policy", words=f"approvers add <@&{p.approver_role}>"))
+    thread, card = await ask_until_card(harness)
+    await d.say(thread, p.role_approver, "stop")  # the role comes with the message, not from a member list
+    await wait_until(lambda: any(f"Stopped by <@{p.role_approver}>" in t for t in d.texts(thread)), timeout=20)
+    await wait_until(lambda: not d.message(card.id).custom_ids())
+    assert [c for c in d.channels.values() if c["type"] == 1] == []  # no refusal was sent

@@ -1,5 +1,5 @@
-"""Fixtures for the documentation tools: the Hub stand-in serving docs, a second host that must
-never see the token, an httpx client that can resolve Hugging Face host names to loopback
+"""Fixtures for the documentation tools (the Hub stand-in itself, `hub`, comes from
+tests/support/standin_fixtures.py): a second host that must never see the token, an httpx client that can resolve Hugging Face host names to loopback
 stand-ins, and a ToolContext wired to them."""
 
 from __future__ import annotations
@@ -62,17 +62,6 @@ class Events:
 
     async def emit(self, event: Any) -> None:
         self.seen.append(event)
-
-
-@pytest.fixture(autouse=True)
-def _hf_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
-
-
-@pytest.fixture
-async def hub() -> AsyncIterator[HubStandIn]:
-    async with HubStandIn() as standin:
-        yield standin
 
 
 @pytest.fixture

@@ -267,3 +267,26 @@ async def test_hub_refusing_the_launch_is_told_and_the_reservation_is_released(h
         kinds = (await db.execute(select(AuditEvent.kind))).scalars().all()
     assert entry.amount_usd == 0.0 and entry.final
     assert "launch_failed" in kinds
+
+
+async def test_a_long_script_is_cut_on_the_card_and_attached_in_full(harness: Harness) -> None:
+    long_script = "\n".join(f"print('line {i:05d}')  # padding to make the script long" for i in range(400))
+    long_script += "\nfrom trl import SFTConfig\nSFTConfig(output_dir='o', push_to_hub=True, hub_model_id='t/m')\n"
+    harness.llm.rule = job_rule(script=long_script)
+    thread, approval = await mention_until_card(harness)
+    card = cards(harness.slack, thread)[0]
+    body = next(b["text"]["text"] for b in card.blocks if b.get("type") == "section" and "```" in b.get("text", {}).get("text", ""))
+    assert len(body) <= 3000 and "cut" in body
+    assert "line 00000" in body and "line 00399" in body  # head and tail
+    await wait_until(lambda: any(f.completed for f in harness.slack.files.values()))
+    uploaded = next(f for f in harness.slack.files.values() if f.completed)
+    assert uploaded.thread_ts == thread and uploaded.content is not None
+    assert uploaded.content.decode() == long_script
+    async with harness.proc.rt.db.session() as db:  # type: ignore[union-attr]
+        a = await db.get(Approval, approval)
+    import hashlib
+    import json
+
+    expected = hashlib.sha256(json.dumps({"tool": "hf_jobs", "args": a.spec}, sort_keys=True, separators=(",", ":"),  # type: ignore[union-attr]
+                                         ensure_ascii=False).encode()).hexdigest()
+    assert a.spec["script"] == long_script and a.spec_sha256 == expected  # type: ignore[union-attr]

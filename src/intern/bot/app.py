@@ -39,7 +39,7 @@ class BotApp:
             async with self.rt.db.session() as db:
                 s = await active_session(db, msg.conversation)
             if s is not None:
-                refusal = await self.stop_refusal(s.id, msg.user, msg.user_groups)
+                refusal = await self.stop_refusal(s.id, msg.user, ())
                 if refusal:
                     return Accepted("refused", s.id, message=refusal)
         return await self.inbox.receive_message(msg)

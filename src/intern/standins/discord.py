@@ -266,6 +266,7 @@ class DiscordStandIn(StandIn):
     sessions: list[GatewaySession] = field(default_factory=list)
     identifies: list[dict[str, Any]] = field(default_factory=list)
     no_thread_permission: set[str] = field(default_factory=set)  # channels where the bot may not open threads
+    closed_dms: set[str] = field(default_factory=set)  # users who accept no direct messages from the bot
     _faults: dict[str, list[float]] = field(default_factory=dict)
 
     def setup(self, app: web.Application) -> None:
@@ -677,6 +678,8 @@ class DiscordStandIn(StandIn):
     async def _create_message(self, req: web.Request) -> dict[str, Any]:
         channel = self._channel(req.match_info["channel"])
         body, files = await self._body(req)
+        if channel["type"] == DM and channel["recipients"][0]["id"] in self.closed_dms:
+            raise DiscordError(403, 50007, "Cannot send messages to this user")
         msg = self._new_message(channel["id"], body, files, self.users[self.bot_user_id])
         self.messages.append(msg)
         await self._dispatch_message("MESSAGE_CREATE", msg, channel.get("guild_id"))

@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 Progress = Callable[[str], Any]
 CONCURRENCY = 8
 RETRIES = 3
+RETRY_DELAY_S = 0.5  # doubled after each failed attempt
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
@@ -75,7 +76,7 @@ class _Crawler:
             except FetchError as exc:
                 if attempt == RETRIES - 1 or (exc.status is not None and exc.status not in RETRY_STATUSES):
                     raise
-                await asyncio.sleep(0.5 * 2**attempt)
+                await asyncio.sleep(RETRY_DELAY_S * 2**attempt)
         raise AssertionError("unreachable")
 
     async def crawl_set(self, docs_set: DocsSet) -> list[Page]:
