@@ -181,7 +181,7 @@ def test_bad_arguments_are_explained(bad: dict[str, Any], message: str) -> None:
 
 
 async def test_unknown_flavor_lists_the_known_ones(ctx: ToolContext) -> None:
-    with pytest.raises(ToolArgumentError, match="Unknown hardware flavor 'h100'.*a10g-large"):
+    with pytest.raises(ToolArgumentError, match=r"Unknown hardware flavor 'h100'.*a10g-large"):
         await describe(ctx, args(operation="run", script="print(1)", hardware_flavor="h100"))
 
 
