@@ -18,7 +18,7 @@ from intern.agent.guardrails.redaction import Redactor
 from intern.agent.hub import HubClient
 from intern.agent.loop import Agent
 from intern.agent.plan import PlanState, plan_tool
-from intern.agent.ports import LLM, GateAnswer, LLMResponse, ToolCall, Usage
+from intern.agent.ports import LLM, GateAnswer, GateStatus, LLMResponse, ToolCall, Usage
 from intern.agent.pricing import PriceTable
 from intern.agent.tools.base import ApprovalRequest, Tool, ToolRegistry, ToolResult
 
@@ -107,7 +107,7 @@ class MemoryTranscript:
 class MemoryGate:
     """Answers approvals from a dict of call id -> answer; anything else stays pending."""
 
-    def __init__(self, default: str = "pending") -> None:
+    def __init__(self, default: GateStatus = "pending") -> None:
         self.default = default
         self.requests: list[ApprovalRequest] = []
         self.answers: dict[str, GateAnswer] = {}

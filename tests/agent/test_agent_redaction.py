@@ -119,3 +119,15 @@ async def test_secrets_in_the_models_own_arguments_are_not_shown_or_sent_back(ha
 
     assert HF not in repr(h.sink.events)  # the status card shows the call's arguments
     assert HF not in json.dumps(llm.chat_requests[-1]["messages"])  # the model's history view
+
+
+@pytest.mark.parametrize(("label", "text", "secret"), SECRETS, ids=[s[0] for s in SECRETS])
+def test_inside_json_encoded_arguments_secrets_go_and_the_json_stays_valid(label: str, text: str, secret: str) -> None:
+    blob = json.dumps({"script": text, "nested": json.dumps({"file": text})})
+    out = json.loads(REDACTOR.redact(blob))  # still valid JSON: no escape was eaten
+    assert secret not in out["script"] and secret not in json.loads(out["nested"])["file"]
+
+
+def test_ordinary_text_inside_json_is_unchanged() -> None:
+    blob = json.dumps({"script": ORDINARY[0], "files": ORDINARY[1:]})
+    assert REDACTOR.redact(blob) == blob

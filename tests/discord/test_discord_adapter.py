@@ -141,3 +141,20 @@ async def test_role_members_are_listed_when_the_app_may_list_members(discord_api
     d.enabled_privileged |= INTENT_MEMBERS
     assert await adapter.members_of(d.guild_id, f"<@&{role}>") == holders
     assert await adapter.members_of(d.guild_id, "<!subteam^S123>") == set()
+
+
+async def test_the_stand_in_refuses_what_discord_refuses(discord_api: DiscordStandIn, adapter: DiscordAdapter) -> None:
+    """The limit checks the card test relies on are real: over-long content and embeds are refused."""
+    assert adapter.client is not None
+    channel = adapter.client.get_partial_messageable(int(discord_api.channel_id))
+    with pytest.raises(discord.HTTPException) as too_long:
+        await channel.send("x" * 2001)
+    assert too_long.value.code == 50035
+    crowded = discord.Embed(title="t")
+    for i in range(26):
+        crowded.add_field(name=f"f{i}", value="v")
+    with pytest.raises(discord.HTTPException):
+        await channel.send(embed=crowded)
+    with pytest.raises(discord.HTTPException):
+        await channel.send(embed=discord.Embed(description="d" * 4097))
+    assert discord_api.posted() == []

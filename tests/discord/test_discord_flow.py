@@ -79,7 +79,8 @@ async def test_a_role_named_in_the_policy_can_approve(harness: DiscordHarness) -
     change = await d.slash(p.approver, "policy", words=f"approvers add <@&{p.approver_role}>")
     [answer] = await d.answered(change)
     assert answer.ephemeral_to == p.approver and "Policy updated" in answer.content
-    assert any(f"<@&{p.approver_role}>" in t and "Policy updated" in t for t in d.texts(d.channel_id))
+    await wait_until(lambda: any(f"<@&{p.approver_role}>" in t and "Policy updated" in t
+                                 for t in d.texts(d.channel_id)))
 
     _, card = await ask_until_card(harness)
     [answer] = await d.answered(await d.click(card, custom_id(card, "approve"), p.bystander))

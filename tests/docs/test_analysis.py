@@ -43,7 +43,9 @@ def test_british_spelling_matches_american() -> None:
 
 
 def test_question_filler_is_not_searched() -> None:
-    assert terms("How do I use LoRA with my model?") == ["use", "lora", "model"]
+    words = terms("How do I use LoRA with my model?")
+    assert {"use", "lora", "model"} <= set(words)
+    assert not {"how", "do", "i", "with", "my"} & set(words)
     assert terms("how do I") == []
 
 

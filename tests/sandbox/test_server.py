@@ -10,7 +10,7 @@ import threading
 import time
 from pathlib import Path
 
-from tests.sandbox.conftest import Server
+from tests.sandbox.support import Server
 
 
 def alive(pid: int) -> bool:

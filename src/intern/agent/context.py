@@ -65,26 +65,24 @@ def wire(msg: dict[str, Any], redactor: Redactor | None = None) -> dict[str, Any
     if out.get("role") != "tool":
         out.pop("name", None)
     if out.get("tool_calls"):
-        out["tool_calls"] = [_wire_call(c) for c in out["tool_calls"]]
-    if redactor is not None:
-        if isinstance(out.get("content"), str):
-            out["content"] = redactor.redact(out["content"])
-        if out.get("tool_calls"):
-            out["tool_calls"] = redactor.redact_obj(out["tool_calls"])
+        out["tool_calls"] = [_wire_call(c, redactor) for c in out["tool_calls"]]
+    if redactor is not None and isinstance(out.get("content"), str):
+        out["content"] = redactor.redact(out["content"])
     return out
 
 
-def _wire_call(call: dict[str, Any]) -> dict[str, Any]:
+def _wire_call(call: dict[str, Any], redactor: Redactor | None) -> dict[str, Any]:
+    """Only the arguments change (ids must keep matching their results)."""
     fn = call.get("function") or {}
     raw = fn.get("arguments") or "{}"
     try:
         ok = isinstance(json.loads(raw), dict)
     except (json.JSONDecodeError, TypeError):
         ok = False
-    if ok:
-        return call
-    fixed = json.dumps({"unparsed_arguments": str(raw)[:4000]})
-    return {**call, "function": {**fn, "arguments": fixed}}
+    args = raw if ok else json.dumps({"unparsed_arguments": str(raw)[:4000]})
+    if redactor is not None:
+        args = redactor.redact(args)
+    return call if args is raw else {**call, "function": {**fn, "arguments": args}}
 
 
 @dataclass
@@ -114,7 +112,7 @@ class ContextManager:
         self.redactor, self.events = redactor, events
         self.last_summary: str | None = None
         self._cache: dict[int, _Entry] = {}
-        self._fixed: dict[tuple[str, int], tuple[Any, int]] = {}
+        self._fixed: dict[tuple[str, str], tuple[Any, int]] = {}
 
     def attach(self, *, events: EventSink | None = None, redactor: Redactor | None = None) -> None:
         """Fill in the event sink and redactor when the composition root did not pass them."""
@@ -194,11 +192,11 @@ class ContextManager:
         for key, obj in (("system", system_prompt), ("tools", tools)):
             if not obj:
                 continue
-            hit = self._fixed.get((model + key, id(obj)))
-            if hit is None or hit[0] is not obj:
+            hit = self._fixed.get((model, key))
+            if hit is None or hit[0] is not obj:  # callers pass the same objects every step
                 text = obj if isinstance(obj, str) else json.dumps(obj)
                 hit = (obj, self.llm.count_tokens(model, [{"role": "system", "content": text}]))
-                self._fixed[(model + key, id(obj))] = hit
+                self._fixed[(model, key)] = hit
             total += hit[1]
         return total
 

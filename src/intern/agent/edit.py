@@ -126,7 +126,8 @@ def _exact(text: str, old: str) -> list[Match]:
 
 
 def _lines(text: str) -> list[_Line]:
-    out, start = [], 0
+    out: list[_Line] = []
+    start = 0
     while start < len(text) or not out:
         nl = text.find("\n", start)
         nxt = len(text) if nl == -1 else nl + 1

@@ -3,6 +3,10 @@
 HfApi is synchronous. Ordinary calls share one executor; log streams, which block for as long as a
 job runs, each get a thread of their own (as many as jobs followed), so they cannot starve the rest.
 The token lives only here (and in huggingface_hub); it is never put into a tool result.
+
+`read` retries what is safe to repeat (GETs) on 5xx, 429, timeouts and dropped connections, a few
+times with backoff; `call` never retries, because a write (a job launch) repeated blindly could
+happen twice. Launches reconcile with the Hub by label instead (see `tools/jobs.py`).
 """
 
 from __future__ import annotations
@@ -10,12 +14,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
+import random
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
+
+def is_transient(exc: BaseException) -> bool:
+    """The Hub (or the way to it) failed in a way a later identical request may not: 5xx, 429,
+    408, a timeout or a network error. 4xx answers are final."""
+    import httpx2
+
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    if status is not None:
+        return int(status) in RETRY_STATUS
+    return isinstance(exc, (httpx2.TimeoutException, httpx2.NetworkError, httpx2.RemoteProtocolError,
+                            ConnectionError, TimeoutError))
 
 
 class HubClient:
@@ -41,6 +63,20 @@ class HubClient:
     async def call(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
+
+    async def read(self, fn: Callable[..., T], /, *args: Any, attempts: int = 4, base_delay: float = 0.5,
+                   **kwargs: Any) -> T:
+        """`call` for idempotent requests: transient failures are retried with backoff and jitter."""
+        for attempt in range(1, attempts + 1):
+            try:
+                return await self.call(fn, *args, **kwargs)
+            except Exception as exc:
+                if attempt == attempts or not is_transient(exc):
+                    raise
+                delay = min(8.0, base_delay * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
+                log.info("Hub read failed (%s); retry %d in %.1fs", type(exc).__name__, attempt, delay)
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
 
     async def call_streaming(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """Run a long blocking stream on a thread of its own (one per followed job).
@@ -72,7 +108,7 @@ class HubClient:
             return self._namespace
         async with self._ns_lock:
             if not self._namespace:
-                info = await self.call(self.api.whoami)
+                info = await self.read(self.api.whoami)
                 self._namespace = info["name"]
         return self._namespace
 

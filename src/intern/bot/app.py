@@ -16,6 +16,7 @@ from intern.bot.jobs import JobWatcher
 from intern.bot.models import Session
 from intern.bot.runtime import Runtime
 from intern.bot.sessions import active_session
+from intern.bot.store import is_transient
 from intern.bot.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ class BotApp:
             async with self.rt.db.session() as db:
                 s = await active_session(db, msg.conversation)
             if s is not None:
-                refusal = await self.stop_refusal(s.id, msg.user, ())
+                refusal = await self.stop_refusal(s.id, msg.user, msg.user_groups)
                 if refusal:
                     return Accepted("refused", s.id, message=refusal)
         return await self.inbox.receive_message(msg)
@@ -114,11 +115,17 @@ class BotApp:
                 sandboxes = self.rt.extras.get("sandboxes")
                 if sandboxes is not None:
                     await sandboxes.sweep()
-            except Exception:
-                log.exception("sweep failed")
+            except Exception as exc:
+                if is_transient(exc):
+                    log.warning("sweep skipped: database unavailable (%s)", type(exc).__name__)
+                else:
+                    log.exception("sweep failed")
             await asyncio.sleep(self.rt.sweep_seconds)
 
-    async def stop(self, timeout: float = 30.0) -> None:
+    async def stop(self, timeout: float = 20.0) -> None:
+        """Graceful stop (SIGTERM): no new work is taken; turns in hand get `timeout` seconds to end
+        (hosts usually kill 30 s after SIGTERM), the rest are put back in the queue; every lease is
+        released so that another process takes the sessions and jobs over at once."""
         await self.worker.drain(timeout)
         await self.watcher.stop()
         for t in self._tasks:

@@ -59,6 +59,9 @@ class Gate:
 
     def __init__(self, rt: Runtime, session: Session, requester: str) -> None:
         self.rt, self.session, self.requester = rt, session, requester
+        # Approvals requested through this gate belong to this turn's step: they never supersede each
+        # other (two launches in one step are two cards).
+        self.requested: set[str] = set()
 
     async def lookup(self, call_id: str) -> GateAnswer | None:
         async with self.rt.db.session() as db:
@@ -97,9 +100,12 @@ class Gate:
             else:
                 audit.record(db, "approval_requested", actor=self.requester, **scope, tool=req.tool,
                              cost=req.info.estimated_cost_usd)
-            await supersede_older(db, a)
+            superseded = await supersede_older(db, a, keep=self.requested)
             db.add(a)
+        self.requested.add(a.id)
         await self.post(a, budget.left)
+        for old in superseded:
+            await Approvals(self.rt).refresh_card(old)
         if refusal:
             await self.rt.adapter(s.platform).post(conversation_of(s), f"🛑 Not run: {refusal}")
         return _answer(a)
@@ -139,20 +145,24 @@ class Gate:
         a.card_ref = ref.to_json()
 
 
-async def supersede_older(db: AsyncSession, new: Approval) -> None:
-    """A changed request for the same action replaces the pending one: the old card says so."""
+async def supersede_older(db: AsyncSession, new: Approval, keep: set[str] | frozenset[str] = frozenset()) -> list[str]:
+    """A changed request for the same action, made in a later turn, replaces the pending one; returns
+    the ids replaced (their cards must be updated to say so). `keep`: approvals of the current step."""
     olds = (await db.execute(select(Approval).where(
         Approval.session_id == new.session_id, Approval.tool == new.tool, Approval.status == "pending",
-        Approval.call_id != new.call_id))).scalars().all()
+        Approval.call_id != new.call_id, Approval.id.not_in(keep or [""])))).scalars().all()
+    replaced: list[str] = []
     for old in olds:
         if old.spec.get("operation") != new.spec.get("operation") or old.spec_sha256 == new.spec_sha256:
             continue
         res = await db.execute(update(Approval).where(Approval.id == old.id, Approval.status == "pending")
                                .values(status="superseded", decided_at=now(), reason=f"superseded by {new.id}"))
         if res.rowcount:
+            replaced.append(old.id)
             audit.record(db, "approval_superseded", platform=old.platform, workspace=old.workspace,
                          channel=old.channel, session_id=old.session_id, approval_id=old.id,
                          spec_sha256=old.spec_sha256, superseded_by=new.id)
+    return replaced
 
 
 def reserve(db: AsyncSession, a: Approval) -> None:
@@ -199,7 +209,6 @@ class Approvals:
             return Reply("This button does not belong to a known approval (unknown or altered id). Nothing was "
                          "changed.", ok=False)
         async with self.rt.db.transaction() as db:
-            fresh = await claim_event(db, f"click:{c.approval_id}:{c.user}:{c.decision}", "click")
             q = select(Approval).where(Approval.id == c.approval_id)
             if self.rt.db.is_postgres:
                 q = q.with_for_update()
@@ -213,12 +222,14 @@ class Approvals:
                 return Reply("You can't decide on this request: it belongs to another workspace.", ok=False)
             if a.status != "pending":
                 return Reply(self.already(a), ok=False)
-            if not fresh:
-                return Reply("Your click on this card was already recorded.", ok=False)
             refusal = await self.authorize(db, a, c)
             if refusal:
                 self._audit_refusal(db, a=a, c=c, reason=refusal)
                 return Reply(refusal, ok=False)
+            # Claimed only once the click counts: a refused click (over budget, not yet an approver)
+            # must not make the same person's later, valid click look like a duplicate.
+            if not await claim_event(db, f"click:{c.approval_id}:{c.user}:{c.decision}", "click"):
+                return Reply("Your click on this card was already recorded.", ok=False)
             try:
                 async with db.begin_nested():
                     db.add(ApprovalDecision(approval_id=a.id, user_id=c.user, decision=c.decision))

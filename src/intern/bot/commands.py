@@ -18,8 +18,8 @@ from intern.agent.pricing import format_duration, parse_timeout
 from intern.bot import audit
 from intern.bot import policy as policies
 from intern.bot.cards import money
-from intern.bot.chat import Command, Reply
-from intern.bot.models import Approval, ChannelPolicy, Job, Session, SpendEntry
+from intern.bot.chat import Command, Conversation, Reply
+from intern.bot.models import Approval, ApprovalDecision, ChannelPolicy, Job, Session, SpendEntry
 
 if TYPE_CHECKING:
     from intern.bot.app import BotApp
@@ -147,7 +147,10 @@ def parse_policy(words: list[str], known_flavors: set[str]) -> Change:
     if key in ("approvers", "admins"):
         if not rest or rest[0].lower() not in ("add", "remove"):
             raise PolicyError(f"Use `policy {key} add @a @b` or `policy {key} remove @a`.")
-        return Change(key, (rest[0].lower(), refs(rest[1:])), f"{key} {rest[0].lower()} " + " ".join(rest[1:]))
+        named = refs(rest[1:])
+        if key == "admins" and rest[0].lower() == "add" and any(r.startswith("<") for r in named):
+            raise PolicyError("Administrators are people: name users (@someone), not user groups or roles.")
+        return Change(key, (rest[0].lower(), named), f"{key} {rest[0].lower()} " + " ".join(rest[1:]))
     if len(rest) != 1:
         raise PolicyError(f"`policy {key}` takes exactly one value.")
     value = rest[0]
@@ -189,62 +192,91 @@ async def policy(bot: BotApp, cmd: Command) -> Reply:
     words = cmd.args.split()
     if not words:
         return await show_policy(bot, cmd)
+    c = cmd.conversation
     try:
         change = parse_policy(words, {f.name for f in bot.rt.prices.all()})
+        await check_refs(bot, c, change)
+        async with bot.rt.db.transaction() as db:
+            # Any PolicyError raised in here rolls the whole change back.
+            await change_policy(bot, db, cmd, change)
     except PolicyError as exc:
         return Reply(f"{exc} Nothing was changed.", ok=False)
-    c = cmd.conversation
-    async with bot.rt.db.transaction() as db:
-        pol = await policies.effective(db, c.platform, c.workspace, c.channel, bot.rt.settings.approvers)
-        is_global = cmd.user in pol.global_admins
-        if change.workspace and not is_global:
-            return Reply("Only global administrators (INTERN_APPROVERS) can set the workspace budget. "
-                         "Nothing was changed.", ok=False)
-        if not (is_global or cmd.user in pol.admins):
-            return Reply("Only administrators can change this channel's policy. Nothing was changed.", ok=False)
-        channel = policies.WORKSPACE if change.workspace else c.channel
-        row = await policies.load_row(db, c.platform, c.workspace, channel)
-        if row is None:
-            row = ChannelPolicy(platform=c.platform, workspace=c.workspace, channel=channel, approvers=[], admins=[],
-                                approvals_required=1, self_approval=False)
-            db.add(row)
-        before = {k: getattr(row, k) for k in ("approvers", "admins", "approvals_required", "self_approval",
-                                               "monthly_budget_usd", "max_flavor", "max_timeout_seconds",
-                                               "auto_approve_below_usd")}
-        error = apply_change(row, change)
-        if error:
-            return Reply(f"{error} Nothing was changed.", ok=False)
-        row.updated_by = cmd.user
-        audit.record(db, "policy_changed", actor=cmd.user, platform=c.platform, workspace=c.workspace,
-                     channel=channel, change=change.summary,
-                     before={k: v for k, v in before.items() if v != getattr(row, k)},
-                     after={k: getattr(row, k) for k in before if before[k] != getattr(row, k)})
     return Reply(f"Policy updated by <@{cmd.user}>: {change.summary}.")
 
 
-def apply_change(row: ChannelPolicy, change: Change) -> str | None:
+async def change_policy(bot: BotApp, db: Any, cmd: Command, change: Change) -> None:
+    c = cmd.conversation
+    pol = await policies.effective(db, c.platform, c.workspace, c.channel, bot.rt.settings.approvers)
+    is_global = cmd.user in pol.global_admins
+    if change.workspace and not is_global:
+        raise PolicyError("Only global administrators (INTERN_APPROVERS) can set the workspace budget.")
+    if not (is_global or cmd.user in pol.admins):
+        raise PolicyError("Only administrators can change this channel's policy.")
+    channel = policies.WORKSPACE if change.workspace else c.channel
+    row = await policies.load_row(db, c.platform, c.workspace, channel)
+    if row is None:
+        row = ChannelPolicy(platform=c.platform, workspace=c.workspace, channel=channel, approvers=[], admins=[],
+                            approvals_required=1, self_approval=False)
+        db.add(row)
+    before = {k: getattr(row, k) for k in POLICY_FIELDS}
+    apply_change(row, change, bot.rt.settings.approvers)
+    row.updated_by = cmd.user
+    audit.record(db, "policy_changed", actor=cmd.user, platform=c.platform, workspace=c.workspace,
+                 channel=channel, change=change.summary,
+                 before={k: v for k, v in before.items() if v != getattr(row, k)},
+                 after={k: getattr(row, k) for k in before if before[k] != getattr(row, k)})
+
+
+POLICY_FIELDS = ("approvers", "admins", "approvals_required", "self_approval", "monthly_budget_usd", "max_flavor",
+                 "max_timeout_seconds", "auto_approve_below_usd")
+
+
+async def check_refs(bot: BotApp, c: Conversation, change: Change) -> None:
+    """People and groups being added must exist in this workspace. The adapter checks when it can
+    (`check_refs(workspace, refs) -> {ref: reason}`); otherwise only the mention syntax was checked."""
+    if change.field not in ("approvers", "admins") or change.value[0] != "add":
+        return
+    adapter = bot.rt.adapters.get(c.platform)
+    check = getattr(adapter, "check_refs", None)
+    if check is None:
+        return
+    problems: dict[str, str] = await check(c.workspace, list(change.value[1]))
+    if problems:
+        raise PolicyError("; ".join(f"{ref if ref.startswith('<') else f'<@{ref}>'}: {why}"
+                                    for ref, why in problems.items()) + ".")
+
+
+def apply_change(row: ChannelPolicy, change: Change, global_approvers: frozenset[str]) -> None:
     if change.field in ("approvers", "admins"):
         action, items = change.value
         current = list(getattr(row, change.field) or [])
         if action == "add":
-            current += [i for i in items if i not in current]
+            new = current + [i for i in items if i not in current]
         else:
             missing = [i for i in items if i not in current]
             if missing:
-                return f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not in the list."
-            current = [i for i in current if i not in items]
-        setattr(row, change.field, current)
-        if change.field == "approvers" and row.approvals_required > max(1, len(current)) and current:
-            return (f"approvals-required is {row.approvals_required} but only {len(current)} approver(s) would "
-                    "remain; lower approvals-required first.")
-        return None
+                shown = ", ".join(m if m.startswith("<") else f"<@{m}>" for m in missing)
+                raise PolicyError(f"{shown} {'is' if len(missing) == 1 else 'are'} not in the list.")
+            new = [i for i in current if i not in items]
+        if change.field == "approvers" and not fits_n_of_m(row.approvals_required, new or sorted(global_approvers)):
+            raise PolicyError(f"approvals-required is {row.approvals_required} but only "
+                              f"{len(new or global_approvers)} approver(s) would remain; lower approvals-required "
+                              "first.")
+        setattr(row, change.field, new)
+        return
     if change.field == "approvals_required":
-        n_approvers = len(row.approvers or [])
-        has_groups = any(str(a).startswith("<") for a in row.approvers or [])
-        if n_approvers and not has_groups and change.value > n_approvers:
-            return f"Only {n_approvers} approver(s) are designated; add approvers first."
+        approvers = list(row.approvers or []) or sorted(global_approvers)
+        if not fits_n_of_m(change.value, approvers):
+            raise PolicyError(f"Only {len(approvers)} approver(s) are designated; add approvers first.")
     setattr(row, change.field, change.value)
-    return None
+
+
+def fits_n_of_m(required: int, approvers: list[str]) -> bool:
+    """N of M needs M >= N. A user group or role counts as many (its size is known only at click time);
+    no approver at all is the fail-closed state, allowed."""
+    if not approvers or any(str(a).startswith("<") for a in approvers):
+        return True
+    return required <= len(approvers)
 
 
 async def show_policy(bot: BotApp, cmd: Command) -> Reply:
@@ -273,3 +305,79 @@ async def show_policy(bot: BotApp, cmd: Command) -> Reply:
         f"Administrators: {who(pol.admins)} plus global {who(pol.global_admins)}",
     ]
     return Reply("\n".join(lines))
+
+
+# --- a person's overview (Slack's App Home) ---------------------------------------------------------
+
+@dataclass(frozen=True)
+class HomeSession:
+    id: str
+    channel: str
+    status: str
+    created_at: Any
+    llm_cost_usd: float
+
+
+@dataclass(frozen=True)
+class HomeApproval:
+    id: str
+    title: str
+    channel: str
+    requester: str
+    cost_usd: float | None
+    expires_at: Any
+    can_decide: bool  # the person is an approver here and not barred by self-approval
+
+
+@dataclass(frozen=True)
+class HomeBudget:
+    channel: str  # policies.WORKSPACE for the whole workspace
+    budget_usd: float
+    spent_usd: float
+
+    @property
+    def left_usd(self) -> float:
+        return self.budget_usd - self.spent_usd
+
+
+@dataclass(frozen=True)
+class HomeSummary:
+    user: str
+    sessions: list[HomeSession]
+    pending: list[HomeApproval]
+    budgets: list[HomeBudget]
+
+
+async def home_summary(bot: BotApp, platform: str, workspace: str, user: str, limit: int = 15) -> HomeSummary:
+    """What one person sees on their own page: their sessions, the approvals waiting for them (or
+    requested by them), and the budgets of the workspace's channels this month."""
+    async with bot.rt.db.session() as db:
+        sessions = (await db.execute(select(Session).where(
+            Session.platform == platform, Session.workspace == workspace, Session.started_by == user)
+            .order_by(Session.created_at.desc()).limit(limit))).scalars().all()
+        pending = (await db.execute(select(Approval).where(
+            Approval.platform == platform, Approval.workspace == workspace, Approval.status == "pending")
+            .order_by(Approval.created_at))).scalars().all()
+        rows = (await db.execute(select(ChannelPolicy).where(
+            ChannelPolicy.platform == platform, ChannelPolicy.workspace == workspace,
+            ChannelPolicy.monthly_budget_usd.is_not(None)).order_by(ChannelPolicy.channel))).scalars().all()
+        budgets = [HomeBudget(r.channel, float(r.monthly_budget_usd or 0.0), await policies.spent(
+            db, platform, workspace, None if r.channel == policies.WORKSPACE else r.channel)) for r in rows]
+        voted = set((await db.execute(select(ApprovalDecision.approval_id).where(
+            ApprovalDecision.user_id == user, ApprovalDecision.approval_id.in_([a.id for a in pending]))))
+            .scalars().all()) if pending else set()
+        policy_of: dict[str, policies.EffectivePolicy] = {}
+        for a in pending:
+            if a.channel not in policy_of:
+                policy_of[a.channel] = await policies.effective(db, platform, workspace, a.channel,
+                                                                bot.rt.settings.approvers)
+    waiting = []
+    for a in pending:
+        pol = policy_of[a.channel]
+        approver = await bot.approvals.is_member(platform, workspace, user, pol.approvers)
+        can = approver and (a.requester != user or pol.self_approval) and a.id not in voted
+        if can or a.requester == user:
+            waiting.append(HomeApproval(a.id, str((a.card or {}).get("title") or a.tool), a.channel, a.requester,
+                                        a.estimated_cost_usd, a.expires_at, can))
+    return HomeSummary(user, [HomeSession(s.id, s.channel, s.status, s.created_at, s.llm_cost_usd)
+                              for s in sessions], waiting[:limit], budgets)

@@ -4,6 +4,11 @@ Any process may follow any job: a watcher lease on the job row says who does; wh
 its leases lapse and another process picks the jobs up. The end of a job is handled exactly once
 (compare-and-set on `notified_finished`), which enqueues a `job_finished` work item so the agent
 continues.
+
+A launch is recorded twice: as an intent (a row with the approval id and no Hub id, stage
+LAUNCHING) before the Hub is asked, and with the Hub's id once it answered. An intent left behind by
+a process that died in between is reconciled here with the Hub's job list by the approval label.
+The loops outlive a database or Hub outage: they back off and carry on.
 """
 
 from __future__ import annotations
@@ -16,19 +21,21 @@ from collections import deque
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from intern.agent.pricing import format_duration
-from intern.agent.tools.jobs import TERMINAL, clean_logs
+from intern.agent.tools.jobs import APPROVAL_LABEL, TERMINAL, clean_logs
 from intern.bot import audit
 from intern.bot.cards import StatusState, money
 from intern.bot.chat import MessageRef
 from intern.bot.inbox import enqueue
-from intern.bot.models import Job, Session, SpendEntry
+from intern.bot.models import Approval, Job, Session, SpendEntry, WorkItem
 from intern.bot.policy import month_of
 from intern.bot.runtime import Runtime
 from intern.bot.sessions import conversation_of
+from intern.bot.store import Backoff, is_transient, retry_transient
 
 log = logging.getLogger(__name__)
 
@@ -39,27 +46,16 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+LAUNCHING = "LAUNCHING"
+NOT_LAUNCHED = "NOT_LAUNCHED"
+CLAIM_JOBS = 200
+
+
 async def record_launch(rt: Runtime, session: Session, requester: str, art: dict[str, Any]) -> None:
-    """Store the launched job (idempotent by its Hub id) and say so in the thread."""
-    created = False
+    """Store the launched job (idempotent by its Hub id and its approval) and say so in the thread."""
     try:
         async with rt.db.transaction() as db:
-            existing = (await db.execute(select(Job).where(Job.hf_job_id == art["hf_job_id"]))).scalar_one_or_none()
-            if existing is None:
-                db.add(Job(session_id=session.id, approval_id=art.get("approval_id"), hf_job_id=art["hf_job_id"],
-                           namespace=art["namespace"], flavor=art["flavor"], timeout_seconds=art["timeout_seconds"],
-                           hourly_usd=art["hourly_usd"], estimated_cost_usd=art["estimated_cost_usd"],
-                           stage=art.get("stage") or "SCHEDULING", url=art.get("url"), requester=requester,
-                           platform=session.platform, workspace=session.workspace, channel=session.channel))
-                if not art.get("approval_id"):
-                    db.add(SpendEntry(platform=session.platform, workspace=session.workspace,
-                                      channel=session.channel, session_id=session.id, user_id=requester, kind="job",
-                                      ref=art["hf_job_id"], amount_usd=art["estimated_cost_usd"], month=month_of()))
-                audit.record(db, "job_launched", actor=requester, platform=session.platform,
-                             workspace=session.workspace, channel=session.channel, session_id=session.id,
-                             approval_id=art.get("approval_id"), job_id=art["hf_job_id"], flavor=art["flavor"],
-                             timeout_seconds=art["timeout_seconds"], cost=art["estimated_cost_usd"])
-                created = True
+            created = await _store_launch(db, session, requester, art)
     except IntegrityError:
         created = False  # another delivery recorded it first
     if created:
@@ -70,6 +66,83 @@ async def record_launch(rt: Runtime, session: Session, requester: str, art: dict
         watcher = rt.extras.get("job_watcher")
         if watcher is not None:
             watcher.wake()
+
+
+async def _store_launch(db: AsyncSession, session: Session, requester: str, art: dict[str, Any]) -> bool:
+    """True when this call recorded the job (so it alone announces it)."""
+    if (await db.execute(select(Job.id).where(Job.hf_job_id == art["hf_job_id"]))).first() is not None:
+        return False
+    values = dict(hf_job_id=art["hf_job_id"], namespace=art["namespace"], flavor=art["flavor"],
+                  timeout_seconds=art["timeout_seconds"], hourly_usd=art["hourly_usd"],
+                  estimated_cost_usd=art["estimated_cost_usd"], stage=art.get("stage") or "SCHEDULING",
+                  url=art.get("url"))
+    approval_id = art.get("approval_id")
+    if approval_id:
+        res = await db.execute(update(Job).where(Job.approval_id == approval_id, Job.hf_job_id.is_(None))
+                               .values(**values))
+        if res.rowcount != 1 and (await db.execute(select(Job.id).where(Job.approval_id == approval_id))).first():
+            return False  # this approval's job is already recorded
+        if res.rowcount == 1:
+            _audit_launch(db, session, requester, art)
+            return True
+    db.add(Job(session_id=session.id, approval_id=approval_id, requester=requester, platform=session.platform,
+               workspace=session.workspace, channel=session.channel, **values))
+    if not approval_id:
+        db.add(SpendEntry(platform=session.platform, workspace=session.workspace, channel=session.channel,
+                          session_id=session.id, user_id=requester, kind="job", ref=art["hf_job_id"],
+                          amount_usd=art["estimated_cost_usd"], month=month_of()))
+    _audit_launch(db, session, requester, art)
+    await db.flush()
+    return True
+
+
+def _audit_launch(db: AsyncSession, session: Session, requester: str, art: dict[str, Any]) -> None:
+    audit.record(db, "job_launched", actor=requester, platform=session.platform, workspace=session.workspace,
+                 channel=session.channel, session_id=session.id, approval_id=art.get("approval_id"),
+                 job_id=art["hf_job_id"], flavor=art["flavor"], timeout_seconds=art["timeout_seconds"],
+                 cost=art["estimated_cost_usd"])
+
+
+class Launches:
+    """The `LaunchLedger` the jobs tool writes its intent to before asking the Hub."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+
+    async def intent(self, session_id: str, approval_id: str, namespace: str) -> None:
+        async def once() -> None:
+            async with self.rt.db.transaction() as db:
+                await self._intent(db, session_id, approval_id, namespace)
+
+        try:
+            await retry_transient(once, attempts=5)
+        except IntegrityError:
+            pass  # recorded by a concurrent attempt: the label check covers the rest
+
+    async def _intent(self, db: AsyncSession, session_id: str, approval_id: str, namespace: str) -> None:
+        row = (await db.execute(select(Job).where(Job.approval_id == approval_id))).scalar_one_or_none()
+        if row is not None:
+            if row.hf_job_id is None:
+                row.stage, row.message = LAUNCHING, None
+            return
+        a = await db.get(Approval, approval_id)
+        if a is None:
+            raise LookupError(f"approval {approval_id} is not recorded")
+        card = a.card or {}
+        db.add(Job(session_id=session_id, approval_id=approval_id, hf_job_id=None, namespace=namespace,
+                   flavor=str(card.get("flavor") or "unknown"), timeout_seconds=int(card.get("timeout_seconds") or 0),
+                   hourly_usd=float(card.get("hourly_usd") or 0.0),
+                   estimated_cost_usd=float(a.estimated_cost_usd or 0.0), stage=LAUNCHING, requester=a.requester,
+                   platform=a.platform, workspace=a.workspace, channel=a.channel))
+        await db.flush()
+
+    async def abandon(self, approval_id: str, reason: str) -> None:
+        async def once() -> None:
+            async with self.rt.db.transaction() as db:
+                await db.execute(update(Job).where(Job.approval_id == approval_id, Job.hf_job_id.is_(None))
+                                 .values(stage=NOT_LAUNCHED, message=reason[:2000]))
+
+        await retry_transient(once, attempts=5)
 
 
 class JobWatcher:
@@ -83,14 +156,33 @@ class JobWatcher:
         self._wake.set()
 
     async def run(self) -> None:
+        keeper = asyncio.create_task(self.keep_leases(), name="job-lease-keeper")
+        try:
+            await self.sweep_loop()
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+
+    async def sweep_loop(self) -> None:
+        backoff = Backoff(first=0.5, cap=10.0)
         while not self._stopping:
+            wait = self.rt.sweep_seconds
             try:
-                await self.claim_and_follow()
-            except Exception:
-                log.exception("job watcher sweep failed")
+                due = await self.claim_and_follow()
+                await self.reconcile_intents()
+                backoff.reset()
+                if due is not None:
+                    wait = min(wait, due + 0.05)
+            except Exception as exc:
+                if not is_transient(exc):
+                    log.exception("job watcher sweep failed")
+                else:
+                    log.warning("job watcher: database unavailable (%s); backing off", type(exc).__name__)
+                    await backoff.pause()
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.rt.sweep_seconds)
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)
 
     async def stop(self) -> None:
         self._stopping = True
@@ -100,26 +192,109 @@ class JobWatcher:
         for task in list(self.following.values()):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        # let another process take over at once
-        async with self.rt.db.transaction() as db:
-            await db.execute(update(Job).where(Job.watcher_owner == self.rt.owner)
-                             .values(watcher_owner=None, watcher_expires_at=None))
-
-    async def claim_and_follow(self) -> None:
-        async with self.rt.db.session() as db:
-            ids = (await db.execute(select(Job.id).where(
-                Job.notified_finished.is_(False), Job.hf_job_id.is_not(None),
-                or_(Job.watcher_owner.is_(None), Job.watcher_expires_at < now())))).scalars().all()
-        for jid in ids:
-            if jid in self.following:
-                continue
+        # let another process take over at once (if the database is away, the leases lapse instead)
+        with contextlib.suppress(Exception):
             async with self.rt.db.transaction() as db:
-                res = await db.execute(update(Job).where(
-                    Job.id == jid, or_(Job.watcher_owner.is_(None), Job.watcher_expires_at < now()))
-                    .values(watcher_owner=self.rt.owner,
-                            watcher_expires_at=now() + timedelta(seconds=self.rt.lease_seconds)))
-            if res.rowcount == 1:
-                self.following[jid] = asyncio.create_task(self.follow(jid), name=f"follow-job-{jid}")
+                await db.execute(update(Job).where(Job.watcher_owner == self.rt.owner)
+                                 .values(watcher_owner=None, watcher_expires_at=None))
+
+    async def keep_leases(self) -> None:
+        """One heartbeat for every job this process follows (not one per job per poll, so a lease
+        can be shorter than the poll interval). A follower whose lease was lost is stopped; while
+        the database is away the leases are kept as long as they are surely still ours, then given
+        up, so that two processes never follow (and announce) the same job."""
+        loop = asyncio.get_running_loop()
+        renewed = loop.time()
+        while True:
+            await asyncio.sleep(min(self.rt.heartbeat_seconds, 1.0))
+            following = dict(self.following)
+            if not following:
+                renewed = loop.time()
+                continue
+            try:
+                kept = await self.renew(list(following))
+            except Exception as exc:
+                if loop.time() - renewed > self.rt.lease_seconds * 0.75:
+                    log.warning("job leases not renewed (%s); letting %d job(s) go", type(exc).__name__,
+                                len(following))
+                    for task in following.values():
+                        task.cancel()
+                continue
+            renewed = loop.time()
+            for jid, task in following.items():
+                if jid not in kept:
+                    log.info("job %s: watcher lease lost; another process follows it now", jid)
+                    task.cancel()
+
+    async def renew(self, jids: list[str]) -> set[str]:
+        async with self.rt.db.transaction() as db:
+            res = await db.execute(update(Job).where(Job.id.in_(jids), Job.watcher_owner == self.rt.owner)
+                                   .values(watcher_expires_at=now() + timedelta(seconds=self.rt.lease_seconds))
+                                   .returning(Job.id))
+            return set(res.scalars().all())
+
+    async def claim_and_follow(self) -> float | None:
+        """Lease the jobs nobody follows (a batch in one statement: after a restart there may be many).
+        Returns the seconds until another process's lease on an unfinished job lapses, if any, so
+        that a dead process's jobs are taken over as soon as that happens."""
+        if self._stopping:
+            return None
+        t = now()
+        free = or_(Job.watcher_owner.is_(None), Job.watcher_expires_at < t)
+        pick = select(Job.id).where(Job.notified_finished.is_(False), Job.hf_job_id.is_not(None), free)
+        if self.following:
+            pick = pick.where(Job.id.not_in(list(self.following)))
+        async with self.rt.db.transaction() as db:
+            ids = list((await db.execute(pick.limit(CLAIM_JOBS))).scalars().all())
+            claimed: list[str] = []
+            if ids:
+                res = await db.execute(update(Job).where(Job.id.in_(ids), free).values(
+                    watcher_owner=self.rt.owner, watcher_expires_at=t + timedelta(seconds=self.rt.lease_seconds))
+                    .returning(Job.id))
+                claimed = list(res.scalars().all())
+            due = (await db.execute(select(func.min(Job.watcher_expires_at)).where(
+                Job.notified_finished.is_(False), Job.hf_job_id.is_not(None),
+                Job.watcher_owner != self.rt.owner, Job.watcher_expires_at >= t))).scalar()
+        for jid in claimed:
+            self.following[jid] = asyncio.create_task(self.follow(jid), name=f"follow-job-{jid}")
+        return None if due is None else max(0.0, (due - t).total_seconds())
+
+    async def reconcile_intents(self) -> None:
+        """Launch intents nobody is working on: the Hub's job list, by approval label, says whether
+        the launch happened. Found → recorded and followed; absent with no turn left to retry it →
+        marked not launched."""
+        t = now()
+        session_free = or_(Session.lease_owner.is_(None), Session.lease_expires_at < t)
+        async with self.rt.db.session() as db:
+            rows = (await db.execute(select(Job, Session).join(Session, Session.id == Job.session_id).where(
+                Job.hf_job_id.is_(None), Job.stage == LAUNCHING, Job.approval_id.is_not(None),
+                Job.updated_at < t - timedelta(seconds=self.rt.lease_seconds), session_free))).all()
+        for job, session in rows:
+            await self.reconcile(job, session)
+
+    async def reconcile(self, job: Job, session: Session) -> None:
+        hub = self.rt.hub
+        try:
+            found = await hub.read(lambda: list(hub.api.list_jobs(labels={APPROVAL_LABEL: job.approval_id},
+                                                                  namespace=job.namespace)))
+        except Exception as exc:
+            log.warning("could not reconcile launch of approval %s: %s", job.approval_id, exc)
+            return
+        if found:
+            info = found[0]
+            log.info("launch of approval %s found on the Hub as %s", job.approval_id, info.id)
+            await record_launch(self.rt, session, job.requester, {
+                "hf_job_id": info.id, "namespace": job.namespace, "flavor": str(info.flavor or job.flavor),
+                "timeout_seconds": job.timeout_seconds, "hourly_usd": job.hourly_usd,
+                "estimated_cost_usd": job.estimated_cost_usd, "url": info.url, "approval_id": job.approval_id,
+                "stage": info.status.stage})
+            return
+        async with self.rt.db.transaction() as db:
+            pending = (await db.execute(select(exists().where(
+                WorkItem.session_id == job.session_id, WorkItem.status.in_(("queued", "running")))))).scalar()
+            if not pending:
+                await db.execute(update(Job).where(and_(Job.id == job.id, Job.hf_job_id.is_(None))).values(
+                    stage=NOT_LAUNCHED, message="the launch never reached the Hub"))
 
     async def follow(self, jid: str) -> None:
         follower = JobFollower(self.rt, jid)
@@ -127,11 +302,16 @@ class JobWatcher:
             await follower.run()
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("following job %s failed; another sweep will retry", jid)
-            async with self.rt.db.transaction() as db:
-                await db.execute(update(Job).where(Job.id == jid, Job.watcher_owner == self.rt.owner)
-                                 .values(watcher_owner=None, watcher_expires_at=None))
+        except Exception as exc:
+            if is_transient(exc):
+                log.warning("following job %s: database unavailable (%s); it will be picked up again", jid,
+                            type(exc).__name__)
+            else:
+                log.exception("following job %s failed; another sweep will retry", jid)
+            with contextlib.suppress(Exception):
+                async with self.rt.db.transaction() as db:
+                    await db.execute(update(Job).where(Job.id == jid, Job.watcher_owner == self.rt.owner)
+                                     .values(watcher_owner=None, watcher_expires_at=None))
         finally:
             follower.close()
             self.following.pop(jid, None)
@@ -158,16 +338,16 @@ class JobFollower:
         self._log_task = asyncio.create_task(self.follow_logs(job.hf_job_id, job.namespace))
         stage = job.stage
         announced_running = job.started_at is not None
+        hub_backoff = Backoff(first=min(self.rt.settings.job_poll_seconds, 2.0), cap=30.0)
         while True:
-            if not await self.heartbeat():
-                return  # lost the lease: someone else follows it now
             try:
-                info = await self.rt.hub.call(self.rt.hub.api.inspect_job, job_id=job.hf_job_id,
+                info = await self.rt.hub.read(self.rt.hub.api.inspect_job, job_id=job.hf_job_id,
                                               namespace=job.namespace)
             except Exception as exc:
                 log.warning("inspect of job %s failed: %s", job.hf_job_id, exc)
-                await asyncio.sleep(min(self.rt.settings.job_poll_seconds, 30))
+                await hub_backoff.pause()
                 continue
+            hub_backoff.reset()
             new_stage = info.status.stage
             if new_stage != stage or not announced_running:
                 stage = new_stage
@@ -179,12 +359,6 @@ class JobFollower:
                 return
             await self.progress(job, stage)
             await asyncio.sleep(self.rt.settings.job_poll_seconds)
-
-    async def heartbeat(self) -> bool:
-        async with self.rt.db.transaction() as db:
-            res = await db.execute(update(Job).where(Job.id == self.jid, Job.watcher_owner == self.rt.owner)
-                                   .values(watcher_expires_at=now() + timedelta(seconds=self.rt.lease_seconds)))
-        return res.rowcount == 1
 
     async def follow_logs(self, hf_job_id: str, namespace: str) -> None:
         """Follow the log stream; reconnect with backoff when it drops, until the job ends."""
@@ -266,8 +440,9 @@ class JobFollower:
         async with self.rt.db.transaction() as db:
             res = await db.execute(update(Job).where(Job.id == job.id, Job.notified_finished.is_(False)).values(
                 notified_finished=True, stage=stage, message=info.status.message, finished_at=info.finished_at or now(),
-                runtime_seconds=runtime, actual_cost_usd=actual, log_tail="\n".join(tail),
-                watcher_owner=None, watcher_expires_at=None))
+                runtime_seconds=runtime, actual_cost_usd=actual, log_tail="\n".join(tail)))
+            # The watcher lease stays until this follower ends: the lease keeper would otherwise take
+            # the cleared lease for a lost one and stop the announcement below half-way.
             if res.rowcount != 1:
                 return
             ref = job.approval_id or job.hf_job_id

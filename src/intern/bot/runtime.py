@@ -46,7 +46,23 @@ class Runtime:
     lease_seconds: float = 30.0
     heartbeat_seconds: float = 5.0
     sweep_seconds: float = 5.0
-    status_throttle_seconds: float = 2.0
+    status_throttle_base: float = 2.0
+    # Status cards are edited at most every `status_throttle_seconds` per session. Beyond
+    # `busy_turns` turns at once the interval grows so that the process as a whole edits about
+    # `status_edits_per_second` cards a second: Slack rate-limits chat.update per workspace, and each
+    # edit also costs a database write.
+    busy_turns: int = 20
+    status_edits_per_second: float = 10.0
+    active_turns: int = 0
+
+    @property
+    def status_throttle_seconds(self) -> float:
+        crowd = max(0, self.active_turns - self.busy_turns) / self.status_edits_per_second
+        return max(self.status_throttle_base, crowd)
+
+    @status_throttle_seconds.setter
+    def status_throttle_seconds(self, value: float) -> None:
+        self.status_throttle_base = value
 
     def adapter(self, platform: str) -> ChatAdapter:
         try:

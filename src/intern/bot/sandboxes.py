@@ -22,12 +22,12 @@ import base64
 import logging
 import time
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import select, update
+from sqlalchemy import Update, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from intern.agent.pricing import format_duration
@@ -38,6 +38,7 @@ from intern.bot.models import Sandbox, Session, SpendEntry, new_id
 
 if TYPE_CHECKING:
     from pydantic import SecretStr
+    from sqlalchemy.engine import CursorResult
 
     from intern.bot.runtime import Runtime
 
@@ -98,14 +99,17 @@ class SandboxManager:
 
     async def mark_running(self, sandbox_id: str, url: str) -> bool:
         async with self.rt.db.transaction() as db:
-            res = await db.execute(update(Sandbox).where(Sandbox.id == sandbox_id, Sandbox.status == "creating")
-                                   .values(status="running", url=url, last_used_at=now()))
-            if res.rowcount != 1:
+            if await changed(db, update(Sandbox).where(Sandbox.id == sandbox_id, Sandbox.status == "creating")
+                             .values(status="running", url=url, last_used_at=now())) != 1:
                 return False
             row, session = await self._load(db, sandbox_id)
             audit.record(db, "sandbox_started", **scope(session), space_id=row.space_id, hardware=row.hardware,
                          hourly_usd=row.hourly_usd)
         return True
+
+    async def starting(self, sandbox_id: str) -> bool:
+        async with self.rt.db.session() as db:
+            return await db.scalar(select(Sandbox.status).where(Sandbox.id == sandbox_id)) == "creating"
 
     async def live(self, session_id: str) -> SandboxRecord | None:
         async with self.rt.db.session() as db:
@@ -127,10 +131,10 @@ class SandboxManager:
             await db.execute(update(Sandbox).where(Sandbox.id == sandbox_id, Sandbox.status == "running")
                              .values(last_used_at=now()))
 
-    async def discard(self, sandbox_id: str, reason: str) -> None:
+    async def discard(self, sandbox_id: str, reason: str) -> bool:
         # Any status: a Space created after its row was marked deleted must still go.
         await self._mark_deleting(sandbox_id, reason, expect=None)
-        await self._delete(sandbox_id)
+        return await self._delete(sandbox_id)
 
     # ------------------------------------------------------------ what the bot calls
 
@@ -209,14 +213,13 @@ class SandboxManager:
         if expect is not None:
             q = q.where(Sandbox.status.in_(expect))
         async with self.rt.db.transaction() as db:
-            res = await db.execute(q.values(status="deleting", last_error=reason, deleted_at=None))
-        return bool(res.rowcount)
+            return await changed(db, q.values(status="deleting", last_error=reason, deleted_at=None)) > 0
 
     async def _delete(self, sandbox_id: str) -> bool:
         async with self.rt.db.session() as db:
             row = await db.get(Sandbox, sandbox_id)
         if row is None or row.status != "deleting":
-            return False
+            return row is not None and row.status == "deleted"  # another sweep finished it
         hub = self.rt.hub
         try:
             await hub.call(hub.api.delete_repo, row.space_id, repo_type="space", missing_ok=True)
@@ -225,10 +228,10 @@ class SandboxManager:
             return False
         self._retry_at.pop(sandbox_id, None)
         async with self.rt.db.transaction() as db:
-            res = await db.execute(update(Sandbox).where(Sandbox.id == sandbox_id, Sandbox.status == "deleting")
-                                   .values(status="deleted", deleted_at=now(),
-                                           delete_attempts=Sandbox.delete_attempts + 1))
-            if res.rowcount == 1:
+            done = await changed(db, update(Sandbox).where(Sandbox.id == sandbox_id, Sandbox.status == "deleting")
+                                 .values(status="deleted", deleted_at=now(),
+                                         delete_attempts=Sandbox.delete_attempts + 1))
+            if done == 1:
                 row, session = await self._load(db, sandbox_id)
                 audit.record(db, "sandbox_deleted", **scope(session), space_id=row.space_id,
                              hardware=row.hardware, reason=row.last_error, attempts=row.delete_attempts)
@@ -252,6 +255,12 @@ class SandboxManager:
         session = await db.get(Session, row.session_id)
         assert session is not None
         return row, session
+
+
+async def changed(db: AsyncSession, statement: Update) -> int:
+    """Rows an UPDATE changed: the outcome of a compare-and-set."""
+    result = cast("CursorResult[Any]", await db.execute(statement))
+    return int(result.rowcount or 0)
 
 
 def scope(session: Session) -> dict[str, str]:

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 
@@ -112,13 +113,21 @@ class Database:
         await self.engine.dispose()
 
 
+# asyncpg waits 60 s for a connection by default and forever for a statement: a database that stops
+# answering must surface as an error the loops back off from, well within a lease.
+PG_CONNECT_TIMEOUT = 5.0
+PG_COMMAND_TIMEOUT = 30.0
+
+
 def connect(url: str, *, pool_size: int = 10, echo: bool = False) -> Database:
     aurl = async_url(url)
     kwargs: dict[str, Any] = {"echo": echo}
     if aurl.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 30}
     else:
-        kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800)
+        kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800,
+                      pool_timeout=PG_COMMAND_TIMEOUT,
+                      connect_args={"timeout": PG_CONNECT_TIMEOUT, "command_timeout": PG_COMMAND_TIMEOUT})
     engine = create_async_engine(aurl, **kwargs)
     if aurl.startswith("sqlite"):
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
@@ -133,6 +142,73 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
+
+
+# --- outages ------------------------------------------------------------------------------------
+
+def is_transient(exc: BaseException) -> bool:
+    """A database error that a retry after a pause can cure: the server restarting, a dropped or
+    refused connection, a timeout, a transaction PostgreSQL rolled back (deadlock, serialization).
+    Constraint violations and bugs are not."""
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return True
+    if isinstance(exc, DBAPIError):
+        return bool(exc.connection_invalidated) or _is_pg_connection_error(exc.orig)
+    return isinstance(exc, (OSError, TimeoutError)) or _is_pg_connection_error(exc)
+
+
+def _is_pg_connection_error(exc: BaseException | None) -> bool:
+    try:
+        from asyncpg import exceptions as pg
+    except ImportError:  # pragma: no cover - asyncpg is a dependency
+        return False
+    kinds = (pg.PostgresConnectionError, pg.OperatorInterventionError, pg.InterfaceError,
+             pg.TooManyConnectionsError, pg.TransactionRollbackError)
+    # SQLAlchemy's asyncpg adapter wraps the driver's exception: the original is its cause.
+    return isinstance(exc, kinds) or isinstance(getattr(exc, "__cause__", None), kinds)
+
+
+def rolled_back(exc: BaseException) -> bool:
+    """PostgreSQL rolled the transaction back (deadlock victim, serialization failure): nothing of it
+    was written, so it can simply be run again. (A lost connection leaves that uncertain.)"""
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    try:
+        from asyncpg import exceptions as pg
+    except ImportError:  # pragma: no cover - asyncpg is a dependency
+        return False
+    return isinstance(orig, pg.TransactionRollbackError) or isinstance(
+        getattr(orig, "__cause__", None), pg.TransactionRollbackError)
+
+
+class Backoff:
+    """Growing pauses for a loop whose database is away; one success resets it."""
+
+    def __init__(self, first: float = 0.2, cap: float = 5.0) -> None:
+        self.first, self.cap = first, cap
+        self.failures = 0
+
+    def next_delay(self) -> float:
+        self.failures += 1
+        return min(self.cap, self.first * 2 ** (self.failures - 1))
+
+    async def pause(self) -> None:
+        await asyncio.sleep(self.next_delay())
+
+    def reset(self) -> None:
+        self.failures = 0
+
+
+async def retry_transient(work: Any, *, attempts: int = 8, first: float = 0.2, cap: float = 5.0) -> Any:
+    """Run `work()` (a coroutine factory), retrying transient database errors with backoff."""
+    backoff = Backoff(first, cap)
+    for attempt in range(attempts):
+        try:
+            return await work()
+        except Exception as exc:
+            if not is_transient(exc) or attempt == attempts - 1:
+                raise
+            await backoff.pause()
+    raise AssertionError("unreachable")
 
 
 # --- migrations ---------------------------------------------------------------------------------

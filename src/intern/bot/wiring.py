@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,6 +114,10 @@ async def warm_up(rt: Any) -> None:
             rt.llm.context_window(rt.settings.model or "gpt-4o")
 
     await asyncio.to_thread(load)
+    # litellm leaves a great many long-lived objects behind; out of the collector's sight they no longer
+    # slow every full collection while hundreds of turns run.
+    gc.collect()
+    gc.freeze()
     # The first completion initialises provider clients and pricing lazily; do it now, offline.
     with contextlib.suppress(Exception):
         litellm = litellm_module()
@@ -135,6 +141,7 @@ class Process:
     runner: Any = None
     socket_handler: Any = None
     discord: Any = None
+    slack_oauth: Any = None
     stopped: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def start(self, *, migrate: bool = False) -> None:
@@ -151,6 +158,8 @@ class Process:
         http = web.Application(client_max_size=8 * 1024 * 1024)
         http.router.add_get("/healthz", self.healthz)
         self.attach_adapters(http)
+        if self.slack_oauth is not None:
+            await self.slack_oauth.create_tables()
         await self.bot.start()
         self.runner = web.AppRunner(http, access_log=None)
         await self.runner.setup()
@@ -164,14 +173,17 @@ class Process:
 
     def attach_adapters(self, http: Any) -> None:
         s = self.settings
-        if s.slack_enabled and s.slack_bot_token is not None:
+        if s.slack_enabled:
             from intern.adapters.slack.app import SlackAdapter
+            from intern.adapters.slack.oauth import oauth_from_settings
 
-            slack = SlackAdapter(bot_token=s.slack_bot_token.get_secret_value(),
+            self.slack_oauth = oauth_from_settings(s, self.rt.db.engine)
+            slack = SlackAdapter(bot_token=s.slack_bot_token.get_secret_value() if s.slack_bot_token else None,
                                  signing_secret=s.slack_signing_secret.get_secret_value()
                                  if s.slack_signing_secret else "",
                                  api_url=s.slack_api_url, bot=self.bot,
-                                 app_token=s.slack_app_token.get_secret_value() if s.slack_app_token else None)
+                                 app_token=s.slack_app_token.get_secret_value() if s.slack_app_token else None,
+                                 oauth=self.slack_oauth)
             self.rt.adapters["slack"] = slack
             if s.slack_app_token:
                 self.socket_handler = slack
@@ -210,8 +222,15 @@ class Process:
 
 
 async def serve(settings: Settings, *, migrate: bool) -> int:
+    from intern.adapters.slack.oauth import SlackSetupError
+
     proc = Process(settings)
-    await proc.start(migrate=migrate)
+    try:
+        await proc.start(migrate=migrate)
+    except SlackSetupError as exc:
+        print(f"intern serve: {exc}", file=sys.stderr)
+        await proc.stop()
+        return 2
     loop = asyncio.get_running_loop()
     done = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

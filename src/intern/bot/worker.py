@@ -1,41 +1,72 @@
 """Workers: claim a session with a lease, work its queued items in order, one turn at a time.
 
-A session is claimed with a compare-and-set on its lease (on PostgreSQL the candidate row is picked
+A session is claimed with a compare-and-set on its lease (on PostgreSQL the candidate rows are picked
 with `FOR UPDATE SKIP LOCKED`), so one session is never worked by two workers or two processes at
 once. A heartbeat extends the lease and notices a stop request; a process that dies simply stops
-heartbeating and another process takes the session over when the lease lapses.
+heartbeating and another process takes the session over when the lease lapses. A process that cannot
+renew its lease (the database is away) gives the turn up before the lease can lapse.
+
+A work item that was running when its process died is worked again from the durable transcript:
+tool calls without a result are executed again (launches find their job by label), a job report or a
+seed is not added twice, and a turn whose final reply is already stored is not asked again — the
+reply is only posted if its posting was never recorded.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
+import functools
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
+from intern.agent import events as ev
 from intern.agent.context import ContextManager
 from intern.agent.context_deps import AgentConfig, ToolContext
 from intern.agent.errors import TurnStopped
-from intern.agent.loop import Agent, TurnOutcome
+from intern.agent.loop import Agent, TurnOutcome, unanswered_calls
 from intern.agent.plan import PlanState
 from intern.agent.prompts import system_prompt
+from intern.agent.tools.jobs import APPROVAL_LABEL
 from intern.bot import audit
 from intern.bot.approvals import Approvals, Gate
-from intern.bot.models import Job, Session, WorkItem
-from intern.bot.progress import ProgressSink
+from intern.bot.inbox import claim_events, next_seqs
+from intern.bot.jobs import LAUNCHING, Launches
+from intern.bot.models import InboundEvent, Job, Message, Session, WorkItem
+from intern.bot.progress import ProgressSink, add_llm_spend
 from intern.bot.runtime import Runtime
 from intern.bot.sessions import DbTranscript, add_message, conversation_of, load_messages
+from intern.bot.store import Backoff, is_transient, retry_transient, rolled_back
 
 log = logging.getLogger(__name__)
 
 TERMINAL = ("COMPLETED", "CANCELED", "ERROR", "DELETED")
+CLAIM_BATCH = 50
+# A work item that keeps failing on database errors is given up after this many attempts.
+MAX_TRANSIENT_ATTEMPTS = 12
+# Tell the thread about an LLM outage from this retry on (the first retry of a blip goes unsaid).
+TELL_LLM_RETRY_FROM = 2
 
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass
+class TurnScope:
+    """The turn running in this task (a context variable), for callbacks that only get the LLM call."""
+
+    session: Session
+    told_llm_outage: bool = False
+
+
+current_turn: contextvars.ContextVar[TurnScope | None] = contextvars.ContextVar("intern_turn", default=None)
 
 
 class Worker:
@@ -44,26 +75,39 @@ class Worker:
         self.slots = slots or rt.settings.workers
         self.poll_seconds = poll_seconds
         self.running: dict[str, asyncio.Task[None]] = {}
+        self._held: dict[str, tuple[asyncio.Future[Any], bool]] = {}
+        self._keeper: asyncio.Task[None] | None = None
         self._accepting = True
+        self.transcripts = TranscriptWriter(rt)
+        if getattr(rt.llm, "on_retry", "absent") is None:
+            rt.llm.on_retry = self.llm_retrying  # type: ignore[attr-defined]
 
     async def run(self) -> None:
+        backoff = Backoff(first=0.2, cap=5.0)
         while self._accepting:
-            claimed = False
             await self.rt.yield_to_inbound()
+            claimed: list[str] = []
             if len(self.running) < self.slots:
                 try:
-                    sid = await self.claim()
-                except Exception:
-                    log.exception("claiming work failed")
-                    sid = None
-                if sid is not None:
-                    claimed = True
-                    self.running[sid] = asyncio.create_task(self.work_session(sid), name=f"session-{sid}")
+                    claimed = await self.claim(self.slots - len(self.running))
+                    backoff.reset()
+                except Exception as exc:
+                    await self.claim_failed(exc, backoff)
+            for sid in claimed:
+                self.running[sid] = asyncio.create_task(self.work_session(sid), name=f"session-{sid}")
             if claimed:
                 continue
             self.rt.wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.rt.wake.wait(), timeout=self.poll_seconds)
+
+    async def claim_failed(self, exc: Exception, backoff: Backoff) -> None:
+        if not is_transient(exc):
+            log.exception("claiming work failed")
+            return
+        delay = backoff.next_delay()
+        log.warning("claiming work: database unavailable (%s); retrying in %.1fs", type(exc).__name__, delay)
+        await asyncio.sleep(delay)
 
     async def drain(self, timeout: float = 30.0) -> None:
         """Graceful stop: take no new work, let turns in hand finish (or release them)."""
@@ -78,114 +122,218 @@ class Worker:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await t
 
-    async def claim(self) -> str | None:
+    async def claim(self, room: int = 1) -> list[str]:
+        """Lease up to `room` sessions that have work; returns their ids."""
         t = now()
         free = or_(Session.lease_owner.is_(None), Session.lease_expires_at < t)
         has_work = exists().where(WorkItem.session_id == Session.id, WorkItem.status.in_(("queued", "running")),
                                   WorkItem.available_at <= t)
-        pick = select(Session.id).where(free, has_work).order_by(Session.updated_at).limit(1)
+        pick = select(Session.id).where(free, has_work)
+        if self.running:
+            pick = pick.where(Session.id.not_in(list(self.running)))
+        pick = pick.order_by(Session.updated_at).limit(max(1, min(room, CLAIM_BATCH)))
         if self.rt.db.is_postgres:
             pick = pick.with_for_update(skip_locked=True)
         async with self.rt.db.transaction() as db:
-            sid = (await db.execute(pick)).scalar_one_or_none()
-            if sid is None or sid in self.running:
-                return None
-            res = await db.execute(update(Session).where(and_(Session.id == sid, free)).values(
-                lease_owner=self.rt.owner, lease_expires_at=t + timedelta(seconds=self.rt.lease_seconds)))
-        return sid if res.rowcount == 1 else None
+            ids = list((await db.execute(pick)).scalars().all())
+            if not ids:
+                return []
+            res = await db.execute(update(Session).where(and_(Session.id.in_(ids), free)).values(
+                lease_owner=self.rt.owner, lease_expires_at=t + timedelta(seconds=self.rt.lease_seconds))
+                .returning(Session.id))
+            return list(res.scalars().all())
 
     async def work_session(self, sid: str) -> None:
+        released = False
         try:
-            while True:
-                item = await self.next_item(sid)
-                if item is None:
-                    break
-                await self.with_heartbeat(sid, self.handle(sid, item), cancel_on_stop=item.kind != "stop")
-        except Exception:
-            log.exception("session %s: worker failed", sid)
+            item = await self.advance(sid, None)
+            while item is not None:
+                done = await self.with_heartbeat(sid, self.handle(sid, item), cancel_on_stop=item.kind != "stop")
+                item = await self.advance(sid, item.id if done else None)
+            released = True
+        except Exception as exc:
+            if is_transient(exc):
+                log.warning("session %s: database unavailable (%s); the session is released", sid,
+                            type(exc).__name__)
+            else:
+                log.exception("session %s: worker failed", sid)
         finally:
-            await self.release(sid)
+            if not released:
+                await self.release(sid)
             self.running.pop(sid, None)
             self.rt.poke()
 
-    async def next_item(self, sid: str) -> WorkItem | None:
-        async with self.rt.db.transaction() as db:
-            item = (await db.execute(select(WorkItem).where(
-                WorkItem.session_id == sid, WorkItem.status.in_(("queued", "running")),
-                WorkItem.available_at <= now()).order_by(WorkItem.id).limit(1))).scalar_one_or_none()
-            if item is None:
-                return None
-            item.status, item.lease_owner, item.attempts = "running", self.rt.owner, item.attempts + 1
-        return item
+    async def advance(self, sid: str, done_id: int | None) -> WorkItem | None:
+        """In one transaction: record item `done_id` done, take the session's next item, and when
+        there is none (or the process is stopping) release the session's lease."""
+        async def once() -> WorkItem | None:
+            async with self.rt.db.transaction() as db:
+                if done_id is not None:
+                    await db.execute(update(WorkItem).where(
+                        WorkItem.id == done_id, WorkItem.lease_owner == self.rt.owner).values(
+                        status="done", error=None, lease_owner=None, finished_at=now()))
+                item = await self.take_next(db, sid) if self._accepting else None
+                if item is None:
+                    await db.execute(update(Session).where(Session.id == sid, Session.lease_owner == self.rt.owner)
+                                     .values(lease_owner=None, lease_expires_at=None))
+                return item
+
+        return await retry_transient(once, attempts=6)  # type: ignore[no-any-return]
+
+    async def take_next(self, db: Any, sid: str) -> WorkItem | None:
+        item = (await db.execute(select(WorkItem).where(
+            WorkItem.session_id == sid, WorkItem.status.in_(("queued", "running")),
+            WorkItem.available_at <= now()).order_by(WorkItem.id).limit(1))).scalar_one_or_none()
+        if item is None:
+            return None
+        item.status, item.lease_owner, item.attempts = "running", self.rt.owner, item.attempts + 1
+        return item  # type: ignore[no-any-return]
 
     async def release(self, sid: str) -> None:
-        with contextlib.suppress(Exception):
+        async def once() -> None:
             async with self.rt.db.transaction() as db:
                 await db.execute(update(Session).where(Session.id == sid, Session.lease_owner == self.rt.owner)
                                  .values(lease_owner=None, lease_expires_at=None))
 
-    async def with_heartbeat(self, sid: str, work: Any, cancel_on_stop: bool = True) -> None:
-        task = asyncio.ensure_future(work)
-        beat = asyncio.create_task(self.heartbeat(sid, task, cancel_on_stop))
         try:
-            await task
+            await retry_transient(once, attempts=4)
+        except Exception:
+            log.warning("session %s: lease not released (it lapses by itself)", sid)
+
+    async def with_heartbeat(self, sid: str, work: Any, cancel_on_stop: bool = True) -> Any:
+        """Run one item of a leased session and return what it returns (None when cancelled); the
+        lease keeper renews the lease meanwhile and cancels the work when the session is stopped or
+        its lease is lost."""
+        task = asyncio.ensure_future(work)
+        self._held[sid] = (task, cancel_on_stop)
+        self.rt.active_turns = len(self._held)
+        if self._keeper is None or self._keeper.done():
+            self._keeper = asyncio.create_task(self.keep_leases(), name="lease-keeper")
+        try:
+            return await task
         except asyncio.CancelledError:
             if not task.cancelled():
                 raise
+            return None
         finally:
-            beat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beat
+            if self._held.get(sid, (None,))[0] is task:
+                del self._held[sid]
+            self.rt.active_turns = len(self._held)
 
-    async def heartbeat(self, sid: str, task: asyncio.Future[Any], cancel_on_stop: bool) -> None:
-        while not task.done():
+    async def keep_leases(self) -> None:
+        """One heartbeat for every session this process is working on: a single UPDATE per beat
+        extends all their leases and reads their stop flags (a beat per session would cost a
+        transaction per session per second)."""
+        loop = asyncio.get_running_loop()
+        renewed = loop.time()
+        while self._held:
             await asyncio.sleep(min(self.rt.heartbeat_seconds, 1.0))
+            held = dict(self._held)
+            if not held:
+                break
             try:
-                async with self.rt.db.transaction() as db:
-                    res = await db.execute(update(Session).where(
-                        Session.id == sid, Session.lease_owner == self.rt.owner).values(
-                        lease_expires_at=now() + timedelta(seconds=self.rt.lease_seconds))
-                        .returning(Session.stop_requested))
-                    row = res.first()
-            except Exception:
-                log.warning("heartbeat for session %s failed", sid)
+                flags = await self.renew(list(held))
+            except Exception as exc:
+                # Past this point another process may already hold the leases: give the turns up.
+                if loop.time() - renewed > self.rt.lease_seconds * 0.75:
+                    log.warning("leases not renewed for %.0fs (%s); giving %d turn(s) up", loop.time() - renewed,
+                                type(exc).__name__, len(held))
+                    for task, _ in held.values():
+                        task.cancel()
+                else:
+                    log.warning("heartbeat failed (%s: %s)", type(exc).__name__, str(exc).splitlines()[0][:200])
                 continue
-            if row is None:
-                log.warning("session %s: lease lost, cancelling the turn", sid)
-                task.cancel()
-                return
-            if row[0] and cancel_on_stop:
-                task.cancel()
-                return
+            renewed = loop.time()
+            for sid, (task, cancel_on_stop) in held.items():
+                if self._held.get(sid, (None,))[0] is not task:
+                    continue  # that item ended meanwhile (and its lease may have been released with it)
+                if sid not in flags:
+                    log.warning("session %s: lease lost, cancelling the turn", sid)
+                    task.cancel()
+                elif flags[sid] and cancel_on_stop:
+                    task.cancel()
 
-    async def handle(self, sid: str, item: WorkItem) -> None:
+    async def renew(self, sids: list[str]) -> dict[str, bool]:
+        """Extend the leases still ours; returns each one's stop flag. Rows are locked in id order,
+        as every statement here that updates many sessions does, so that two cannot deadlock."""
+        async with self.rt.db.transaction() as db:
+            mine = select(Session.id).where(Session.id.in_(sids), Session.lease_owner == self.rt.owner)
+            if self.rt.db.is_postgres:
+                # FOR NO KEY UPDATE, the lock the UPDATE takes anyway: it does not wait on the key-share
+                # locks that inserting messages takes on the same sessions.
+                mine = mine.order_by(Session.id).with_for_update(key_share=True)
+            ids = list((await db.execute(mine)).scalars().all())
+            if not ids:
+                return {}
+            res = await db.execute(update(Session).where(Session.id.in_(ids)).values(
+                lease_expires_at=now() + timedelta(seconds=self.rt.lease_seconds))
+                .returning(Session.id, Session.stop_requested))
+            return {row[0]: bool(row[1]) for row in res.all()}
+
+    async def handle(self, sid: str, item: WorkItem) -> bool:
+        """Work one item. True when it ended normally (the caller records it done with the next
+        step); otherwise its outcome is recorded here."""
         try:
             if item.kind == "stop":
                 await self.stop(sid, item)
             else:
                 await self.turn(sid, item)
-            await self.finish_item(item.id, "done")
         except asyncio.CancelledError:
             stopping = await self.stop_requested(sid)
             await self.finish_item(item.id, "done" if stopping else "queued")
             if not stopping:
                 raise
+            return False
         except Exception as exc:
-            log.exception("session %s: work item %s failed", sid, item.id)
-            await self.finish_item(item.id, "failed", error=f"{type(exc).__name__}: {exc}"[:2000])
-            await self.tell(sid, "🛑 Something went wrong on my side while working on this "
-                                 f"({type(exc).__name__}). Your message is saved; reply to try again.")
+            await self.item_failed(sid, item, exc)
+            return False
+        return True
+
+    async def item_failed(self, sid: str, item: WorkItem, exc: Exception) -> None:
+        if is_transient(exc) and item.attempts < MAX_TRANSIENT_ATTEMPTS:
+            # The database (or the connection to it) went away mid-turn: the transcript holds every
+            # step taken, so the item is simply worked again a little later.
+            delay = min(60.0, 0.5 * 2 ** item.attempts)
+            log.warning("session %s: work item %s interrupted by %s; again in %.0fs", sid, item.id,
+                        type(exc).__name__, delay)
+            await self.finish_item(item.id, "queued", available_at=now() + timedelta(seconds=delay))
+            return
+        log.error("session %s: work item %s failed", sid, item.id, exc_info=exc)
+        await self.finish_item(item.id, "failed", error=f"{type(exc).__name__}: {exc}"[:2000])
+        await self.tell(sid, "🛑 Something went wrong on my side while working on this "
+                             f"({type(exc).__name__}). Your message is saved; reply to try again.")
 
     async def stop_requested(self, sid: str) -> bool:
-        async with self.rt.db.session() as db:
-            s = await db.get(Session, sid)
-            return bool(s and s.stop_requested)
+        try:
+            async with self.rt.db.session() as db:
+                s = await db.get(Session, sid)
+                return bool(s and s.stop_requested)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            return False
 
-    async def finish_item(self, item_id: int, status: str, error: str | None = None) -> None:
-        async with self.rt.db.transaction() as db:
-            await db.execute(update(WorkItem).where(WorkItem.id == item_id).values(
-                status=status, error=error, finished_at=now() if status != "queued" else None,
-                lease_owner=None))
+    async def finish_item(self, item_id: int, status: str, error: str | None = None,
+                          available_at: datetime | None = None) -> None:
+        """Record the item's end; only while it is still ours (a process that gave its lease up must
+        not touch an item another process has taken over)."""
+        values: dict[str, Any] = dict(status=status, error=error, lease_owner=None,
+                                      finished_at=now() if status != "queued" else None)
+        if available_at is not None:
+            values["available_at"] = available_at
+
+        async def once() -> None:
+            async with self.rt.db.transaction() as db:
+                await db.execute(update(WorkItem).where(WorkItem.id == item_id,
+                                                        WorkItem.lease_owner == self.rt.owner).values(**values))
+
+        try:
+            await retry_transient(once, attempts=6)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            log.warning("work item %s: could not record %s (%s); it is worked again later", item_id, status,
+                        type(exc).__name__)
 
     async def tell(self, sid: str, text: str) -> None:
         with contextlib.suppress(Exception):
@@ -194,31 +342,80 @@ class Worker:
             if s is not None:
                 await self.rt.adapter(s.platform).post(conversation_of(s), text)
 
+    async def llm_retrying(self, attempt: int, delay: float, exc: BaseException) -> None:
+        """LiteLLM.on_retry: a model outage that lasts is told in the thread, once per turn."""
+        scope = current_turn.get()
+        if scope is None or scope.told_llm_outage or attempt < TELL_LLM_RETRY_FROM:
+            return
+        scope.told_llm_outage = True
+        what = "is rate-limiting us" if "RateLimit" in type(exc).__name__ else "is not answering"
+        s = scope.session
+        with contextlib.suppress(Exception):
+            await self.rt.adapter(s.platform).post(
+                conversation_of(s), f"⏳ The language model {what} ({type(exc).__name__}). I keep retrying by "
+                f"myself (next try in {delay:.0f}s); nothing you sent is lost and there is no need to repeat it.")
+
     # --- turns ----------------------------------------------------------------------------------
 
     async def turn(self, sid: str, item: WorkItem) -> None:
+        retry = item.attempts > 1
         async with self.rt.db.transaction() as db:
             s = await db.get(Session, sid)
             assert s is not None
             requester = self.requester_for(s, item)
             if item.kind == "job_finished":
-                await add_message(db, sid, {"role": "user", "content": job_report(item.payload),
-                                            "meta": {"kind": "job_event"}})
+                await self.add_once(db, sid, f"job_finished:{item.payload.get('job_id')}", retry,
+                                    {"role": "user", "content": job_report(item.payload),
+                                     "meta": {"kind": "job_event"}})
             if item.kind == "seed":
-                await self.seed(db, s, item)
+                await self.seed(db, s, item, retry)
             if item.kind == "message":
                 s.current_requester = requester
             if s.status == "waiting_approval" and item.kind in ("message", "job_finished"):
                 return  # stored; the agent sees it when the pending cards are decided
             s.status = "active"
+        if retry and await self.finish_answered_turn(s, requester):
+            return
         await self.run_agent(s, requester)
+
+    async def add_once(self, db: Any, sid: str, key: str, retry: bool, payload: dict[str, Any]) -> None:
+        """Add a system message to the transcript, once even when the item is worked again."""
+        if retry and (await db.execute(select(Message.id).where(
+                Message.session_id == sid, Message.source_key == key).limit(1))).first() is not None:
+            return
+        await add_message(db, sid, payload, source_key=key)
+
+    async def finish_answered_turn(self, s: Session, requester: str) -> bool:
+        """A retried item whose turn had already ended (its process died before recording that):
+        post the final reply if its posting was never recorded, and do not ask the model again."""
+        async with self.rt.db.session() as db:
+            messages = await load_messages(db, s.id)
+        if not messages or unanswered_calls(messages):
+            return False
+        last = messages[-1]
+        if last.get("role") != "assistant" or last.get("tool_calls"):
+            return False
+        text = str(last.get("content") or "").strip()
+        async with self.rt.db.session() as db:
+            key = await reply_key(db, s.id)
+            posted = await db.get(InboundEvent, key) is not None
+        if text and not posted:
+            log.info("session %s: posting the stored reply of an interrupted turn", s.id)
+            sink = TurnSink(ProgressSink(self.rt, s, requester), self.rt, self.transcripts, s, requester)
+            await sink.emit(ev.AssistantReply(text))
+            await sink.inner.finish("Done")
+        return True
 
     def requester_for(self, s: Session, item: WorkItem) -> str:
         return str(item.payload.get("user") or item.payload.get("requester") or s.current_requester or s.started_by)
 
-    async def seed(self, db: Any, s: Session, item: WorkItem) -> None:
+    async def seed(self, db: Any, s: Session, item: WorkItem, retry: bool) -> None:
         from intern.agent.context import latest_summary
 
+        key = f"seed:{item.payload['from']}"
+        if retry and (await db.execute(select(Message.id).where(
+                Message.session_id == s.id, Message.source_key == key).limit(1))).first() is not None:
+            return
         old = await load_messages(db, item.payload["from"])
         found = latest_summary(old)
         summary = old[found[0]]["content"] if found else "(the previous session had no summary)"
@@ -226,7 +423,8 @@ class Worker:
         if first is not None:
             await add_message(db, s.id, dict(first))
         await add_message(db, s.id, {"role": "user", "content": f"[Continued from session {item.payload['from']}]\n"
-                                     f"{summary}\n\nContinue the work from here.", "meta": {"kind": "seed"}})
+                                     f"{summary}\n\nContinue the work from here.", "meta": {"kind": "seed"}},
+                          source_key=key)
 
     def agent_config(self) -> AgentConfig:
         st = self.rt.settings
@@ -237,10 +435,11 @@ class Worker:
                            arxiv_url=st.arxiv_url)
 
     async def run_agent(self, s: Session, requester: str) -> None:
-        sink = ProgressSink(self.rt, s, requester)
-        transcript = DbTranscript(self.rt, s.id)
-        async with self.rt.db.session() as db:
-            messages = await load_messages(db, s.id)
+        current_turn.set(TurnScope(s))
+        transcript = self.transcripts.of(s.id)
+        messages = await self.transcripts.load(s.id)
+        progress = ProgressSink(self.rt, s, requester)
+        sink = TurnSink(progress, self.rt, self.transcripts, s, requester)
         config = self.agent_config()
         if not config.model:
             await self.rt.adapter(s.platform).post(conversation_of(s), "🛑 No language model is configured: set "
@@ -250,7 +449,7 @@ class Worker:
         ctx = ToolContext(session_id=s.id, config=config, hub=self.rt.hub, http=self.rt.http, prices=self.rt.prices,
                           plan=PlanState.from_messages(messages), events=sink,
                           extras={**self.rt.extras, "cache": self.rt.cache, "llm": llm,
-                                  "redactor": self.rt.redactor})
+                                  "redactor": self.rt.redactor, "launches": Launches(self.rt)})
         context = ContextManager(llm, transcript, window_override=config.context_window_tokens)
         namespace = config.namespace or (await self.safe_namespace())
         agent = Agent(llm=llm, tools=self.rt.tools, transcript=transcript,
@@ -265,11 +464,12 @@ class Worker:
             outcome = TurnOutcome("stopped", message=stop.message)
             await self.rt.adapter(s.platform).post(conversation_of(s), f"🛑 {stop.message}")
         finally:
-            await sink.close()
-        status = "waiting_approval" if outcome.status == "suspended" else "active"
-        async with self.rt.db.transaction() as db:
-            await db.execute(update(Session).where(Session.id == s.id).values(status=status))
-        await sink.finish({"suspended": "Waiting for approval", "done": "Done", "stopped": "Stopped",
+            self.transcripts.forget(s.id)
+            await progress.close()
+        if outcome.status == "suspended":  # `turn` already set it active otherwise
+            async with self.rt.db.transaction() as db:
+                await db.execute(update(Session).where(Session.id == s.id).values(status="waiting_approval"))
+        await progress.finish({"suspended": "Waiting for approval", "done": "Done", "stopped": "Stopped",
                            "limit": "Paused"}[outcome.status])
 
     async def safe_namespace(self) -> str:
@@ -286,16 +486,21 @@ class Worker:
         cancelled_cards = await approvals.cancel_pending(sid, user)
         async with self.rt.db.session() as db:
             s = await db.get(Session, sid)
-            jobs = (await db.execute(select(Job).where(Job.session_id == sid, Job.stage.not_in(TERMINAL),
-                                                       Job.kind == "job"))).scalars().all()
+            jobs = (await db.execute(select(Job).where(
+                Job.session_id == sid, Job.kind == "job",
+                or_(Job.hf_job_id.is_not(None), Job.stage == LAUNCHING),
+                Job.stage.not_in(TERMINAL)))).scalars().all()
         assert s is not None
         cancelled_jobs = []
         for job in jobs:
+            hf_job_id = job.hf_job_id or await self.launched_as(job)
+            if hf_job_id is None:
+                continue
             try:
-                await self.rt.hub.call(self.rt.hub.api.cancel_job, job_id=job.hf_job_id, namespace=job.namespace)
-                cancelled_jobs.append(job.hf_job_id)
+                await self.rt.hub.call(self.rt.hub.api.cancel_job, job_id=hf_job_id, namespace=job.namespace)
+                cancelled_jobs.append(hf_job_id)
             except Exception as exc:
-                log.warning("could not cancel job %s: %s", job.hf_job_id, exc)
+                log.warning("could not cancel job %s: %s", hf_job_id, exc)
         sandboxes = self.rt.extras.get("sandboxes")
         if sandboxes is not None:
             await sandboxes.end_session(sid)
@@ -321,8 +526,215 @@ class Worker:
         await sink.finish("Stopped")
 
 
+    async def launched_as(self, job: Job) -> str | None:
+        """The Hub id of a launch recorded only as an intent (its process died mid-launch)."""
+        hub = self.rt.hub
+        try:
+            found = await hub.read(lambda: list(hub.api.list_jobs(labels={APPROVAL_LABEL: job.approval_id},
+                                                                  namespace=job.namespace)))
+        except Exception as exc:
+            log.warning("could not look up the launch of approval %s: %s", job.approval_id, exc)
+            return None
+        return str(found[0].id) if found else None
+
+
+# ("message", (session id, message)), ("usage", (session, user, event)) or ("reply", session id)
+Entry = tuple[str, Any, asyncio.Future[None]]
+
+
+class TranscriptWriter:
+    """The agent's Transcript port for every turn of this process, with group commit: the messages
+    (and LLM usage) that sessions record at the same moment are written in one transaction, and each
+    call still returns only once its record is stored. Hundreds of turns at once would otherwise
+    cost a transaction per message."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self._pending: list[Entry] = []
+        self._writer: asyncio.Task[None] | None = None
+        # The last seq written per session during its turn, so a batch need not look them up. An
+        # inbound message taking a seq meanwhile makes the insert fail; the batch is then redone
+        # message by message and the cache forgotten.
+        self._seqs: dict[str, int] = {}
+
+    def of(self, session_id: str) -> SessionTranscript:
+        return SessionTranscript(self, session_id)
+
+    def forget(self, session_id: str) -> None:
+        self._seqs.pop(session_id, None)
+
+    async def load(self, session_id: str) -> list[dict[str, Any]]:
+        """The session's transcript, as `load_messages` gives it; remembers its last seq."""
+        async with self.rt.db.session() as db:
+            rows = (await db.execute(select(Message.seq, Message.payload).where(Message.session_id == session_id)
+                                     .order_by(Message.seq))).all()
+        if rows:
+            self._seqs[session_id] = rows[-1][0]
+        return [dict(payload) for _, payload in rows]
+
+    async def append(self, session_id: str, message: dict[str, Any]) -> None:
+        await self._record("message", (session_id, self.rt.redactor.redact_obj(message)))
+
+    async def usage(self, session: Session, user: str, event: ev.UsageRecorded) -> None:
+        await self._record("usage", (session, user, event))
+
+    async def replied(self, session_id: str) -> None:
+        """The session's latest reply was posted (see `reply_key`)."""
+        await self._record("reply", session_id)
+
+    async def _record(self, kind: str, item: Any) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((kind, item, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._drain())
+        await future
+
+    async def _drain(self) -> None:
+        attempt = 0
+        while self._pending:
+            batch, self._pending = self._pending, []
+            written: dict[str, int] = {}
+            try:
+                async with self.rt.db.transaction() as db:
+                    await self._write(db, batch, written)
+            except IntegrityError:
+                # Another writer (an inbound message) took a seq meanwhile: each on its own, with retries.
+                for kind, item, future in batch:
+                    if kind == "message":
+                        self.forget(item[0])
+                    await _settle(future, self._alone(kind, item))
+                continue
+            except Exception as exc:
+                if rolled_back(exc) and attempt < WRITE_ATTEMPTS:
+                    # certainly not written (a deadlock victim): write it again
+                    self._pending[:0] = batch
+                    attempt += 1
+                    await asyncio.sleep(0.05 * 2 ** attempt)
+                    continue
+                for kind, item, future in batch:
+                    if kind == "message":
+                        self.forget(item[0])
+                    if not future.done():
+                        future.set_exception(exc)
+                attempt = 0
+                continue
+            attempt = 0
+            self._seqs.update(written)
+            for _, _, future in batch:
+                if not future.done():
+                    future.set_result(None)
+
+    async def _write(self, db: Any, batch: list[Entry], written: dict[str, int]) -> None:
+        messages = [item for kind, item, _ in batch if kind == "message"]
+        if messages:
+            sids = {sid for sid, _ in messages}
+            seqs = {sid: self._seqs[sid] + 1 for sid in sids if sid in self._seqs}
+            seqs.update(await next_seqs(db, sids - set(seqs)))
+            rows = []
+            for sid, message in messages:
+                rows.append({"session_id": sid, "seq": seqs[sid], "role": message["role"], "author": None,
+                             "source_key": None, "payload": message, "created_at": now()})
+                seqs[sid] += 1
+            await db.execute(insert(Message), rows)
+            written.update({sid: seqs[sid] - 1 for sid in sids})
+        # A reply is marked in the batch after the one that stored it: its seq is the cached last one.
+        written.update({sid: self._seqs[sid] for kind, sid, _ in batch
+                        if kind == "reply" and sid not in written and sid in self._seqs})
+        usage = [item for kind, item, _ in batch if kind == "usage"]
+        if usage:
+            await record_usages(db, usage)
+        replies = [f"reply:{sid}:{written[sid]}" if sid in written else await reply_key(db, sid)
+                   for kind, sid, _ in batch if kind == "reply"]
+        if replies:
+            await claim_events(db, replies, "reply")
+
+    async def _alone(self, kind: str, item: Any) -> None:
+        if kind == "message":
+            await DbTranscript(self.rt, item[0]).append(item[1])
+            return
+        async with self.rt.db.transaction() as db:
+            if kind == "usage":
+                await record_usages(db, [item])
+            else:
+                await claim_events(db, [await reply_key(db, item)], "reply")
+
+
+SESSIONS = Session.__table__
+ADD_USAGE = update(SESSIONS).where(SESSIONS.c.id == bindparam("b_id")).values(
+    prompt_tokens=SESSIONS.c.prompt_tokens + bindparam("b_prompt"),
+    completion_tokens=SESSIONS.c.completion_tokens + bindparam("b_completion"),
+    llm_cost_usd=SESSIONS.c.llm_cost_usd + bindparam("b_cost"))
+
+
+async def record_usages(db: Any, usage: list[tuple[Session, str, ev.UsageRecorded]]) -> None:
+    """Token and cost counters of many sessions in one statement; LLM spend toward the budget."""
+    rows = sorted(({"b_id": s.id, "b_prompt": e.prompt_tokens, "b_completion": e.completion_tokens,
+                    "b_cost": e.cost_usd} for s, _, e in usage), key=lambda r: str(r["b_id"]))
+    await db.execute(ADD_USAGE, rows)  # in id order, like the lease keeper: no deadlock between them
+    for s, user, e in usage:
+        if e.cost_usd > 0:
+            await add_llm_spend(db, s, user, e.cost_usd)
+
+
+class SessionTranscript:
+    def __init__(self, writer: TranscriptWriter, session_id: str) -> None:
+        self.writer, self.session_id = writer, session_id
+
+    async def append(self, message: dict[str, Any]) -> None:
+        await self.writer.append(self.session_id, message)
+
+
+async def _settle(future: asyncio.Future[None], work: Any) -> None:
+    try:
+        await work
+    except Exception as exc:
+        if not future.done():
+            future.set_exception(exc)
+        return
+    if not future.done():
+        future.set_result(None)
+
+
+async def reply_key(db: Any, session_id: str) -> str:
+    """Names the session's latest model reply. Only the worker holding the lease appends assistant
+    messages, so right after a reply is stored it is the latest one."""
+    seq = (await db.execute(select(func.max(Message.seq)).where(
+        Message.session_id == session_id, Message.role == "assistant"))).scalar()
+    return f"reply:{session_id}:{seq or 0}"
+
+
+class TurnSink:
+    """The turn's event sink, in front of the ProgressSink.
+
+    - Each final reply is recorded as posted once the post succeeded, so that a turn worked again
+      after a crash neither loses nor repeats its reply.
+    - LLM usage goes through the group-commit writer with the transcript (the ProgressSink would
+      spend a transaction on each model call); the status card's running cost is kept here.
+    """
+
+    def __init__(self, inner: ProgressSink, rt: Runtime, writer: TranscriptWriter, session: Session,
+                 requester: str) -> None:
+        self.inner, self.rt, self.writer = inner, rt, writer
+        self.session, self.requester = session, requester
+
+    async def emit(self, event: ev.AgentEvent) -> None:
+        if isinstance(event, ev.UsageRecorded):
+            self.inner.state.llm_cost_usd += event.cost_usd
+            await self.writer.usage(self.session, self.requester, event)
+            return
+        await self.inner.emit(event)
+        if isinstance(event, ev.AssistantReply):
+            try:
+                await self.writer.replied(self.session.id)
+            except Exception:
+                log.warning("session %s: could not record that a reply was posted", self.session.id)
+
+
 class YieldingLLM:
-    """The LLM port, letting inbound deliveries go first before each (CPU-heavy) model call."""
+    """The LLM port, letting inbound deliveries go first before each (CPU-heavy) model call.
+
+    Token counts of long plain texts (the system prompt, the tool schemas: the same in every turn,
+    and the costliest to tokenise) are remembered across turns."""
 
     def __init__(self, inner: Any, rt: Runtime) -> None:
         self.inner, self.rt = inner, rt
@@ -332,10 +744,22 @@ class YieldingLLM:
         return await self.inner.complete(**kwargs)
 
     def count_tokens(self, model: str, messages: list[dict[str, Any]]) -> int:
+        if len(messages) == 1 and set(messages[0]) == {"role", "content"} and isinstance(messages[0]["content"], str) \
+                and len(messages[0]["content"]) >= LONG_TEXT:
+            return _count_text(self.inner, model, messages[0]["role"], messages[0]["content"])
         return int(self.inner.count_tokens(model, messages))
 
     def context_window(self, model: str) -> int:
         return int(self.inner.context_window(model))
+
+
+LONG_TEXT = 2000
+WRITE_ATTEMPTS = 3
+
+
+@functools.lru_cache(maxsize=64)
+def _count_text(llm: Any, model: str, role: str, text: str) -> int:
+    return int(llm.count_tokens(model, [{"role": role, "content": text}]))
 
 
 def job_report(p: dict[str, Any]) -> str:

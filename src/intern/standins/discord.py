@@ -820,10 +820,11 @@ class DiscordStandIn(StandIn):
                                 files: dict[str, bytes]) -> Message | None:
         if kind in (4, 5):
             flags = int(data.get("flags") or 0) & EPHEMERAL
-            body = data if kind == 4 else {}
-            msg = self._new_message(record.channel, body, files, self.users[self.bot_user_id],
-                                    flags=flags | (LOADING if kind == 5 else 0)) if kind == 4 else \
-                Message(self._message_data(record.channel, self.users[self.bot_user_id], flags=flags | LOADING))
+            bot = self.users[self.bot_user_id]
+            if kind == 4:
+                msg = self._new_message(record.channel, data, files, bot, flags=flags)
+            else:  # deferred: a "thinking…" placeholder until the first follow-up
+                msg = Message(self._message_data(record.channel, bot, flags=flags | LOADING))
             msg.data["webhook_id"] = self.application_id
             msg.data["application_id"] = self.application_id
             msg.interaction_token = record.token

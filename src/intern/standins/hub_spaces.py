@@ -18,7 +18,7 @@ Changing secrets, hardware or restarting rebuilds a Space that has an app. Delet
 
 Test knobs on `SpacesState` (`spaces_state(hub)`): `fail_builds` hands stages and messages to the next
 builds (e.g. `("BUILD_ERROR", "pip failed")`), `fail_deletes` makes that many deletions answer 500,
-`build_seconds` keeps a build in BUILDING that long.
+`fail_runtime` that many runtime reads answer 503, `build_seconds` keeps a build in BUILDING that long.
 """
 
 from __future__ import annotations
@@ -105,6 +105,7 @@ class SpacesState:
     spaces: dict[str, Space] = field(default_factory=dict)
     fail_builds: list[tuple[str, str]] = field(default_factory=list)
     fail_deletes: int = 0
+    fail_runtime: int = 0
     build_seconds: float = 0.0
     start_timeout: float = 30.0
 
@@ -368,6 +369,9 @@ class _Routes:
     # --- runtime and settings
 
     async def runtime(self, request: web.Request, space: Space) -> web.StreamResponse:
+        if self.state.fail_runtime > 0:
+            self.state.fail_runtime -= 1
+            return hub_error(503, "Service Unavailable")
         return web.json_response(space.runtime())
 
     async def add_secret(self, request: web.Request, space: Space) -> web.StreamResponse:

@@ -299,8 +299,12 @@ class DiscordAdapter:
         reply = await self.bot.on_command(cmd)
         await self._answer(interaction, reply.text)
         if reply.ok and name == "policy" and cmd.args:
-            # A change to what the channel allows is announced where it applies.
-            await self.post(here.conversation, outbound.markdown(reply.text))
+            # A change to what the channel allows is announced where it applies; the change is made
+            # either way, so a failed announcement must not read as a failed command.
+            try:
+                await self.post(here.conversation, outbound.markdown(reply.text))
+            except discord.HTTPException:
+                log.exception("could not announce a policy change")
 
     async def stop(self, interaction: discord.Interaction[Any]) -> None:
         if await self._defer(interaction):

@@ -7,11 +7,12 @@ Events are persisted before the 200 goes back (`process_before_response=True`); 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -20,9 +21,18 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
-from intern.adapters.slack.inbound import PLATFORM, click_from_action, click_location, message_from_event
+from intern.adapters.slack.inbound import (
+    PLATFORM,
+    click_from_action,
+    click_location,
+    message_from_event,
+    team_of,
+)
 from intern.adapters.slack.outbound import card_blocks, card_fallback_text, chunks
 from intern.bot.chat import Card, Conversation, MessageRef, StopClick
+
+if TYPE_CHECKING:
+    from intern.adapters.slack.oauth import SlackOAuth
 
 log = logging.getLogger(__name__)
 
@@ -30,21 +40,53 @@ log = logging.getLogger(__name__)
 class SlackAdapter:
     platform = PLATFORM
 
-    def __init__(self, *, bot_token: str, signing_secret: str, api_url: str, bot: Any,
-                 app_token: str | None = None) -> None:
+    def __init__(self, *, bot_token: str | None, signing_secret: str, api_url: str, bot: Any,
+                 app_token: str | None = None, oauth: SlackOAuth | None = None) -> None:
         self.bot = bot
-        self.client = AsyncWebClient(token=bot_token, base_url=api_url)
-        self.client.retry_handlers.extend([
+        self.api_url = api_url
+        # With OAuth every workspace has its own bot token: outbound calls go through client_for().
+        self.oauth = oauth
+        self.client = self._new_client(None if oauth else bot_token)
+        self._clients: dict[str, AsyncWebClient] = {}
+        self.app_token = app_token
+        self.verifier = SignatureVerifier(signing_secret)
+        self.app = AsyncApp(client=self.client, signing_secret=signing_secret, process_before_response=True,
+                            raise_error_for_unhandled_request=False,
+                            oauth_settings=oauth.settings if oauth else None)
+        if oauth is not None:
+            self.app.enable_token_revocation_listeners()
+        self._bot_user_id: str | None = None
+        self._register()
+
+    def _new_client(self, token: str | None) -> AsyncWebClient:
+        client = AsyncWebClient(token=token, base_url=self.api_url)
+        client.retry_handlers.extend([
             AsyncRateLimitErrorRetryHandler(max_retry_count=5),
             AsyncServerErrorRetryHandler(max_retry_count=2),
             AsyncConnectionErrorRetryHandler(max_retry_count=2),
         ])
-        self.app_token = app_token
-        self.verifier = SignatureVerifier(signing_secret)
-        self.app = AsyncApp(client=self.client, signing_secret=signing_secret, process_before_response=True,
-                            raise_error_for_unhandled_request=False)
-        self._bot_user_id: str | None = None
-        self._register()
+        return client
+
+    async def client_for(self, workspace: str | None) -> AsyncWebClient:
+        """The client holding the bot token of `workspace` (OAuth installs), else the one client."""
+        if self.oauth is None or not workspace:
+            return self.client
+        token = await self.oauth.bot_token(workspace)
+        if token is None:
+            raise LookupError(f"Intern is not installed in the Slack workspace {workspace}")
+        if token not in self._clients:
+            self._clients[token] = self._new_client(token)
+        return self._clients[token]
+
+    def _ref(self, conv: Conversation, ts: str) -> MessageRef:
+        # The bot treats a MessageRef as opaque; in OAuth mode it must say which workspace's token edits it.
+        channel = f"{conv.workspace}/{conv.channel}" if self.oauth is not None and conv.workspace else conv.channel
+        return MessageRef(PLATFORM, channel, ts, conv.thread)
+
+    @staticmethod
+    def _located(ref: MessageRef) -> tuple[str | None, str]:
+        workspace, _, channel = ref.channel.rpartition("/")
+        return workspace or None, channel
 
     async def bot_user_id(self) -> str | None:
         if self._bot_user_id is None:
@@ -58,6 +100,7 @@ class SlackAdapter:
         app = self.app
         app.event("app_mention")(self._on_event)
         app.event("message")(self._on_event)
+        app.event("app_home_opened")(self._on_home_opened)
         for action_id in ("intern_approve", "intern_deny", "intern_stop"):
             app.action(action_id)(self._on_action)
         app.error(self._on_error)
@@ -65,8 +108,8 @@ class SlackAdapter:
     async def _on_error(self, error: Exception, body: dict[str, Any]) -> None:
         log.error("slack listener error: %s", type(error).__name__, exc_info=error)
 
-    async def _on_event(self, body: dict[str, Any]) -> None:
-        msg = message_from_event(body, await self.bot_user_id())
+    async def _on_event(self, body: dict[str, Any], context: Any) -> None:
+        msg = message_from_event(body, context.get("bot_user_id") or await self.bot_user_id())
         if msg is None:
             return
         accepted = await self.bot.on_message(msg)
@@ -74,6 +117,19 @@ class SlackAdapter:
             self.bot.spawn(self._run_command(accepted.command))
         elif accepted.outcome == "refused" and accepted.message:
             self.bot.spawn(self.post_private(msg.conversation, msg.user, accepted.message))
+
+    async def _on_home_opened(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        if event.get("tab", "home") != "home" or not event.get("user"):
+            return
+        self.bot.spawn(self.publish_home(team_of(body, event), str(event["user"])))
+
+    async def publish_home(self, workspace: str, user: str) -> None:
+        from intern.adapters.slack.home import publish_home
+
+        try:
+            await publish_home(self.bot, await self.client_for(workspace), workspace, user)
+        except Exception:
+            log.exception("could not publish the App Home of a user")
 
     async def _run_command(self, cmd: Any) -> None:
         reply = await self.bot.on_command(cmd)
@@ -113,6 +169,21 @@ class SlackAdapter:
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/slack/events", self.handle)
+        if self.oauth is not None:
+            app.router.add_get(self.oauth.settings.install_path, self.handle_oauth)
+            app.router.add_get(self.oauth.settings.redirect_uri_path, self.handle_oauth)
+
+    async def handle_oauth(self, request: web.Request) -> web.Response:
+        """bolt's install page and OAuth redirect (plain browser requests: no Slack signature)."""
+        flow = self.app.oauth_flow
+        assert flow is not None and self.oauth is not None
+        bolt_request = await to_bolt_request(request)
+        if request.path == flow.install_path:
+            response = await flow.handle_installation(bolt_request)
+        else:
+            response = await flow.handle_callback(bolt_request)
+            self.oauth.forget()
+        return await to_aiohttp_response(response)
 
     async def start_socket_mode(self) -> Any:
         from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -125,37 +196,42 @@ class SlackAdapter:
 
     async def post(self, conv: Conversation, text: str) -> MessageRef:
         ref = None
+        client = await self.client_for(conv.workspace)
         for piece in chunks(text or "(empty)"):
-            resp = await self.client.chat_postMessage(channel=conv.channel, thread_ts=conv.thread or None,
-                                                      text=piece, unfurl_links=False, unfurl_media=False)
-            ref = ref or MessageRef(PLATFORM, conv.channel, str(resp["ts"]), conv.thread)
+            resp = await client.chat_postMessage(channel=conv.channel, thread_ts=conv.thread or None,
+                                                 text=piece, unfurl_links=False, unfurl_media=False)
+            ref = ref or self._ref(conv, str(resp["ts"]))
         assert ref is not None
         return ref
 
     async def post_card(self, conv: Conversation, card: Card) -> MessageRef:
         blocks, cut = card_blocks(card)
-        resp = await self.client.chat_postMessage(channel=conv.channel, thread_ts=conv.thread or None,
-                                                  text=card_fallback_text(card), blocks=blocks)
+        client = await self.client_for(conv.workspace)
+        resp = await client.chat_postMessage(channel=conv.channel, thread_ts=conv.thread or None,
+                                             text=card_fallback_text(card), blocks=blocks)
         if cut and card.body:
             await self.attach_file(conv, "full_" + (card.body_label or "text").lower().replace(" ", "_") + ".txt",
                                    card.body, f"Full {card.body_label or 'text'} for: {card.title}")
-        return MessageRef(PLATFORM, conv.channel, str(resp["ts"]), conv.thread)
+        return self._ref(conv, str(resp["ts"]))
 
     async def update_card(self, ref: MessageRef, card: Card) -> None:
         blocks, _ = card_blocks(card)
-        await self.client.chat_update(channel=ref.channel, ts=ref.id, text=card_fallback_text(card), blocks=blocks)
+        workspace, channel = self._located(ref)
+        client = await self.client_for(workspace)
+        await client.chat_update(channel=channel, ts=ref.id, text=card_fallback_text(card), blocks=blocks)
 
     async def post_private(self, conv: Conversation, user: str, text: str) -> None:
         try:
-            await self.client.chat_postEphemeral(channel=conv.channel, user=user, text=text,
-                                                 thread_ts=conv.thread or None)
+            client = await self.client_for(conv.workspace)
+            await client.chat_postEphemeral(channel=conv.channel, user=user, text=text, thread_ts=conv.thread or None)
         except Exception:
             log.exception("ephemeral reply failed")
 
     async def attach_file(self, conv: Conversation, filename: str, content: str, title: str) -> None:
         try:
-            await self.client.files_upload_v2(channel=conv.channel, thread_ts=conv.thread or None,
-                                              filename=filename, content=content, title=title)
+            client = await self.client_for(conv.workspace)
+            await client.files_upload_v2(channel=conv.channel, thread_ts=conv.thread or None,
+                                         filename=filename, content=content, title=title)
         except Exception:
             log.exception("file upload failed")
 
@@ -163,5 +239,47 @@ class SlackAdapter:
         if not group_ref.startswith("<!subteam^"):
             return set()
         group = group_ref[len("<!subteam^"):].split("|")[0].rstrip(">")
-        resp = await self.client.usergroups_users_list(usergroup=group, team_id=workspace or None)
+        client = await self.client_for(workspace)
+        resp = await client.usergroups_users_list(usergroup=group, team_id=workspace or None)
         return set(resp.get("users") or [])
+
+    async def check_refs(self, workspace: str, refs: list[str]) -> dict[str, str]:
+        """Policy changes: which of these users or user groups this workspace does not have, and why."""
+        client = await self.client_for(workspace)
+        problems: dict[str, str] = {}
+        for ref in refs:
+            if ref.startswith("<!subteam^"):
+                why = await self._group_problem(client, workspace, ref)
+            elif ref.startswith("<"):
+                why = None
+            else:
+                why = await self._user_problem(client, workspace, ref)
+            if why:
+                problems[ref] = why
+        return problems
+
+    async def _user_problem(self, client: AsyncWebClient, workspace: str, user_id: str) -> str | None:
+        try:
+            user = (await client.users_info(user=user_id)).get("user") or {}
+        except SlackApiError as exc:
+            if exc.response.get("error") == "user_not_found":
+                return "unknown user in this workspace"
+            log.warning("could not check Slack user %s: %s", user_id, exc.response.get("error"))
+            return None
+        if user.get("deleted"):
+            return "unknown (deactivated) user"
+        if user.get("is_bot"):
+            return "a bot, not a person"
+        if workspace and user.get("team_id") and user["team_id"] != workspace:
+            return "a user of another workspace (only members of this one can decide here)"
+        return None
+
+    async def _group_problem(self, client: AsyncWebClient, workspace: str, ref: str) -> str | None:
+        group = ref[len("<!subteam^"):].split("|")[0].rstrip(">")
+        try:
+            await client.usergroups_users_list(usergroup=group, team_id=workspace or None)
+        except SlackApiError as exc:
+            if exc.response.get("error") in ("no_such_subteam", "subteam_not_found"):
+                return "unknown user group in this workspace"
+            log.warning("could not check Slack user group %s: %s", group, exc.response.get("error"))
+        return None

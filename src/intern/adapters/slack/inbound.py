@@ -28,7 +28,9 @@ def message_from_event(body: dict[str, Any], bot_user_id: str | None) -> UserMes
         return None
     if event.get("type") not in ("app_mention", "message"):
         return None
-    if event.get("subtype") not in HUMAN_SUBTYPES or event.get("bot_id") or not event.get("user"):
+    subtype = event.get("subtype")
+    if not isinstance(subtype, str | None) or subtype not in HUMAN_SUBTYPES or event.get("bot_id") \
+            or not event.get("user"):
         return None
     if bot_user_id and event.get("user") == bot_user_id:
         return None

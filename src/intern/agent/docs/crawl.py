@@ -20,7 +20,9 @@ stays as it is and DocsCrawlError is raised.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -153,14 +155,27 @@ def _count_links(nav: Tag, set_path: str) -> int:
     return sum(1 for a in nav.find_all("a", href=True) if str(a["href"]).split("#")[0].startswith(set_path + "/"))
 
 
+LANGUAGES = frozenset({"ar", "de", "es", "fr", "hi", "it", "ja", "ko", "pt", "ru", "te", "tr", "vi", "zh",
+                       "zh-hans", "zh-hant"})
+
+
 def _page_path(href: str, page_url: str, set_path: str) -> str | None:
+    """The canonical path of a sidebar link: the default version, in English; None for other pages."""
     absolute = httpx.URL(page_url).join(urldefrag(href)[0])
     if not _same_origin(str(absolute), page_url):
         return None
     path = absolute.path.rstrip("/")
     if not path.startswith(set_path + "/") or path.endswith(".md"):
         return None
-    return path
+    rest = path[len(set_path) + 1:].split("/")
+    if len(rest) > 2 and (rest[0] == "main" or re.fullmatch(r"v\d[\w.\-]*", rest[0])) and re.fullmatch(
+            r"[a-z]{2}(-[a-z]+)?", rest[1]):
+        if rest[1] != "en":
+            return None
+        rest = rest[2:]  # a pinned version of the page: index it under its plain URL
+    if rest[0] in LANGUAGES:
+        return None
+    return f"{set_path}/{'/'.join(rest)}"
 
 
 async def build_index(docs_dir: Path, *, hf_endpoint: str, http: httpx.AsyncClient,
@@ -187,7 +202,8 @@ async def build_index(docs_dir: Path, *, hf_endpoint: str, http: httpx.AsyncClie
     kept = _carry_over(docs_dir, pages, crawled={s.name for s in chosen} - set(failed))
     stats = write_index(docs_dir, pages, source="live", hf_endpoint=hf_endpoint, failed_sets=failed,
                         failed_pages=crawler.failed_pages, kept_from_previous=kept)
-    crawler.progress(f"indexed {stats.pages} pages from {len(stats.sets)} sets in {time.perf_counter() - started:.1f}s")
+    stats = dataclasses.replace(stats, seconds=time.perf_counter() - started)
+    crawler.progress(f"indexed {stats.pages} pages from {len(stats.sets)} sets in {stats.seconds:.1f}s")
     return stats
 
 

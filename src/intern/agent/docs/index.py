@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -40,9 +41,11 @@ from intern.agent.docs.text import SnippetPicker, headings, page_title, plain_te
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # an index written with another version is replaced by the snapshot until refreshed
 INDEX_NAME = "docs"
-FIELD_BOOSTS = {"title": 4.0, "headings": 2.0, "section": 0.5, "body": 1.0}
+# Every searched field is one more posting list to score per word, which is what Whoosh spends its
+# time on: the sidebar group is searched as part of the body rather than as a field of its own.
+FIELD_BOOSTS = {"title": 4.0, "headings": 2.0, "body": 1.0}
 SEARCH_FIELDS = tuple(FIELD_BOOSTS)
 # A query word found in more pages than this is "common": it still counts in titles, but its long
 # posting lists in the other fields are not scored. Such words carry little weight in BM25 anyway,
@@ -102,9 +105,9 @@ def docs_schema() -> Schema:
         path=ID(stored=True, unique=True),
         title=TEXT(analyzer=analyzer, field_boost=FIELD_BOOSTS["title"]),  # page heading + sidebar name
         display_title=STORED,
+        section=STORED,
         headings=TEXT(analyzer=analyzer, field_boost=FIELD_BOOSTS["headings"]),
-        section=TEXT(analyzer=analyzer, stored=True, field_boost=FIELD_BOOSTS["section"]),
-        body=TEXT(analyzer=analyzer),
+        body=TEXT(analyzer=analyzer),  # sidebar group, text and code
         sidebar_title=STORED,
         order=NUMERIC(stored=True),
         markdown=STORED,
@@ -133,28 +136,34 @@ def write_index(docs_dir: Path, pages: Iterable[Page], *, source: str, hf_endpoi
                 failed_sets: dict[str, str] | None = None, failed_pages: int = 0,
                 kept_from_previous: dict[str, int] | None = None) -> IndexStats:
     """Index `pages` as a new generation and make it the current one."""
+    with _locked(Path(docs_dir)):
+        return _write_unlocked(Path(docs_dir), pages, source=source, hf_endpoint=hf_endpoint,
+                               failed_sets=failed_sets or {}, failed_pages=failed_pages,
+                               kept_from_previous=kept_from_previous or {})
+
+
+def _write_unlocked(docs_dir: Path, pages: Iterable[Page], *, source: str, hf_endpoint: str | None,
+                    failed_sets: dict[str, str], failed_pages: int, kept_from_previous: dict[str, int]) -> IndexStats:
     started = time.perf_counter()
-    docs_dir = Path(docs_dir)
-    with _locked(docs_dir):
-        gen = f"gen-{_now().strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
-        gen_dir = docs_dir / gen
-        gen_dir.mkdir(parents=True)
-        try:
-            counts, toc = _write_generation(gen_dir, pages)
-        except BaseException:
-            shutil.rmtree(gen_dir, ignore_errors=True)
-            raise
-        built_at = _now()
-        meta = {
-            "version": SCHEMA_VERSION, "generation": gen, "built_at": built_at.isoformat(),
-            "source": source, "hf_endpoint": hf_endpoint, "pages": sum(counts.values()), "sets": counts,
-            "failed_sets": failed_sets or {}, "failed_pages": failed_pages,
-        }
+    gen = f"gen-{_now().strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    gen_dir = docs_dir / gen
+    gen_dir.mkdir(parents=True)
+    try:
+        counts, toc = _write_generation(gen_dir, pages)
         (gen_dir / "toc.json").write_text(json.dumps(toc), encoding="utf-8")
-        _write_json_atomically(docs_dir / "current.json", meta)
-        _remove_old_generations(docs_dir, keep={gen, *_previous_generation(docs_dir, gen)})
-    return IndexStats(gen_dir, source, built_at, meta["pages"], counts, failed_sets or {}, failed_pages,
-                      kept_from_previous or {}, time.perf_counter() - started)
+    except BaseException:
+        shutil.rmtree(gen_dir, ignore_errors=True)
+        raise
+    built_at = _now()
+    meta: dict[str, Any] = {
+        "version": SCHEMA_VERSION, "generation": gen, "built_at": built_at.isoformat(),
+        "source": source, "hf_endpoint": hf_endpoint, "pages": sum(counts.values()), "sets": counts,
+        "failed_sets": failed_sets, "failed_pages": failed_pages, "kept_from_previous": kept_from_previous,
+    }
+    _write_json_atomically(docs_dir / "current.json", meta)
+    _remove_old_generations(docs_dir, keep={gen, *_previous_generation(docs_dir, gen)})
+    return IndexStats(gen_dir, source, built_at, meta["pages"], counts, failed_sets, failed_pages,
+                      kept_from_previous, time.perf_counter() - started)
 
 
 def _write_generation(gen_dir: Path, pages: Iterable[Page]) -> tuple[dict[str, int], dict[str, list[Any]]]:
@@ -168,7 +177,7 @@ def _write_generation(gen_dir: Path, pages: Iterable[Page]) -> tuple[dict[str, i
             if page.path in seen:
                 continue
             seen.add(page.path)
-            writer.add_document(**_document(page))
+            writer.add_document(**document_fields(page))
             counts[page.set] = counts.get(page.set, 0) + 1
             toc.setdefault(page.set, []).append([page.order, page.path, _display_title(page), page.section])
     except BaseException:
@@ -185,13 +194,15 @@ def _display_title(page: Page) -> str:
     return page_title(page.markdown) or page.title
 
 
-def _document(page: Page) -> dict[str, Any]:
+def document_fields(page: Page) -> dict[str, Any]:
+    """What is indexed and stored for a page."""
     title = _display_title(page)
     heads = [h.text for h in headings(page.markdown) if h.level > 1]
+    body = "\n".join([page.section, plain_text(page.markdown)[:200_000]])
     return {
         "set": page.set, "path": page.path,
         "title": title if title == page.title else f"{title}\n{page.title}", "display_title": title,
-        "headings": "\n".join(heads), "section": page.section, "body": plain_text(page.markdown)[:200_000],
+        "section": page.section, "headings": "\n".join(heads), "body": body,
         "sidebar_title": page.title, "order": page.order, "markdown": page.markdown,
     }
 
@@ -216,7 +227,7 @@ def _remove_old_generations(docs_dir: Path, keep: set[str]) -> None:
 def read_meta(docs_dir: Path) -> dict[str, Any] | None:
     try:
         meta = json.loads((Path(docs_dir) / "current.json").read_text(encoding="utf-8"))
-    except (FileNotFoundError, ValueError):
+    except (OSError, ValueError):
         return None
     return meta if isinstance(meta, dict) else None
 
@@ -242,11 +253,18 @@ def open_index(docs_dir: Path | str, *, max_age_hours: float = 168.0) -> DocsInd
 def _open_from_snapshot(docs_dir: Path, max_age_hours: float) -> DocsIndex:
     from intern.agent.docs.snapshot import snapshot_pages
 
-    with _locked(docs_dir):
-        meta = read_meta(docs_dir)  # another process may have built it while we waited
-    if meta is None or meta.get("version") != SCHEMA_VERSION or not _usable(docs_dir, meta):
-        write_index(docs_dir, snapshot_pages(), source="snapshot")
-        meta = read_meta(docs_dir)
+    try:
+        with _locked(docs_dir):
+            meta = read_meta(docs_dir)  # another process may have built it while we waited
+            if meta is None or meta.get("version") != SCHEMA_VERSION or not _usable(docs_dir, meta):
+                _write_unlocked(docs_dir, snapshot_pages(), source="snapshot", hf_endpoint=None,
+                                failed_sets={}, failed_pages=0, kept_from_previous={})
+                meta = read_meta(docs_dir)
+    except OSError as exc:  # a read-only or full disk must not keep the bot from starting
+        fallback = Path(tempfile.mkdtemp(prefix="intern-docs-"))
+        log.warning("cannot write the documentation index in %s (%s); using %s", docs_dir, exc, fallback)
+        write_index(fallback, snapshot_pages(), source="snapshot")
+        docs_dir, meta = fallback, read_meta(fallback)
     assert meta is not None
     return DocsIndex(docs_dir, meta, max_age_hours=max_age_hours)
 

@@ -141,7 +141,7 @@ def _json_body(body: Any) -> tuple[dict[str, Any] | None, Any]:
     media = content.get("application/json") or next(iter(content.values()), None)
     if not isinstance(media, dict):
         return None, None
-    schema = media.get("schema") if isinstance(media.get("schema"), dict) else {}
+    schema: dict[str, Any] = media["schema"] if isinstance(media.get("schema"), dict) else {}
     if "example" in media:
         return schema, media["example"]
     if isinstance(media.get("examples"), dict) and media["examples"]:
@@ -175,6 +175,8 @@ def example_from_schema(schema: dict[str, Any], depth: int = 0) -> Any:
     if kind == "array":
         item = example_from_schema(schema.get("items") or {}, depth + 1)
         return [] if item is None else [item]
+    if kind is None:
+        return None  # an open schema: any value
     return {"integer": 0, "number": 0, "boolean": False}.get(str(kind), "string")
 
 
@@ -205,7 +207,8 @@ class ApiSearch:
                 writer.add_document(
                     key=op.key, summary=op.summary, operation=op.operation_id, path=op.path.replace("/", " "),
                     tags=" ".join(op.tags), description=op.description,
-                    params=" ".join(p.name for p in op.params), order=order,
+                    params=" ".join([*(p.name for p in op.params), *_body_property_names(op.body_schema)]),
+                    order=order,
                 )
         self._parser = MultifieldParser(["summary", "operation", "path", "tags", "description", "params"],
                                         schema=schema, group=OrGroup.factory(0.9))
@@ -226,6 +229,10 @@ class ApiSearch:
         if tag is not None:
             found = [op for op in found if tag in op.tags]
         return found[:limit]
+
+
+def _body_property_names(schema: dict[str, Any] | None) -> list[str]:
+    return [str(name) for name in ((schema or {}).get("properties") or {})]
 
 
 # --- fetching and caching --------------------------------------------------------------------------

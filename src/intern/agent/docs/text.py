@@ -6,6 +6,7 @@ anchors `## Title[[anchor]]`, HTML comments); it is kept in fetched pages but no
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
 
@@ -56,11 +57,18 @@ def parse_heading(line: str) -> Heading | None:
 
 def inline_text(text: str) -> str:
     """Markdown inline syntax and doc-builder markers removed, for display and indexing."""
-    text = _MARKER.sub("", _COMMENT.sub("", text))
-    text = _IMAGE.sub(r"\1", text)
-    text = _LINK.sub(r"\1", text)
-    text = _TAG.sub(" ", text)
-    return re.sub(r"\s+", " ", _EMPHASIS.sub("", text)).strip()
+    # Each substitution runs only when its marker is present: most lines have none.
+    if "<!--" in text:
+        text = _COMMENT.sub("", text)
+    if "[[" in text:
+        text = _MARKER.sub("", text)
+    if "](" in text:
+        text = _LINK.sub(r"\1", _IMAGE.sub(r"\1", text))
+    if "<" in text:
+        text = _TAG.sub(" ", text)
+    if "`" in text or "**" in text or "__" in text:
+        text = _EMPHASIS.sub("", text)
+    return " ".join(text.split())
 
 
 def page_title(markdown: str) -> str | None:
@@ -147,13 +155,17 @@ def section(markdown: str, anchor: str) -> str | None:
 MAX_MATCHES = 64
 
 
+_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
+
+
+
 class SnippetPicker:
-    """Chooses the passage of a page that best matches a query, cheaply.
+    """Chooses the paragraph of a page that best matches a query, cheaply.
 
     Matching is by stem prefix ("quantiz" finds "quantization" and "quantize") at the start of a
-    word, with one plain alternation searched over the lower-cased markdown; the passage is the
-    paragraph around the densest cluster of distinct query words, with the heading it sits under.
-    It is string searching in C, so a snippet costs far less than the search that found the page.
+    word, with one plain alternation searched over the lower-cased markdown. A paragraph scores by
+    the distinct query words it and its section heading contain; prose beats code. It is string
+    searching in C plus a little bookkeeping, far cheaper than the search that found the page.
     """
 
     def __init__(self, stems: list[str]) -> None:
@@ -161,8 +173,11 @@ class SnippetPicker:
         self._pattern = re.compile("|".join(re.escape(p) for p in prefixes)) if prefixes else None
 
     def pick(self, markdown: str, width: int = 240) -> tuple[Heading | None, str]:
-        body = _COMMENT.sub("", strip_frontmatter(markdown))
-        pos = self._best_position(body, width)
+        body = strip_frontmatter(markdown) if markdown.startswith("---") else markdown
+        if "<!--" in body:
+            body = _COMMENT.sub("", body)
+        outline = _Outline(body)
+        pos = self._best_paragraph(body, outline)
         if pos is None:
             pos = _first_prose(body)
         para_start = body.rfind("\n\n", 0, pos) + 2 if pos else 0
@@ -171,8 +186,10 @@ class SnippetPicker:
         # Clean only a window around the match: paragraphs (code blocks especially) can be long.
         lo = max(para_start, pos - width // 4)
         lo = body.rfind(" ", para_start, lo) + 1 if lo > para_start else para_start
-        hi = min(para_end, lo + width * 2)
-        return _heading_before(body, pos), _trim(inline_text(body[lo:hi]), width, lo > para_start, hi < para_end)
+        hi = min(para_end, lo + width + width // 2)
+        heading = outline.before(pos)
+        return (heading if heading and heading.level >= 2 else None,
+                _trim(inline_text(body[lo:hi]), width, lo > para_start, hi < para_end))
 
     def _matches(self, text: str) -> list[tuple[int, str]]:
         if self._pattern is None:
@@ -188,23 +205,74 @@ class SnippetPicker:
                 break
         return found
 
-    def _best_position(self, text: str, width: int) -> int | None:
+    def _best_paragraph(self, text: str, outline: _Outline) -> int | None:
+        """Position of the first match in the best-scoring paragraph."""
         found = self._matches(text)
-        found = [(pos, stem) for pos, stem in found if not _in_heading_line(text, pos)] or found
-        best, best_count = None, 0
-        counts: dict[str, int] = {}
-        end = 0
-        for pos, stem in found:  # sliding window: distinct stems within `width` characters
-            while end < len(found) and found[end][0] - pos < width:
-                counts[found[end][1]] = counts.get(found[end][1], 0) + 1
-                end += 1
-            if len(counts) > best_count:
-                best, best_count = pos, len(counts)
-            counts[stem] -= 1
-            if not counts[stem]:
-                del counts[stem]
-        return best
+        if not found:
+            return None
+        breaks = [m.start() for m in _PARAGRAPH_BREAK.finditer(text)]
+        paragraphs: dict[int, tuple[int, set[str], int]] = {}  # index -> (first match, stems, count)
+        heading_stems: dict[int, set[str]] = {}  # heading words count for the paragraphs under them
+        for pos, stem in found:
+            heading = outline.index_at(pos)
+            if heading >= 0:
+                heading_stems.setdefault(heading, set()).add(stem)
+                continue
+            index = bisect.bisect_left(breaks, pos)
+            first, stems, count = paragraphs.get(index, (pos, set(), 0))
+            stems.add(stem)
+            paragraphs[index] = (first, stems, count + 1)
+        if not paragraphs:
+            return found[0][0]
 
+        def score(first: int, stems: set[str], count: int) -> int:
+            in_heading = heading_stems.get(outline.index_before(first), set())
+            para_start = text.rfind("\n\n", 0, first) + 2
+            code = text.startswith("```", para_start)
+            return 10 * len(stems | in_heading) + 3 * len(in_heading) + min(count, 5) - (8 if code else 0)
+
+        return max(paragraphs.values(), key=lambda p: (score(*p), -p[0]))[0]
+
+
+class _Outline:
+    """The headings of a page (not `# comments` inside code blocks), found once per page."""
+
+    def __init__(self, text: str) -> None:
+        fences = _line_starts(text, "```")
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+        self.raw: list[str] = []
+        for start in _line_starts(text, "#"):
+            end = text.find("\n", start)
+            end = end if end >= 0 else len(text)
+            line = text[start:end]
+            hashes = len(line) - len(line.lstrip("#"))
+            if hashes <= 6 and line[hashes:hashes + 1] in (" ", "\t") and bisect.bisect_left(fences, start) % 2 == 0:
+                self.starts.append(start)
+                self.ends.append(end)
+                self.raw.append(line)
+
+    def index_before(self, pos: int) -> int:
+        return bisect.bisect_right(self.starts, pos) - 1
+
+    def index_at(self, pos: int) -> int:
+        i = self.index_before(pos)
+        return i if i >= 0 and pos < self.ends[i] else -1
+
+    def before(self, pos: int) -> Heading | None:
+        i = self.index_before(pos)
+        return parse_heading(self.raw[i]) if i >= 0 else None
+
+
+def _line_starts(text: str, prefix: str) -> list[int]:
+    """Positions of the lines that begin with `prefix` (str.find is much faster than a ^-regex)."""
+    found = [0] if text.startswith(prefix) else []
+    needle = "\n" + prefix
+    pos = text.find(needle)
+    while pos >= 0:
+        found.append(pos + 1)
+        pos = text.find(needle, pos + 1)
+    return found
 
 
 def _trim(text: str, width: int, cut_before: bool, cut_after: bool) -> str:
@@ -213,11 +281,6 @@ def _trim(text: str, width: int, cut_before: bool, cut_after: bool) -> str:
         text = text[:cut if cut > width // 2 else width]
         cut_after = True
     return ("…" if cut_before else "") + text.strip() + ("…" if cut_after else "")
-
-
-def _in_heading_line(text: str, pos: int) -> bool:
-    line_start = text.rfind("\n", 0, pos) + 1
-    return text.startswith("#", line_start)
 
 
 def _first_prose(text: str) -> int:
@@ -232,17 +295,6 @@ def _first_prose(text: str) -> int:
             break
         pos = end + 2
     return 0
-
-
-def _heading_before(text: str, pos: int) -> Heading | None:
-    """The nearest heading above `pos` (level 2 or deeper), skipping `# comments` inside code blocks."""
-    cursor = pos
-    while (cursor := text.rfind("\n#", 0, cursor)) >= 0:
-        line_end = text.find("\n", cursor + 1)
-        heading = parse_heading(text[cursor + 1:line_end if line_end >= 0 else len(text)])
-        if heading is not None and text.count("```", 0, cursor) % 2 == 0:
-            return heading if heading.level >= 2 else None
-    return None
 
 
 def words(text: str) -> list[str]:

@@ -137,24 +137,27 @@ def _literal_head(pattern: str) -> str:
 
 
 def _b(width: int) -> str:
-    """A left word boundary written after a head of `width` characters, so the pattern starts with a literal."""
-    return rf"(?<![A-Za-z0-9_].{{{width}}})"
+    """A left word boundary written after a head of `width` characters, so the pattern starts with a literal.
+    An escape such as the `\\n` of JSON-encoded text counts as a boundary too."""
+    return rf"(?:(?<![A-Za-z0-9_].{{{width}}})|(?<=\\[nrt].{{{width}}}))"
 
 
 def _word(head: str, rest: str) -> str:
     return re.escape(head) + _b(len(head)) + rest
 
 
-_QUOTED = r"(?P<q>[\"'])(?P<qv>[^\"'\n]{4,400}?)(?P=q)"
-_ASSIGN_VALUE = rf"(?:{_QUOTED}|(?P<uv>[^\s\"'`,;)}}\]]{{4,}}))"
-_ENV_OP = r"(?![A-Z0-9_])[\"']?\]?\s*[:=]\s*"
+# Values never take a backslash: inside JSON-encoded text (tool-call arguments) masking one would eat
+# the escape of the closing quote and break the JSON. `\"secret\"` (and deeper escapes) is a quoted value.
+_QUOTED = r"\\*(?P<q>[\"'])(?P<qv>[^\"'\n\\]{4,400}?)\\*(?P=q)"
+_ASSIGN_VALUE = rf"(?:{_QUOTED}|(?P<uv>[^\s\"'`,;)}}\]\\]{{4,}}))"
+_ENV_OP = r"(?![A-Z0-9_])\\*[\"']?\]?\s*[:=]\s*"
 # The last word of an upper-case name that holds a secret (the whole name is read back from there).
 _ENV_HEADS = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "KEY", "CREDENTIALS", "DSN", "WEBHOOK_URL",
               "CONNECTION_STRING")
 _ENV_KEY_NAMES = re.compile(r"(?:^|_)(?:ACCESS|SECRET|PRIVATE|AUTH|SIGNING|ENCRYPTION|MASTER|SERVICE|API)_?KEY$")
 _CODE_HEADS = ("token", "secret", r"passw(?:or)?d", "pwd", r"api[_-]?key", r"access[_-]?key", r"private[_-]?key",
                r"credentials?")
-_CODE_OP = r"(?![a-z0-9_])[\"']?\s*[:=][ \t]*"
+_CODE_OP = r"(?![a-z0-9_])\\*[\"']?\s*[:=][ \t]*"
 
 
 def _discord_spans(text: str) -> Iterator[Span]:
@@ -172,7 +175,7 @@ _DISCORD_TAIL = re.compile(r"\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,}")
 def _accept_env(m: re.Match[str]) -> bool:
     text = m.string
     start = _name_before(text, m.start(), _UPPER_NAME)
-    if start > 0 and text[start - 1] in _WORD:
+    if start > 0 and text[start - 1] in _WORD and not _after_escape(text, start):
         return False  # part of a mixed-case identifier such as myTOKEN
     name = text[start:m.end("key")]
     if m.group("key") == "KEY" and not _ENV_KEY_NAMES.search(name):
@@ -190,8 +193,18 @@ def _accept_code(m: re.Match[str]) -> bool:
 def _whole_line(m: re.Match[str]) -> bool:
     text = m.string
     start = _name_before(text, m.start(), _NAME_CHARS)
-    line_start = text.rfind("\n", 0, start) + 1
-    return text[line_start:start].strip() in ("", "export", "-")
+    if start >= 1 and text[start - 1] == "\\" and text[start] in "nrt":
+        start += 1  # the name swallowed the letter of an escaped line break (JSON-encoded text)
+    escaped = text.rfind("\\n", 0, start)
+    line_start = max(text.rfind("\n", 0, start) + 1, escaped + 2 if escaped != -1 else 0)
+    lead = text[line_start:start]
+    lead = lead[lead.rfind('"') + 1:]  # a JSON string value starts a line too
+    return lead.strip() in ("", "export", "-")
+
+
+def _after_escape(text: str, pos: int) -> bool:
+    """`pos` follows an escaped line break or tab of JSON-encoded text (`\\n`, `\\r`, `\\t`)."""
+    return pos >= 2 and text[pos - 2] == "\\" and text[pos - 1] in "nrt"
 
 
 RULES: tuple[Rule, ...] = (
@@ -209,7 +222,7 @@ RULES: tuple[Rule, ...] = (
     _rule("github", "gh[pousr]_" + _b(4) + r"[A-Za-z0-9]{30,}", _word("github_pat_", r"[A-Za-z0-9_]{40,}")),
     _rule("gitlab", _word("glpat-", r"[A-Za-z0-9_-]{20,}")),
     _rule("aws_access_key_id", *(_word(p, r"[A-Z0-9]{16}\b") for p in ("AKIA", "ASIA", "ABIA", "ACCA"))),
-    _rule("aws_secret", r"secret[_-]?access[_-]?key[\"']?\s*[:=]\s*[\"']?(?P<secret>[a-z0-9/+=]{40})(?![a-z0-9/+=])",
+    _rule("aws_secret", r"secret[_-]?access[_-]?key\\*[\"']?\s*[:=]\s*\\*[\"']?(?P<secret>[a-z0-9/+=]{40})(?![a-z0-9/+=])",
           fold=True),
     _rule("google_api", _word("AIza", r"[0-9A-Za-z_-]{35}")),
     _rule("google_oauth", _word("ya29.", r"[0-9A-Za-z_-]{20,}"), _word("GOCSPX-", r"[0-9A-Za-z_-]{20,}")),
@@ -229,15 +242,15 @@ RULES: tuple[Rule, ...] = (
     _rule("url_password", r"://[^\s:/@]*:(?P<secret>[^\s/?#]+)@(?=[^\s@/])"),
     _rule("query_secret", *(rf"{sep}(?P<key>access_token|api_key|apikey|token|password|passwd|pwd|secret|"
                             r"client_secret|sig|signature|x-amz-signature|x-amz-security-token)="
-                            r"(?P<secret>[^&\s#\"'<>]{6,})" for sep in (r"\?", "&")), fold=True, accept=_accept_named),
+                            r"(?P<secret>[^&\s#\"'<>\\]{6,})" for sep in (r"\?", "&")), fold=True, accept=_accept_named),
     # NAME_TOKEN=value, export SLACK_BOT_TOKEN="…", "HF_TOKEN": "…", os.environ["DB_PASSWORD"] = "…"
     _rule("env_assignment", *(f"(?P<key>{h}){_ENV_OP}{_ASSIGN_VALUE}" for h in _ENV_HEADS), accept=_accept_env),
     # "password": "…", api_key='…' in code and JSON; password: hunter2 as a config line
-    _rule("code_assignment", *(rf"(?P<key>{h}){_CODE_OP}(?:{_QUOTED}|(?P<uv>[^\s\"'#]{{4,}})[ \t]*(?=\r?\n|\Z))"
+    _rule("code_assignment", *(rf"(?P<key>{h}){_CODE_OP}(?:{_QUOTED}|(?P<uv>[^\s\"'#\\]{{4,}})[ \t]*(?=\r?\n|\\+[rn]|\Z))"
                                for h in _CODE_HEADS), fold=True, accept=_accept_code),
     # --hf-token xyz / --password=xyz on a command line
-    _rule("cli_flag", r"--(?<![\w-]--)(?P<key>[a-z0-9_-]*(?:token|password|passwd|secret|api[-_]key))[ =]"
-                      r"(?P<uv>[^\s\"'-][^\s\"']{3,})", accept=_accept_named),
+    _rule("cli_flag", "--" + _b(2).replace("A-Za-z0-9_", "\\w-") + r"(?P<key>[a-z0-9_-]*(?:token|password|passwd|secret|api[-_]key))[ =]"
+                      r"(?P<uv>[^\s\"'\\-][^\s\"'\\]{3,})", accept=_accept_named),
 )
 
 

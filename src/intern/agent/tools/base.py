@@ -120,6 +120,7 @@ def spec_hash(tool: str, spec: dict[str, Any]) -> str:
 class ToolRegistry:
     def __init__(self, tools: list[Tool] | None = None) -> None:
         self._tools: dict[str, Tool] = {}
+        self._schemas_json: str | None = None
         for t in tools or []:
             self.add(t)
 
@@ -127,6 +128,7 @@ class ToolRegistry:
         if tool.name in self._tools:
             raise ValueError(f"duplicate tool {tool.name}")
         self._tools[tool.name] = tool
+        self._schemas_json = None
 
     def get(self, name: str) -> Tool | None:
         return self._tools.get(name)
@@ -135,7 +137,11 @@ class ToolRegistry:
         return list(self._tools)
 
     def schemas(self) -> list[dict[str, Any]]:
-        return [t.schema() for t in self._tools.values()]
+        # pydantic takes ~10 ms to build them all and every turn asks: built once, handed out as fresh
+        # copies (callers, litellm included, may change what they get).
+        if self._schemas_json is None:
+            self._schemas_json = json.dumps([t.schema() for t in self._tools.values()])
+        return list(json.loads(self._schemas_json))
 
     def read_only(self) -> ToolRegistry:
         return ToolRegistry([t for t in self._tools.values() if t.read_only])

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from intern.agent.docs.index import DocHit, DocsIndex
 from intern.agent.docs.openapi import ApiSearch, load_search, render
-from intern.agent.docs.sets import DOCS_SETS, resolve_endpoint
+from intern.agent.docs.sets import DOCS_SETS, SETS_BY_NAME, resolve_endpoint
 from intern.agent.docs.text import headings, section
 from intern.agent.docs.web import Fetched, FetchError, HostNotAllowed, HostPolicy, html_to_markdown, safe_get
 from intern.agent.errors import ToolArgumentError, ToolFeedback
@@ -58,7 +58,7 @@ async def explore_docs(ctx: ToolContext, args: ExploreArgs) -> ToolResult:
     counts = index.set_counts()
     present = [s for s in sets if counts.get(s)]
     if not present:
-        raise ToolFeedback(_missing_set_message(args.endpoint, index))
+        raise ToolFeedback(_missing_set_message(args.endpoint, sets, index, ctx.config.hf_endpoint))
     query = (args.query or "").strip()
     notes = _notes(ctx, index, limit < args.max_results)
     if not query:
@@ -114,14 +114,15 @@ def _notes(ctx: ToolContext, index: DocsIndex, capped: bool) -> str:
         notes.append("This index holds the short summaries shipped with Intern (the live documentation has "
                      "not been indexed yet); fetch_hf_docs reads the full, current page.")
     elif ctx.extras.get("docs_stale") or index.stale:
-        notes.append(f"The index was built {index.age_hours / 24:.0f} days ago; pages may have changed since.")
+        notes.append(f"The index was built {index.age_hours:.0f} hours ago; pages may have changed since.")
     return "".join(f"\nNote: {n}" for n in notes)
 
 
-def _missing_set_message(endpoint: str, index: DocsIndex) -> str:
+def _missing_set_message(endpoint: str, sets: tuple[str, ...], index: DocsIndex, base: str) -> str:
     have = ", ".join(sorted(index.set_counts())) or "none"
+    start = f" (start at {base.rstrip('/')}{SETS_BY_NAME[sets[0]].path})" if len(sets) == 1 else ""
     return (f"The documentation index has no pages for {endpoint!r} ({index.describe()}). Sets it holds: "
-            f"{have}. Fetch pages of {endpoint!r} directly with fetch_hf_docs, or ask an operator to run "
+            f"{have}. Read its pages directly with fetch_hf_docs{start}, or ask an operator to run "
             "`intern docs index`.")
 
 
@@ -170,9 +171,10 @@ async def fetch_docs(ctx: ToolContext, args: FetchArgs) -> ToolResult:
     policy = HostPolicy(ctx.config.hf_endpoint)
     url = _normalise_url(args.url, ctx.config.hf_endpoint)
     if not policy.allowed(url):
+        where = url.netloc.decode("ascii", "replace") or args.url
         raise ToolArgumentError(
-            f"{url.host or args.url!r} is not a Hugging Face host. fetch_hf_docs reads only huggingface.co, "
-            f"hf.co and their subdomains (and the configured Hub, {httpx.URL(ctx.config.hf_endpoint).host}).")
+            f"{where} is not a Hugging Face host. fetch_hf_docs reads only huggingface.co, hf.co and their "
+            f"subdomains (and the configured Hub, {httpx.URL(ctx.config.hf_endpoint).netloc.decode()}).")
     anchor = url.fragment
     url = url.copy_with(fragment=None)
     token = ctx.hub.token_for_job_secrets()
@@ -185,7 +187,9 @@ async def fetch_docs(ctx: ToolContext, args: FetchArgs) -> ToolResult:
         hint = " The page does not exist; find the right URL with explore_hf_docs." if exc.status == 404 else ""
         raise ToolFeedback(f"Could not fetch {exc.url}: {exc}.{hint}") from exc
     markdown = html_to_markdown(page.text) if page.is_html else page.text
-    return ToolResult(_present(page.url, markdown, anchor, page.truncated), artifacts={"url": page.url})
+    # Name the page as explore_hf_docs does, not by the .md variant this tool read.
+    shown = page.url.removesuffix(".md") if not url.path.endswith(".md") else page.url
+    return ToolResult(_present(shown, markdown, anchor, page.truncated), artifacts={"url": page.url})
 
 
 async def _fetch_page(http: httpx.AsyncClient, url: httpx.URL, policy: HostPolicy, token: str | None) -> Fetched:

@@ -2,8 +2,13 @@
 
 Launching (run, rerun, scheduled run, scheduled resume) spends money and needs approval; the card is
 built by `describe`. Secrets are injected here at launch from the bot's own token: the model never
-sees or chooses them. A launch carries a label with its approval id, so a retried launch finds the
-job it already started instead of starting a second one.
+sees or chooses them.
+
+An approval launches at most one job, even when a process dies between the Hub's answer and the
+database write: the launch carries a label with its approval id, the intent is recorded (through
+`ctx.extras["launches"]`, a `LaunchLedger`) before the Hub is asked, a re-executed launch first looks
+the label up, and a launch whose answer was lost (timeout, 5xx, dropped connection) is never sent
+again — the label tells whether the Hub started it.
 """
 
 from __future__ import annotations
@@ -12,12 +17,13 @@ import base64
 import re
 import shlex
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from intern.agent.context_deps import ToolContext
 from intern.agent.errors import ToolArgumentError, ToolFeedback
+from intern.agent.hub import is_transient
 from intern.agent.pricing import Flavor, format_duration, max_cost, parse_timeout
 from intern.agent.tools.base import ApprovalInfo, Check, Policy, Tool, ToolResult
 
@@ -204,7 +210,7 @@ async def _describe_rerun(ctx: ToolContext, args: JobsArgs) -> ApprovalInfo:
 
 async def _describe_resume(ctx: ToolContext, args: JobsArgs) -> ApprovalInfo:
     ns = await ctx.hub.namespace()
-    sj = await ctx.hub.call(ctx.hub.api.inspect_scheduled_job, scheduled_job_id=args.scheduled_job_id, namespace=ns)
+    sj = await ctx.hub.read(ctx.hub.api.inspect_scheduled_job, scheduled_job_id=args.scheduled_job_id, namespace=ns)
     spec = sj.job_spec
     flavor = await _flavor(ctx, str(getattr(spec, "flavor", None) or DEFAULT_FLAVOR))
     secs = int(getattr(spec, "timeout", None) or parse_timeout(DEFAULT_TIMEOUT))
@@ -246,26 +252,44 @@ def _secrets(ctx: ToolContext) -> dict[str, str]:
     return {"HF_TOKEN": token} if token else {}
 
 
+class LaunchLedger(Protocol):
+    """The bot's record of launches (`ctx.extras["launches"]`)."""
+
+    async def intent(self, session_id: str, approval_id: str, namespace: str) -> None:
+        """Store that this approval is about to be launched; returns once it is durable."""
+        ...
+
+    async def abandon(self, approval_id: str, reason: str) -> None:
+        """The launch did not happen (the Hub refused it, or said nothing and has no such job)."""
+        ...
+
+
 async def _already_launched(ctx: ToolContext, ns: str) -> Any | None:
     if not ctx.approval_id:
         return None
-    jobs = await ctx.hub.call(lambda: list(ctx.hub.api.list_jobs(labels={APPROVAL_LABEL: ctx.approval_id},
-                                                                   namespace=ns)))
+    label = {APPROVAL_LABEL: ctx.approval_id}
+    jobs = await ctx.hub.read(lambda: list(ctx.hub.api.list_jobs(labels=label, namespace=ns)))
     return jobs[0] if jobs else None
+
+
+async def _find_launched(ctx: ToolContext, ns: str) -> Any | None:
+    try:
+        return await _already_launched(ctx, ns)
+    except Exception as exc:
+        raise ToolFeedback("Could not ask the Hub whether this approved job was already started ("
+                           + hub_error(exc, "the job list") + "), so nothing was launched. Try again in a "
+                           "moment: the approval still holds.") from exc
 
 
 async def _launch(ctx: ToolContext, args: JobsArgs) -> ToolResult:
     ns = await ctx.hub.namespace()
     secs = timeout_seconds(args)
-    job = await _already_launched(ctx, ns)
+    job = await _find_launched(ctx, ns)
     if job is None:
-        try:
-            job = await _submit(ctx, args, ns, secs)
-        except ToolFeedback:
-            raise
-        except Exception as exc:
-            raise ToolFeedback("The Hub refused to start the job: " + hub_error(exc, "the job launch")
-                               + " Nothing was launched.") from exc
+        ledger: LaunchLedger | None = ctx.extras.get("launches")
+        if ledger is not None and ctx.approval_id:
+            await ledger.intent(ctx.session_id, ctx.approval_id, ns)
+        job = await _submit_once(ctx, args, ns, secs, ledger)
     flavor = await _flavor(ctx, str(job.flavor or args.hardware_flavor or DEFAULT_FLAVOR))
     artifact = {
         "kind": "job", "hf_job_id": job.id, "namespace": ns, "flavor": flavor.name, "timeout_seconds": secs,
@@ -277,6 +301,37 @@ async def _launch(ctx: ToolContext, args: JobsArgs) -> ToolResult:
             "Intern follows it and tells you in this conversation when it ends; use `logs` to read its "
             "output so far.")
     return ToolResult(text, artifacts={"job": artifact})
+
+
+async def _submit_once(ctx: ToolContext, args: JobsArgs, ns: str, secs: int, ledger: LaunchLedger | None) -> Any:
+    try:
+        return await _submit(ctx, args, ns, secs)
+    except ToolFeedback as exc:
+        await _abandon(ctx, ledger, str(exc))
+        raise
+    except Exception as exc:
+        if not (is_transient(exc) and ctx.approval_id):
+            await _abandon(ctx, ledger, hub_error(exc, "the job launch"))
+            raise ToolFeedback("The Hub refused to start the job: " + hub_error(exc, "the job launch")
+                               + " Nothing was launched.") from exc
+        failure = exc
+    # The answer was lost, not necessarily the launch: the label says whether the Hub started it.
+    try:
+        found = await _already_launched(ctx, ns)
+    except Exception as exc:
+        raise ToolFeedback("The Hub did not confirm the launch (" + hub_error(failure, "the job launch")
+                           + ") and could not be asked whether it started it. Intern keeps looking for the job "
+                           "by its approval label and follows it if it appears; do not launch it again.") from exc
+    if found is not None:
+        return found
+    await _abandon(ctx, ledger, hub_error(failure, "the job launch"))
+    raise ToolFeedback("The Hub did not start the job: " + hub_error(failure, "the job launch")
+                       + " It has no job with this approval's label, so nothing was launched.") from failure
+
+
+async def _abandon(ctx: ToolContext, ledger: LaunchLedger | None, reason: str) -> None:
+    if ledger is not None and ctx.approval_id:
+        await ledger.abandon(ctx.approval_id, reason[:500])
 
 
 async def _submit(ctx: ToolContext, args: JobsArgs, ns: str, secs: int) -> Any:
@@ -323,7 +378,7 @@ async def _schedule(ctx: ToolContext, args: JobsArgs) -> ToolResult:
 async def _inspect(ctx: ToolContext, job_id: str) -> Any:
     ns = await ctx.hub.namespace()
     try:
-        return await ctx.hub.call(ctx.hub.api.inspect_job, job_id=job_id, namespace=ns)
+        return await ctx.hub.read(ctx.hub.api.inspect_job, job_id=job_id, namespace=ns)
     except Exception as exc:
         raise ToolFeedback(hub_error(exc, f"job {job_id}")) from exc
 
@@ -353,7 +408,7 @@ async def _inspect_op(ctx: ToolContext, args: JobsArgs) -> ToolResult:
 
 async def _ps(ctx: ToolContext, args: JobsArgs) -> ToolResult:
     ns = await ctx.hub.namespace()
-    jobs = await ctx.hub.call(lambda: list(ctx.hub.api.list_jobs(namespace=ns)))
+    jobs = await ctx.hub.read(lambda: list(ctx.hub.api.list_jobs(namespace=ns)))
     if not jobs:
         return ToolResult(f"No jobs in namespace {ns}.")
     jobs.sort(key=lambda j: j.created_at or datetime.min.replace(tzinfo=UTC), reverse=True)
@@ -379,7 +434,7 @@ async def _logs(ctx: ToolContext, args: JobsArgs) -> ToolResult:
     ns = await ctx.hub.namespace()
     job = await _inspect(ctx, args.job_id or "")
     try:
-        lines = await ctx.hub.call(lambda: list(ctx.hub.api.fetch_job_logs(job_id=job.id, namespace=ns,
+        lines = await ctx.hub.read(lambda: list(ctx.hub.api.fetch_job_logs(job_id=job.id, namespace=ns,
                                                                             follow=False)))
     except Exception as exc:
         raise ToolFeedback(hub_error(exc, f"the logs of job {job.id}")) from exc
@@ -410,7 +465,7 @@ async def _hardware(ctx: ToolContext, args: JobsArgs) -> ToolResult:
 
 async def _scheduled_ps(ctx: ToolContext, args: JobsArgs) -> ToolResult:
     ns = await ctx.hub.namespace()
-    items = await ctx.hub.call(ctx.hub.api.list_scheduled_jobs, namespace=ns)
+    items = await ctx.hub.read(ctx.hub.api.list_scheduled_jobs, namespace=ns)
     if not items:
         return ToolResult(f"No scheduled jobs in {ns}.")
     rows = [f"{s.id}  {s.schedule:<14} {'suspended' if s.suspend else 'active':<9} "
@@ -421,7 +476,7 @@ async def _scheduled_ps(ctx: ToolContext, args: JobsArgs) -> ToolResult:
 async def _scheduled_inspect(ctx: ToolContext, args: JobsArgs) -> ToolResult:
     ns = await ctx.hub.namespace()
     try:
-        s = await ctx.hub.call(ctx.hub.api.inspect_scheduled_job, scheduled_job_id=args.scheduled_job_id,
+        s = await ctx.hub.read(ctx.hub.api.inspect_scheduled_job, scheduled_job_id=args.scheduled_job_id,
                                namespace=ns)
     except Exception as exc:
         raise ToolFeedback(hub_error(exc, f"scheduled job {args.scheduled_job_id}")) from exc

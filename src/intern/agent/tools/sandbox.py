@@ -47,6 +47,7 @@ DEFAULT_BASH_TIMEOUT = 120
 MAX_BASH_TIMEOUT = 1800
 FAILED_STAGES = frozenset({"BUILD_ERROR", "RUNTIME_ERROR", "CONFIG_ERROR", "PAUSED", "STOPPED", "DELETING"})
 PRICE_CACHE_SECONDS = 3600.0
+ENDED_WHILE_STARTING = "The session ended while its sandbox was starting."
 ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
 
 
@@ -83,14 +84,18 @@ class SandboxRegistry(Protocol):
         """creating → running. False when it was ended meanwhile (the caller then discards it)."""
         ...
 
+    async def starting(self, sandbox_id: str) -> bool:
+        """Still wanted: recorded as creating, not ended meanwhile."""
+        ...
+
     async def live(self, session_id: str) -> SandboxRecord | None:
         """The session's running sandbox, with its token decrypted; None if there is none usable."""
         ...
 
     async def touch(self, sandbox_id: str) -> None: ...
 
-    async def discard(self, sandbox_id: str, reason: str) -> None:
-        """Delete the sandbox's Space now, and keep retrying later if the Hub refuses; then mark it deleted."""
+    async def discard(self, sandbox_id: str, reason: str) -> bool:
+        """Delete the sandbox's Space now (True when it is gone); if the Hub refuses, keep retrying later."""
         ...
 
 
@@ -190,7 +195,7 @@ async def _space_prices(ctx: ToolContext) -> dict[str, float]:
         items = await ctx.hub.call(ctx.hub.api.list_spaces_hardware)
     except Exception:
         return {}
-    prices = {item.name: flavor_from_hub(item).hourly_usd for item in items}
+    prices = {item.name: round(flavor_from_hub(item).hourly_usd, 4) for item in items}
     if cache is not None:
         await cache.set(key, json.dumps(prices), PRICE_CACHE_SECONDS)
     return prices
@@ -265,15 +270,16 @@ async def _bring_up(ctx: ToolContext, reg: SandboxRegistry, rec: SandboxRecord) 
         await _create_space(ctx, rec)
         url = await _wait_running(ctx, reg, rec, deadline)
         if not await reg.mark_running(rec.id, url):
-            raise SandboxFailed("The session ended while its sandbox was starting; the sandbox was deleted.")
+            raise SandboxFailed(ENDED_WHILE_STARTING)
         await _wait_healthy(ctx, url, rec.token, deadline)
-    except SandboxFailed as exc:
-        await reg.discard(rec.id, str(exc))
-        raise
     except Exception as exc:
-        await reg.discard(rec.id, f"{type(exc).__name__}: {exc}")
-        raise SandboxFailed(f"Could not start a sandbox: {type(exc).__name__}: {exc}. Nothing was left behind "
-                            "(the Space is deleted).") from exc
+        known = isinstance(exc, SandboxFailed)
+        reason = str(exc) if known else f"{type(exc).__name__}: {exc}"
+        # a Space deleted under a start means the session was stopped meanwhile
+        ended = not known and not await reg.starting(rec.id)
+        gone = await reg.discard(rec.id, reason)
+        why = reason if known else ENDED_WHILE_STARTING if ended else f"Could not start a sandbox: {reason}."
+        raise SandboxFailed(why + cleanup_note(gone)) from exc
     return SandboxRecord(rec.id, rec.session_id, rec.space_id, rec.hardware, rec.hourly_usd, url, rec.token)
 
 
@@ -295,7 +301,14 @@ async def _wait_running(ctx: ToolContext, reg: SandboxRegistry, rec: SandboxReco
     loop = asyncio.get_running_loop()
     stage = "unknown"
     while loop.time() < deadline:
-        runtime = await ctx.hub.call(ctx.hub.api.get_space_runtime, rec.space_id)
+        try:
+            runtime = await ctx.hub.call(ctx.hub.api.get_space_runtime, rec.space_id)
+        except Exception as exc:
+            if not passing_trouble(exc):
+                raise
+            stage = f"unknown: {type(exc).__name__}"
+            await asyncio.sleep(reg.poll_seconds)
+            continue
         stage = str(runtime.stage)
         if stage == "RUNNING" and runtime.hardware in (None, rec.hardware) and (url := space_url(runtime.raw)):
             return url
@@ -303,15 +316,28 @@ async def _wait_running(ctx: ToolContext, reg: SandboxRegistry, rec: SandboxReco
             raise SandboxFailed(failure_message(rec, stage, runtime.raw.get("errorMessage")))
         await asyncio.sleep(reg.poll_seconds)
     raise SandboxFailed(f"The sandbox Space {rec.space_id} did not start within "
-                        f"{format_duration(reg.start_timeout_seconds)} (last stage {stage}); it was deleted. Try "
-                        "again, or other hardware.")
+                        f"{format_duration(reg.start_timeout_seconds)} (last stage {stage}). Try again, or other "
+                        "hardware.")
 
 
-def failure_message(rec: SandboxRecord, stage: str, detail: Any) -> str:
-    why = f": {str(detail).strip()[-1500:]}" if detail else ""
-    return (f"The sandbox Space {rec.space_id} on {rec.hardware} failed to start ({stage}){why}\nThe Space was "
-            "deleted, nothing is left behind. Call the sandbox tool again to retry (it starts a fresh Space), "
-            "or choose other hardware.")
+def passing_trouble(exc: Exception) -> bool:
+    """A failure a later look may not meet (5xx, 429, a dropped connection); a 4xx answer is final."""
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    if status is not None:
+        return int(status) >= 500 or int(status) == 429
+    return isinstance(exc, ConnectionError | TimeoutError) or type(exc).__module__.startswith(("httpx", "httpcore"))
+
+
+def failure_message(rec: SandboxRecord, stage: str, detail: Any, what: str = "failed to start") -> str:
+    why = f": {str(detail).strip()[-1500:]}" if detail else "."
+    return (f"The sandbox Space {rec.space_id} on {rec.hardware} {what} ({stage}){why}\nA new sandbox call starts "
+            "a fresh Space; or choose other hardware.")
+
+
+def cleanup_note(gone: bool) -> str:
+    if gone:
+        return "\nThe Space was deleted: nothing is left behind."
+    return "\nDeleting the Space failed for now; Intern keeps trying until it is gone."
 
 
 async def _wait_healthy(ctx: ToolContext, url: str, token: str, deadline: float) -> None:
@@ -326,8 +352,7 @@ async def _wait_healthy(ctx: ToolContext, url: str, token: str, deadline: float)
         except httpx.HTTPError as exc:
             last = f"{type(exc).__name__}"
         await asyncio.sleep(0.2)
-    raise SandboxFailed(f"The sandbox is RUNNING on the Hub but its server does not answer ({last}); it was "
-                        "deleted. Try again.")
+    raise SandboxFailed(f"The sandbox is RUNNING on the Hub but its server does not answer ({last}). Try again.")
 
 
 def space_url(raw: dict[str, Any]) -> str | None:
@@ -405,9 +430,9 @@ async def unreachable(ctx: ToolContext, reg: SandboxRegistry, rec: SandboxRecord
         return ToolFeedback(f"Could not reach the sandbox ({why}), nor ask the Hub about it ({exc}). Try again.")
     stage = str(runtime.stage)
     if stage in FAILED_STAGES:
-        await reg.discard(rec.id, f"stage {stage}")
-        return ToolFeedback(failure_message(rec, stage, runtime.raw.get("errorMessage")).replace(
-            "failed to start", "stopped working"))
+        gone = await reg.discard(rec.id, f"stage {stage}")
+        return ToolFeedback(failure_message(rec, stage, runtime.raw.get("errorMessage"), "stopped working")
+                            + cleanup_note(gone))
     return ToolFeedback(f"Could not reach the sandbox ({why}); the Hub says it is {stage}. Try again in a moment.")
 
 

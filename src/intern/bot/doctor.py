@@ -1,0 +1,393 @@
+"""`intern doctor`: check every setting and every service Intern talks to, and say how to fix what is
+missing. Exits non-zero when something required fails. Never prints a secret: every line goes through
+the redactor built from the configured secrets, and no check echoes a token.
+
+A composition root (like wiring.py): it may reach the platform client libraries directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal, TextIO
+
+from intern.bot.settings import Settings
+
+Status = Literal["ok", "warn", "fail"]
+MARK = {"ok": "[ok]  ", "warn": "[warn]", "fail": "[FAIL]"}
+NETWORK_TIMEOUT = 15.0
+
+
+@dataclass(frozen=True)
+class Finding:
+    area: str
+    status: Status
+    text: str
+    fix: str = ""
+
+
+Check = Callable[[Settings, bool], Awaitable[list[Finding]]]
+
+
+async def run_doctor(settings: Settings, *, live_llm: bool = False, out: TextIO | None = None) -> int:
+    from intern.agent.guardrails.redaction import Redactor
+    from intern.bot.wiring import configure_logging, prepare_environment
+
+    out = out or sys.stdout
+    redactor = Redactor(settings.secret_values())
+    prepare_environment(settings)
+    root = logging.getLogger()
+    saved = root.level, list(root.handlers)
+    configure_logging(settings, redactor, level=logging.WARNING)  # library warnings go through the redactor too
+    findings: list[Finding] = []
+    try:
+        for check in CHECKS:
+            findings += await guarded(check, settings, live_llm)
+    finally:
+        root.setLevel(saved[0])
+        root.handlers[:] = saved[1]
+    out.write(redactor.redact(report(findings)))
+    out.flush()
+    return 1 if any(f.status == "fail" for f in findings) else 0
+
+
+async def guarded(check: Check, settings: Settings, live_llm: bool) -> list[Finding]:
+    """A check that breaks is itself a finding, never a crash of the doctor."""
+    area = check.__name__.removeprefix("check_").replace("_", " ").title()
+    try:
+        return await asyncio.wait_for(check(settings, live_llm), timeout=NETWORK_TIMEOUT * 4)
+    except Exception as exc:
+        return [Finding(area, "fail", f"the check itself failed: {type(exc).__name__}: {exc}",
+                        "run `intern doctor` again; if it persists, report it with this line")]
+
+
+def report(findings: list[Finding]) -> str:
+    lines = ["Intern doctor", ""]
+    for f in findings:
+        lines.append(f"{MARK[f.status]} {f.area}: {f.text}")
+        if f.fix and f.status != "ok":
+            lines.append(f"       fix: {f.fix}")
+    fails = sum(f.status == "fail" for f in findings)
+    warns = sum(f.status == "warn" for f in findings)
+    lines.append("")
+    if fails:
+        lines.append(f"{fails} problem(s) must be fixed before Intern can work (marked FAIL); {warns} warning(s).")
+    else:
+        lines.append(f"Everything required is in place; {warns} warning(s).")
+    return "\n".join(lines) + "\n"
+
+
+def secret(value: Any) -> str | None:
+    return value.get_secret_value() if value is not None and value.get_secret_value() else None
+
+
+# --- settings ---------------------------------------------------------------------------------------
+
+async def check_settings(s: Settings, live_llm: bool) -> list[Finding]:
+    out = [model_setting(s), approvers_setting(s), *chat_settings(s)]
+    if not s.hf_token:
+        out.append(Finding("Settings", "fail", "HF_TOKEN is not set: Intern cannot launch jobs, write to the Hub or "
+                           "read private repos", "create a token with write access at "
+                           f"{s.hf_endpoint}/settings/tokens and set HF_TOKEN"))
+    if not s.secret_key and not (s.slack_client_id or s.slack_client_secret):
+        out.append(Finding("Settings", "warn", "INTERN_SECRET_KEY is not set: sandbox tokens are encrypted with a "
+                           "key that lives only as long as the process, so sandboxes are not reused after a restart",
+                           "set INTERN_SECRET_KEY to a long random string and keep it"))
+    return out
+
+
+def model_setting(s: Settings) -> Finding:
+    if not s.model:
+        return Finding("Settings", "fail", "INTERN_MODEL is not set: there is no language model to run the agent",
+                       "set INTERN_MODEL to a litellm model id, e.g. anthropic/claude-sonnet-4-5, openai/gpt-4.1 "
+                       "or ollama/qwen3")
+    return Finding("Settings", "ok", f"INTERN_MODEL is {s.model}"
+                   + (f", research model {s.research_model}" if s.research_model != s.model else ""))
+
+
+def approvers_setting(s: Settings) -> Finding:
+    if not s.approvers:
+        return Finding("Settings", "warn", "INTERN_APPROVERS is empty: nobody administers policy, and spending and "
+                       "Hub writes are refused in every channel that names no approvers of its own",
+                       "set INTERN_APPROVERS to the Slack/Discord user ids of your administrators, comma-separated")
+    return Finding("Settings", "ok", f"INTERN_APPROVERS names {len(s.approvers)} global administrator(s)")
+
+
+def chat_settings(s: Settings) -> list[Finding]:
+    out: list[Finding] = []
+    oauth = bool(s.slack_client_id or s.slack_client_secret)
+    if s.slack_bot_token and not (s.slack_signing_secret or s.slack_app_token):
+        out.append(Finding("Settings", "fail", "SLACK_BOT_TOKEN is set but SLACK_SIGNING_SECRET is not, so Slack "
+                           "requests cannot be verified", "copy the signing secret from the Slack app's Basic "
+                           "Information page into SLACK_SIGNING_SECRET (or set SLACK_APP_TOKEN for Socket Mode)"))
+    if s.slack_app_token and not s.slack_bot_token:
+        out.append(Finding("Settings", "fail", "SLACK_APP_TOKEN is set but SLACK_BOT_TOKEN is not",
+                           "install the app and set SLACK_BOT_TOKEN (xoxb-…)"))
+    if oauth:
+        out += oauth_settings(s)
+    if not (s.slack_enabled or s.discord_enabled):
+        out.append(Finding("Settings", "warn", "no chat is configured: `intern serve` has nothing to serve "
+                           "(`intern chat` and `intern demo` work without one)",
+                           "set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (create the app from slack/manifest.yml), "
+                           "or DISCORD_TOKEN"))
+    return out
+
+
+def oauth_settings(s: Settings) -> list[Finding]:
+    missing = [name for name, value in (("SLACK_CLIENT_ID", s.slack_client_id),
+                                        ("SLACK_CLIENT_SECRET", s.slack_client_secret),
+                                        ("SLACK_SIGNING_SECRET", s.slack_signing_secret),
+                                        ("INTERN_SECRET_KEY", s.secret_key)) if not value]
+    if missing:
+        return [Finding("Settings", "fail", "Slack OAuth installs are half configured: " + ", ".join(missing)
+                        + " missing", "set " + " and ".join(missing) + " (INTERN_SECRET_KEY encrypts the stored "
+                        "bot tokens; keep it: changing it makes every workspace reinstall)")]
+    return [Finding("Settings", "ok", "Slack OAuth installs are enabled (/slack/install)")]
+
+
+# --- database ---------------------------------------------------------------------------------------
+
+async def check_database(s: Settings, live_llm: bool) -> list[Finding]:
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from intern.bot.store import connect, current_revision, head_revision, safe_url
+
+    where = safe_url(s.database_url)
+    url = make_url(s.database_url.replace("postgres://", "postgresql://", 1))
+    if url.drivername.startswith("sqlite") and url.database and url.database != ":memory:" \
+            and not await asyncio.to_thread(Path(url.database).exists):
+        return [Finding("Database", "warn", f"{where} does not exist yet",
+                        "nothing to do: `intern serve`, `chat` and `demo` create and migrate it at start")]
+    db = connect(s.database_url, pool_size=1)
+    try:
+        async with db.session() as session:
+            await asyncio.wait_for(session.execute(text("SELECT 1")), timeout=NETWORK_TIMEOUT)
+        current, head = await current_revision(db), head_revision(s.database_url)
+        out = [schema_finding(where, current, head, db.is_postgres)]
+        if s.slack_client_id:
+            out.append(await installs_finding(db, s))
+        return out
+    except Exception as exc:
+        return [Finding("Database", "fail", f"cannot reach {where}: {type(exc).__name__}: {exc}",
+                        "check INTERN_DATABASE_URL (host, port, user, database name) and that the server is up")]
+    finally:
+        await db.dispose()
+
+
+def schema_finding(where: str, current: str | None, head: str | None, postgres: bool) -> Finding:
+    if current == head:
+        return Finding("Database", "ok", f"{where} is reachable; schema at the latest revision ({head})")
+    text = f"{where} is reachable but its schema is at {current or 'nothing'}, and this version needs {head}"
+    if postgres:
+        return Finding("Database", "fail", text + "; `intern serve` refuses to start on it",
+                       "run `intern db upgrade` (or start with `intern serve --migrate`)")
+    return Finding("Database", "warn", text, "nothing to do on SQLite: it is migrated at start (or run "
+                   "`intern db upgrade` now)")
+
+
+async def installs_finding(db: Any, s: Settings) -> Finding:
+    """OAuth mode: how many workspaces installed the app, and whether their tokens still decrypt."""
+    from sqlalchemy import text
+
+    from intern.adapters.slack.oauth import SlackSetupError, TokenCipher
+
+    try:
+        async with db.session() as session:
+            rows = (await session.execute(text("SELECT team_id, bot_token FROM slack_bots"))).all()
+    except Exception:
+        rows = []
+    if not rows:
+        return Finding("Slack", "warn", "no workspace has installed the app over OAuth yet",
+                       "open https://<your host>/slack/install in a browser signed in to the workspace")
+    try:
+        cipher = TokenCipher(secret(s.secret_key) or "")
+    except SlackSetupError:
+        return Finding("Slack", "fail", f"{len({r[0] for r in rows})} workspace install(s) stored, but "
+                       "INTERN_SECRET_KEY is not set, so their tokens cannot be read", "set INTERN_SECRET_KEY to "
+                       "the value used when they installed")
+    unreadable = 0
+    for _, token in rows:
+        try:
+            cipher.decrypt(str(token))
+        except Exception:
+            unreadable += 1
+    teams = len({r[0] for r in rows})
+    if unreadable:
+        return Finding("Slack", "fail", f"{unreadable} stored bot token(s) do not decrypt with INTERN_SECRET_KEY",
+                       "restore the INTERN_SECRET_KEY used when they installed, or have those workspaces "
+                       "install the app again")
+    return Finding("Slack", "ok", f"{teams} workspace(s) installed the app over OAuth; their tokens decrypt")
+
+
+# --- the language model -----------------------------------------------------------------------------
+
+async def check_llm(s: Settings, live_llm: bool) -> list[Finding]:
+    if not s.model:
+        return []
+    from intern.agent.llm import litellm_module
+
+    litellm = litellm_module()
+    key = secret(s.llm_api_key)
+    out: list[Finding] = []
+    for model in dict.fromkeys(m for m in (s.model, s.research_model) if m):
+        try:
+            provider = litellm.get_llm_provider(model)[1]
+        except Exception:
+            out.append(Finding("LLM", "fail", f"`{model}` is not a model id litellm knows how to call",
+                               "use provider/model, e.g. anthropic/claude-sonnet-4-5 or openai/gpt-4.1 "
+                               "(INTERN_MODEL / INTERN_RESEARCH_MODEL)"))
+            continue
+        env = await asyncio.to_thread(litellm.validate_environment, model=model, api_key=key,
+                                      api_base=s.llm_api_base)
+        missing = list(env.get("missing_keys") or [])
+        if not missing:
+            out.append(Finding("LLM", "ok", f"`{model}` ({provider}): credentials are configured"))
+        elif s.llm_api_base:
+            out.append(Finding("LLM", "warn", f"`{model}` goes to INTERN_LLM_API_BASE with no key; fine for a "
+                               "local server that needs none", f"set INTERN_LLM_API_KEY (or {missing[0]}) if it "
+                               "does"))
+        else:
+            out.append(Finding("LLM", "fail", f"`{model}` ({provider}) has no credentials: {', '.join(missing)} "
+                               "not set", f"set {missing[0]} (or INTERN_LLM_API_KEY)"))
+    if live_llm and not any(f.status == "fail" for f in out):
+        out.append(await live_call(s, key))
+    return out
+
+
+async def live_call(s: Settings, key: str | None) -> Finding:
+    from intern.agent.errors import LLMConfigError, TurnStopped
+    from intern.agent.llm import LiteLLM
+
+    llm = LiteLLM(api_base=s.llm_api_base, api_key=key, max_attempts=2, base_delay=0.5, timeout=NETWORK_TIMEOUT * 2)
+    started = time.monotonic()
+    try:
+        reply = await llm.complete(model=s.model or "", tools=None,
+                                   messages=[{"role": "user", "content": "Reply with the single word OK."}])
+    except LLMConfigError as exc:
+        return Finding("LLM", "fail", f"a live call failed: {exc}", f"fix {exc.setting}")
+    except TurnStopped as exc:
+        return Finding("LLM", "fail", f"a live call failed: {exc}", "check INTERN_LLM_API_BASE and the provider's "
+                       "status")
+    except Exception as exc:
+        return Finding("LLM", "fail", f"a live call failed: {type(exc).__name__}: {exc}",
+                       "check INTERN_MODEL, INTERN_LLM_API_BASE and the key")
+    took = time.monotonic() - started
+    return Finding("LLM", "ok", f"a live call to `{s.model}` answered in {took:.1f}s "
+                   f"({reply.usage.prompt_tokens}+{reply.usage.completion_tokens} tokens)")
+
+
+# --- chat platforms ---------------------------------------------------------------------------------
+
+async def check_slack(s: Settings, live_llm: bool) -> list[Finding]:
+    from slack_sdk.errors import SlackApiError
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    out: list[Finding] = []
+    for name, token, method in (("SLACK_BOT_TOKEN", secret(s.slack_bot_token), "auth.test"),
+                                ("SLACK_APP_TOKEN", secret(s.slack_app_token), "apps.connections.open")):
+        if not token:
+            continue
+        client = AsyncWebClient(token=token, base_url=s.slack_api_url, timeout=int(NETWORK_TIMEOUT))
+        try:
+            resp = await client.api_call(method)
+        except SlackApiError as exc:
+            out.append(Finding("Slack", "fail", f"{method} with {name} was refused: {exc.response.get('error')}",
+                               f"copy a current {name} from the Slack app's settings (it may have been revoked "
+                               "or belong to another app)"))
+            continue
+        except Exception as exc:
+            out.append(Finding("Slack", "fail", f"cannot reach the Slack API at {s.slack_api_url} "
+                               f"({type(exc).__name__}: {exc})", "check SLACK_API_URL and the network/proxy"))
+            continue
+        if method == "auth.test":
+            out.append(Finding("Slack", "ok", f"{name} works: @{resp.get('user')} in {resp.get('team')} "
+                               f"({resp.get('team_id')})"))
+        else:
+            out.append(Finding("Slack", "ok", f"{name} works: Socket Mode can connect"))
+    return out
+
+
+async def check_discord(s: Settings, live_llm: bool) -> list[Finding]:
+    token = secret(s.discord_token)
+    if not token:
+        return []
+    import httpx
+
+    url = f"{s.discord_api_url}/users/@me"
+    try:
+        async with httpx.AsyncClient(timeout=NETWORK_TIMEOUT, trust_env=False) as http:
+            r = await http.get(url, headers={"Authorization": f"Bot {token}", "User-Agent": "intern-doctor"})
+    except Exception as exc:
+        return [Finding("Discord", "fail", f"cannot reach {url} ({type(exc).__name__}: {exc})",
+                        "check DISCORD_API_URL and the network/proxy")]
+    if r.status_code in (401, 403):
+        return [Finding("Discord", "fail", f"GET /users/@me was refused (HTTP {r.status_code})",
+                        "copy a current bot token from the Discord developer portal into DISCORD_TOKEN")]
+    if r.status_code != 200:
+        return [Finding("Discord", "fail", f"GET /users/@me answered HTTP {r.status_code}",
+                        "check DISCORD_API_URL")]
+    me = r.json()
+    return [Finding("Discord", "ok", f"DISCORD_TOKEN works: bot {me.get('username')} ({me.get('id')})")]
+
+
+# --- the Hub and the documentation index ------------------------------------------------------------
+
+async def check_hub(s: Settings, live_llm: bool) -> list[Finding]:
+    token = secret(s.hf_token)
+    if not token:
+        return []
+    from intern.agent.hub import HubClient
+
+    hub = HubClient(endpoint=s.hf_endpoint, token=token, namespace=s.hf_namespace)
+    try:
+        me = await asyncio.wait_for(hub.call(hub.api.whoami), timeout=NETWORK_TIMEOUT)
+    except Exception as exc:
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        refused = status in (401, 403)
+        return [Finding("Hub", "fail", f"whoami at {s.hf_endpoint} failed: {type(exc).__name__}"
+                        + (f" (HTTP {status})" if status else ""),
+                        "HF_TOKEN was refused: create a new token with write access" if refused
+                        else "check HF_ENDPOINT and the network/proxy")]
+    finally:
+        hub.close()
+    name = str(me.get("name"))
+    orgs = [str(o.get("name")) for o in me.get("orgs") or []]
+    out = [Finding("Hub", "ok", f"HF_TOKEN works at {s.hf_endpoint}: {name}"
+                   + (f" (orgs: {', '.join(orgs)})" if orgs else ""))]
+    if s.hf_namespace and s.hf_namespace not in (name, *orgs):
+        out.append(Finding("Hub", "fail", f"INTERN_HF_NAMESPACE={s.hf_namespace} is neither the token's user nor "
+                           "one of its organizations, so jobs there would be refused",
+                           f"set INTERN_HF_NAMESPACE to {name} or an organization the token belongs to"))
+    return out
+
+
+async def check_docs(s: Settings, live_llm: bool) -> list[Finding]:
+    from intern.agent.docs.index import SCHEMA_VERSION, read_meta
+
+    path = s.docs_path
+    meta = await asyncio.to_thread(read_meta, path)
+    rebuild = "run `intern docs index` to index the live documentation"
+    if meta is None or meta.get("version") != SCHEMA_VERSION:
+        return [Finding("Docs", "warn", f"no documentation index at {path} yet: the small shipped snapshot is "
+                        "indexed at first start", rebuild)]
+    built = datetime.fromisoformat(str(meta["built_at"]))
+    age_hours = (datetime.now(UTC) - built).total_seconds() / 3600
+    pages = f"{meta.get('pages', 0)} pages"
+    if meta.get("source") != "live":
+        return [Finding("Docs", "warn", f"the index at {path} holds only the shipped snapshot ({pages})", rebuild)]
+    if age_hours > s.docs_max_age_hours:
+        return [Finding("Docs", "warn", f"the index at {path} is {age_hours / 24:.0f} day(s) old ({pages}; "
+                        f"INTERN_DOCS_MAX_AGE_HOURS is {s.docs_max_age_hours:g})", rebuild)]
+    return [Finding("Docs", "ok", f"index at {path}: {pages} from the live docs, built {age_hours:.0f}h ago")]
+
+
+CHECKS: tuple[Check, ...] = (check_settings, check_database, check_llm, check_slack, check_discord, check_hub,
+                             check_docs)
+
