@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import discord
 import pytest
 
-import discord
 from intern.adapters.discord.client import DiscordAdapter
 from intern.bot.chat import Button, Card, Conversation, MessageRef
 from intern.bot.settings import Settings

@@ -190,6 +190,32 @@ async def test_stop_cancels_the_running_job(harness: Harness) -> None:
     await harness.sender.send_event(message_event("stop", user=REQUESTER, thread_ts=thread))
     await wait_until(lambda: jobs.job(job_id).stage == "CANCELED", timeout=20)
     await wait_until(lambda: any("Stopped by" in t for t in harness.slack.texts(thread_ts=thread)))
+    # One terminal record of the cancellation (from the job's end), one record of who asked for it.
+    await wait_until(lambda: count(harness, AuditEvent, AuditEvent.kind == "job_cancelled"), timeout=20)
+    await asyncio.sleep(0.5)
+    assert await count(harness, AuditEvent, AuditEvent.kind == "job_cancelled") == 1
+    assert await count(harness, AuditEvent, AuditEvent.kind == "job_cancel_requested",
+                       AuditEvent.actor == REQUESTER) == 1
+
+
+async def test_continuing_in_a_new_session_closes_the_old_sessions_cards(harness: Harness) -> None:
+    thread, approval = await mention_until_card(harness)
+    r = await harness.sender.send_event(message_event("new session", user=REQUESTER, thread_ts=thread))
+    assert r.status == 200
+    await wait_until(lambda: count(harness, Approval, Approval.id == approval, Approval.status == "cancelled"),
+                     timeout=20)
+    assert await count(harness, Session) == 2
+    assert await count(harness, Session, Session.active.is_(True)) == 1
+    # The card in the thread no longer offers buttons and says why.
+    card = next(m for m in harness.slack.posted(thread_ts=thread) if approval in str(m.blocks))
+    await wait_until(lambda: "intern_approve" not in str(harness.slack.message(card.channel, card.ts).blocks))
+    assert "continued in a new session" in str(harness.slack.message(card.channel, card.ts).blocks)
+    # A late click on the old card changes nothing.
+    await harness.sender.send_interaction(block_action("intern_approve", approval, user=APPROVER,
+                                                       team=harness.slack.team_id, channel=card.channel,
+                                                       message_ts=card.ts, thread_ts=thread))
+    await asyncio.sleep(0.5)
+    assert jobs_state(harness.hub).created == []
 
 
 async def test_invalid_signature_is_rejected_and_nothing_is_stored(harness: Harness) -> None:

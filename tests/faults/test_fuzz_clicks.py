@@ -104,9 +104,6 @@ async def test_hostile_clicks_never_crash_and_never_authorize(bot: BotApp, specs
         assert [d.user_id for d in decisions] == [first.user]
 
 
-@pytest.mark.xfail(strict=True, reason="approvals.py (governance): Approvals.click raises on a NUL byte in the "
-                   "approval id or the user (PostgreSQL rejects it in the audit JSON and the dedupe key), and takes "
-                   "a decision other than approve/deny from an approver as a denial")
 async def test_the_click_handler_itself_rejects_malformed_values(bot: BotApp) -> None:
     approvals: Approvals = bot.approvals
     real = await pending_approval(approvals)

@@ -72,6 +72,8 @@ async def fill(bot: Harness) -> dict[str, Any]:
     await reply_in_thread(bot, "stop", REQUESTER, stop_thread)
     await wait_until(lambda: jobs.job(cancelled_job).stage == "CANCELED", timeout=20)
     await wait_until(lambda: any("Stopped by" in t for t in bot.slack.texts(thread_ts=stop_thread)), timeout=20)
+    # The job's end is recorded when the watcher sees it cancelled on the Hub.
+    await wait_until(lambda: any("canceled after" in t for t in bot.slack.texts(thread_ts=stop_thread)), timeout=20)
     return {"done": done, "late": late, "stopped": stopped, "finished_job": finished_job,
             "cancelled_job": cancelled_job, "thread": done_thread}
 
@@ -116,6 +118,10 @@ async def test_the_audit_export_has_the_contract_fields_for_every_kind(bot: Harn
     assert finished["detail"]["stage"] == "COMPLETED" and "cost" in finished["detail"]
     cancelled = one(events, "job_cancelled", job_id=ids["cancelled_job"])
     assert cancelled["session_id"] and cancelled["channel"] == "C0GENERAL"
+    assert cancelled["detail"]["stage"] == "CANCELED" and "cost" in cancelled["detail"]
+    assert [e for e in events if e["kind"] == "job_cancelled"] == [cancelled]
+    asked = one(events, "job_cancel_requested", job_id=ids["cancelled_job"])
+    assert asked["actor"] == REQUESTER and asked["detail"]["by"] == "stop"
     changed = one(events, "policy_changed")
     assert changed["actor"] == ADMIN and changed["detail"]["after"] == {"approvers": [APPROVER_1]}
 

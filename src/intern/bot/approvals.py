@@ -174,6 +174,11 @@ def reserve(db: AsyncSession, a: Approval) -> None:
                       amount_usd=a.estimated_cost_usd, final=False, month=policies.month_of()))
 
 
+def clean(value: str) -> str:
+    """`value` without control characters (a NUL byte cannot be stored in PostgreSQL text or JSON)."""
+    return "".join(ch for ch in value if ch.isprintable())
+
+
 def is_uuid(value: str) -> bool:
     try:
         return str(uuid.UUID(value)) == value.lower()
@@ -204,6 +209,10 @@ class Approvals:
         return False
 
     async def click(self, c: ApprovalClick) -> Reply:
+        if c.decision not in ("approve", "deny") or not all(
+                clean(v) == v for v in (c.approval_id, c.user, c.workspace, c.platform)):
+            await self._refusal_audit(c, None, "malformed click")
+            return Reply("This click could not be read (malformed values). Nothing was changed.", ok=False)
         if not is_uuid(c.approval_id):
             await self._refusal_audit(c, None, "unknown approval id")
             return Reply("This button does not belong to a known approval (unknown or altered id). Nothing was "
@@ -293,14 +302,15 @@ class Approvals:
             return "This request was replaced by a newer one; use the newer card."
         if a.status == "refused":
             return f"This request was refused by policy: {a.reason}"
-        return "This request was cancelled."
+        return f"This request was cancelled ({a.reason})." if a.reason else "This request was cancelled."
 
     def _audit_refusal(self, db: AsyncSession, c: ApprovalClick, a: Approval | None, reason: str) -> None:
-        audit.record(db, "approval_refused", actor=c.user, platform=c.platform, workspace=c.workspace,
+        audit.record(db, "approval_refused", actor=clean(c.user)[:64], platform=clean(c.platform)[:32],
+                     workspace=clean(c.workspace)[:64],
                      channel=a.channel if a else None, session_id=a.session_id if a else None,
                      approval_id=a.id if a else None, spec_sha256=a.spec_sha256 if a else None,
-                     reason=reason, clicked=c.decision,
-                     claimed_id=None if a else c.approval_id[:64])
+                     reason=reason, clicked=clean(str(c.decision))[:16],
+                     claimed_id=None if a else clean(c.approval_id)[:64])
 
     async def _refusal_audit(self, c: ApprovalClick, a: Approval | None, reason: str) -> None:
         async with self.rt.db.transaction() as db:
@@ -348,7 +358,7 @@ class Approvals:
             self.rt.poke()
         return len(expired)
 
-    async def cancel_pending(self, session_id: str, actor: str) -> list[str]:
+    async def cancel_pending(self, session_id: str, actor: str, reason: str = "session stopped") -> list[str]:
         async with self.rt.db.transaction() as db:
             rows = (await db.execute(select(Approval).where(
                 Approval.session_id == session_id, Approval.status == "pending"))).scalars().all()
@@ -356,12 +366,12 @@ class Approvals:
             for a in rows:
                 res = await db.execute(update(Approval).where(Approval.id == a.id, Approval.status == "pending")
                                        .values(status="cancelled", decided_by=actor, decided_at=now(),
-                                               reason="session stopped"))
+                                               reason=reason))
                 if res.rowcount:
                     ids.append(a.id)
                     audit.record(db, "approval_cancelled", actor=actor, platform=a.platform,
                                  workspace=a.workspace, channel=a.channel, session_id=a.session_id,
-                                 approval_id=a.id, spec_sha256=a.spec_sha256)
+                                 approval_id=a.id, spec_sha256=a.spec_sha256, reason=reason)
         for aid in ids:
             await self.refresh_card(aid)
         return ids

@@ -74,7 +74,7 @@ def approval_card(a: Approval, *, budget_left: float | None, approvals_given: li
         who = " by " + ", ".join(f"<@{u}>" for u in a.decided_by.split(",") if u)
     card.title = f"{verdict}{who}: {info.get('title', a.tool)}"
     card.footer = f"{verdict}{who} at {when(a.decided_at)} · approval {a.id} · spec sha256 {a.spec_sha256[:12]}"
-    if a.reason and a.status == "denied":
+    if a.reason and a.status in ("denied", "cancelled"):
         card.lines.append(f"Reason: {a.reason}")
     return card
 

@@ -64,7 +64,8 @@ async def status(bot: BotApp, cmd: Command) -> Reply:
     lines.append(f"Sessions: {len(sessions)} active" + ("" if not sessions else ": " + ", ".join(
         f"{s.status} (started by <@{s.started_by}>, LLM {money(s.llm_cost_usd)})" for s in sessions[:5])))
     lines.append(f"Running jobs: {len(jobs)}" + ("" if not jobs else ": " + ", ".join(
-        f"`{j.hf_job_id}` {j.stage} on {j.flavor}" for j in jobs)))
+        (f"`{j.hf_job_id}` {j.stage} on {j.flavor}" if j.hf_job_id else f"launching on {j.flavor}")
+        for j in jobs)))
     lines.append(f"Pending approvals: {len(pending)}" + ("" if not pending else ": " + ", ".join(
         f"{a.tool} {a.spec.get('operation', '')} ({money(a.estimated_cost_usd)}) by <@{a.requester}>"
         for a in pending)))

@@ -71,7 +71,7 @@ class ProgressSink:
             await release_reservation(self.rt, self.session, e.approval_id, e.name, e.summary)
         if "cancelled_job" in e.artifacts:
             async with self.rt.db.transaction() as db:
-                audit.record(db, "job_cancelled", actor=self.requester, platform=self.session.platform,
+                audit.record(db, "job_cancel_requested", actor=self.requester, platform=self.session.platform,
                              workspace=self.session.workspace, channel=self.session.channel,
                              session_id=self.session.id, job_id=e.artifacts["cancelled_job"], by="agent")
 

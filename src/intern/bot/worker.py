@@ -374,6 +374,10 @@ class Worker:
             if s.status == "waiting_approval" and item.kind in ("message", "job_finished"):
                 return  # stored; the agent sees it when the pending cards are decided
             s.status = "active"
+        if item.kind == "seed" and item.payload.get("from"):
+            # Cards of the ended session can no longer be acted on: close them.
+            await Approvals(self.rt).cancel_pending(str(item.payload["from"]), str(item.payload.get("user") or requester),
+                                                    reason="continued in a new session")
         if retry and await self.finish_answered_turn(s, requester):
             return
         await self.run_agent(s, requester)
@@ -507,7 +511,7 @@ class Worker:
         async with self.rt.db.transaction() as db:
             await db.execute(update(Session).where(Session.id == sid).values(stop_requested=False, status="active"))
             for jid in cancelled_jobs:
-                audit.record(db, "job_cancelled", actor=user, platform=s.platform, workspace=s.workspace,
+                audit.record(db, "job_cancel_requested", actor=user, platform=s.platform, workspace=s.workspace,
                              channel=s.channel, session_id=sid, job_id=jid, by="stop")
             audit.record(db, "session_stopped", actor=user, platform=s.platform, workspace=s.workspace,
                          channel=s.channel, session_id=sid, jobs=cancelled_jobs, cards=cancelled_cards)

@@ -13,17 +13,26 @@ from intern.bot.models import Base
 config = context.config
 target_metadata = Base.metadata
 
+# Tables that are not ours: slack_sdk's OAuth stores create and own `slack_*` (see adapters/slack/oauth.py).
+FOREIGN_PREFIXES = ("slack_",)
+
+
+def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    return not (type_ == "table" and reflected and compare_to is None and (name or "").startswith(FOREIGN_PREFIXES))
+
 
 def run_migrations_offline() -> None:
     context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=target_metadata,
-                      literal_binds=True, render_as_batch=True)
+                      literal_binds=True, render_as_batch=True,
+                      include_object=include_object)
     with context.begin_transaction():
         context.run_migrations()
 
 
 def do_run_migrations(connection: Connection) -> None:
     context.configure(connection=connection, target_metadata=target_metadata,
-                      render_as_batch=connection.dialect.name == "sqlite", compare_type=True)
+                      render_as_batch=connection.dialect.name == "sqlite", compare_type=True,
+                      include_object=include_object)
     with context.begin_transaction():
         context.run_migrations()
 

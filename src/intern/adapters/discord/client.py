@@ -13,10 +13,10 @@ import logging
 import re
 from typing import Any
 
-import yarl
-
 import discord
+import yarl
 from discord import app_commands
+
 from intern.adapters.discord import inbound, outbound
 from intern.adapters.discord.components import CardButton
 from intern.adapters.discord.inbound import PLATFORM, Where

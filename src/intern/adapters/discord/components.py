@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 import discord
+
 from intern.adapters.discord.inbound import CUSTOM_ID
 
 STYLES = {"approve": discord.ButtonStyle.success, "deny": discord.ButtonStyle.danger,

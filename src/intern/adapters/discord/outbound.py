@@ -6,6 +6,7 @@ import io
 import re
 
 import discord
+
 from intern.adapters.discord.components import CardButton
 from intern.adapters.text import split_message
 from intern.bot.chat import Card

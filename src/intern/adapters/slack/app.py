@@ -6,6 +6,7 @@ Events are persisted before the 200 goes back (`process_before_response=True`); 
 
 from __future__ import annotations
 
+import contextvars
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,10 @@ if TYPE_CHECKING:
     from intern.adapters.slack.oauth import SlackOAuth
 
 log = logging.getLogger(__name__)
+
+# Per HTTP request: set by the event listener when the bot could not store the delivery.
+_request_outcome: contextvars.ContextVar[dict[str, bool] | None] = contextvars.ContextVar(
+    "slack_request_outcome", default=None)
 
 
 class SlackAdapter:
@@ -112,7 +117,14 @@ class SlackAdapter:
         msg = message_from_event(body, context.get("bot_user_id") or await self.bot_user_id())
         if msg is None:
             return
-        accepted = await self.bot.on_message(msg)
+        try:
+            accepted = await self.bot.on_message(msg)
+        except Exception:
+            # The message could not be stored: answer 503 so Slack delivers it again.
+            outcome = _request_outcome.get()
+            if outcome is not None:
+                outcome["not_stored"] = True
+            raise
         if accepted.outcome == "command" and accepted.command is not None:
             self.bot.spawn(self._run_command(accepted.command))
         elif accepted.outcome == "refused" and accepted.message:
@@ -157,10 +169,19 @@ class SlackAdapter:
             bolt_request = await to_bolt_request(request)
         except ValueError:  # undecodable text, unparsable JSON or form payload
             return web.Response(status=400, text="malformed request body")
+        outcome: dict[str, bool] = {}
+        token = _request_outcome.set(outcome)
         try:
             response = await self.app.async_dispatch(bolt_request)
         except Exception:
             log.exception("slack request failed")
+            response = None
+        finally:
+            _request_outcome.reset(token)
+        if outcome.get("not_stored"):
+            # Our failure, not the sender's: Slack retries a delivery answered with a 5xx.
+            return web.Response(status=503, text="could not store the event; retry later")
+        if response is None:
             return web.Response(status=400, text="malformed request")
         if response.status >= 500:
             # A signed request we could not make sense of is the sender's problem, never a 500.
