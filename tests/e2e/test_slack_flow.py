@@ -18,6 +18,7 @@ from intern.standins.slack import (
     mention_and_message,
     mention_event,
     message_event,
+    slash_command,
 )
 from tests.e2e.harness import APPROVER, OTHER, REQUESTER, Harness, job_rule, wait_until
 
@@ -316,3 +317,48 @@ async def test_a_long_script_is_cut_on_the_card_and_attached_in_full(harness: Ha
     expected = hashlib.sha256(json.dumps({"tool": "hf_jobs", "args": a.spec}, sort_keys=True, separators=(",", ":"),  # type: ignore[union-attr]
                                          ensure_ascii=False).encode()).hexdigest()
     assert a.spec["script"] == long_script and a.spec_sha256 == expected  # type: ignore[union-attr]
+
+
+async def slash(h: Harness, text: str, user: str = REQUESTER) -> dict:
+    r = await h.sender.send_slash_command(slash_command("/intern", text, user_id=user, team_id=h.slack.team_id,
+                                                        channel_id="C0GENERAL"))
+    assert r.status == 200, r.text
+    return r.json() if r.text else {}
+
+
+async def test_slash_ask_opens_a_thread_that_becomes_the_session(harness: Harness) -> None:
+    answer = await slash(harness, "ask fine-tune a small model on my dataset")
+    assert not answer.get("text")  # the thread is the answer
+    root = next(m for m in harness.slack.posted(channel="C0GENERAL") if "asked Intern" in m.text)
+    assert f"<@{REQUESTER}>" in root.text and root.thread_ts is None
+    await wait_until(lambda: cards(harness.slack, root.ts), timeout=20)
+    assert await count(harness, Session, Session.thread == root.ts, Session.started_by == REQUESTER) == 1
+    # A reply in that thread continues the same session.
+    r = await harness.sender.send_event(message_event("use lora", user=REQUESTER, thread_ts=root.ts,
+                                                      channel="C0GENERAL"))
+    assert r.status == 200
+
+    async def both_stored() -> bool:
+        return await count(harness, Message, Message.role == "user", Message.author == REQUESTER) == 2
+
+    await wait_until(both_stored)
+    assert await count(harness, Session) == 1
+
+
+async def test_slash_status_help_and_refusals(harness: Harness) -> None:
+    status = await slash(harness, "status")
+    assert status["response_type"] == "in_channel" and "Intern status" in status["text"]
+    helptext = await slash(harness, "")
+    assert "/intern ask" in helptext["text"]
+    refused = await slash(harness, "policy budget 500", user=OTHER)
+    assert refused["response_type"] == "ephemeral" and "admin" in refused["text"].lower()
+    empty = await slash(harness, "ask")
+    assert "Tell me the task" in empty["text"]
+    assert await count(harness, Session) == 0
+
+
+async def test_slash_ask_in_a_channel_without_the_bot_says_how_to_fix_it(harness: Harness) -> None:
+    harness.slack.inject_error("chat.postMessage", "not_in_channel")
+    answer = await slash(harness, "ask train something")
+    assert "not_in_channel" in answer["text"] and "/invite @intern" in answer["text"]
+    assert await count(harness, Session) == 0

@@ -38,13 +38,16 @@ def test_events_interactivity_and_oauth_point_at_the_routes_the_adapter_serves()
     for event in set(events["bot_events"]) & set(EVENT_SCOPE):
         assert EVENT_SCOPE[event] in manifest()["oauth_config"]["scopes"]["bot"], event
     hosts = set()
+    [slash] = manifest()["features"]["slash_commands"]
+    assert slash["command"] == "/intern" and slash["should_escape"] is True  # mentions arrive as <@U…|name>
     for url, path in ((events["request_url"], "/slack/events"),
                       (settings["interactivity"]["request_url"], "/slack/events"),
+                      (slash["url"], "/slack/events"),
                       (manifest()["oauth_config"]["redirect_urls"][0], "/slack/oauth_redirect")):
         parsed = urlparse(url)
         assert parsed.scheme == "https" and parsed.path == path, url
         hosts.add(parsed.netloc)
-    assert len(hosts) == 1  # one server answers all three
+    assert len(hosts) == 1  # one server answers them all
     assert settings["interactivity"]["is_enabled"] is True
     assert settings["socket_mode_enabled"] is False and settings["token_rotation_enabled"] is False
 

@@ -30,7 +30,7 @@ from intern.adapters.slack.inbound import (
     team_of,
 )
 from intern.adapters.slack.outbound import card_blocks, card_fallback_text, chunks
-from intern.bot.chat import Card, Conversation, MessageRef, StopClick
+from intern.bot.chat import Card, Command, Conversation, MessageRef, StopClick, UserMessage
 
 if TYPE_CHECKING:
     from intern.adapters.slack.oauth import SlackOAuth
@@ -40,6 +40,11 @@ log = logging.getLogger(__name__)
 # Per HTTP request: set by the event listener when the bot could not store the delivery.
 _request_outcome: contextvars.ContextVar[dict[str, bool] | None] = contextvars.ContextVar(
     "slack_request_outcome", default=None)
+
+
+SLASH_HELP = ("*Intern* — `/intern ask <task>` starts a session in a new thread of this channel "
+              "(or mention @intern with the task). `/intern status`, `/intern budget` and `/intern policy …` "
+              "show this channel's sessions, spend and policy.")
 
 
 class SlackAdapter:
@@ -106,6 +111,7 @@ class SlackAdapter:
         app.event("app_mention")(self._on_event)
         app.event("message")(self._on_event)
         app.event("app_home_opened")(self._on_home_opened)
+        app.command("/intern")(self._on_slash)
         for action_id in ("intern_approve", "intern_deny", "intern_stop"):
             app.action(action_id)(self._on_action)
         app.error(self._on_error)
@@ -129,6 +135,57 @@ class SlackAdapter:
             self.bot.spawn(self._run_command(accepted.command))
         elif accepted.outcome == "refused" and accepted.message:
             self.bot.spawn(self.post_private(msg.conversation, msg.user, accepted.message))
+
+    async def _on_slash(self, ack: Any, body: dict[str, Any]) -> None:
+        """`/intern [ask] <task>` opens a thread for a new session; `/intern status|budget|policy …` answers
+        like the mention commands. Slack does not retry slash commands, so every failure is said."""
+        text = " ".join(str(body.get("text") or "").split())
+        user, channel = str(body.get("user_id") or ""), str(body.get("channel_id") or "")
+        team = str(body.get("team_id") or "")
+        if not user or not channel:
+            await ack(text="This command could not be read (no user or channel).", response_type="ephemeral")
+            return
+        word, _, rest = text.partition(" ")
+        name = word.lower()
+        if name in ("", "help"):
+            await ack(text=SLASH_HELP, response_type="ephemeral")
+            return
+        conv = Conversation(PLATFORM, team, channel, "")
+        if name in ("status", "budget", "policy"):
+            reply = await self.bot.on_command(Command(conv, user, name, rest))  # type: ignore[arg-type]
+            await ack(text=reply.text, response_type="in_channel" if reply.ok else "ephemeral")
+            return
+        if name == "stop":
+            await ack(text="To stop a session, type `stop` in its thread or press Stop on its status card.",
+                      response_type="ephemeral")
+            return
+        task = rest if name == "ask" else text
+        if not task:
+            await ack(text="Tell me the task: `/intern ask fine-tune a small model on my dataset`.",
+                      response_type="ephemeral")
+            return
+        try:
+            client = await self.client_for(team)
+            root = await client.chat_postMessage(channel=channel, text=f"<@{user}> asked Intern: {task}")
+            thread = str(root["ts"])
+            accepted = await self.bot.on_message(UserMessage(
+                Conversation(PLATFORM, team, channel, thread), user, task,
+                event_key=f"{PLATFORM}:{team}:{channel}:{thread}", mentioned=True))
+        except SlackApiError as exc:
+            error = exc.response.get("error") if exc.response is not None else "error"
+            hint = (" Invite me first: `/invite @intern`." if error in ("not_in_channel", "channel_not_found")
+                    else "")
+            await ack(text=f"I could not start a thread here (Slack said `{error}`); nothing was started.{hint}",
+                      response_type="ephemeral")
+            return
+        except Exception:
+            log.exception("slash command failed")
+            await ack(text="Sorry, I could not start the session on my side; nothing was started. Try again.",
+                      response_type="ephemeral")
+            return
+        await ack()
+        if accepted.outcome == "command" and accepted.command is not None:
+            self.bot.spawn(self._run_command(accepted.command))
 
     async def _on_home_opened(self, body: dict[str, Any], event: dict[str, Any]) -> None:
         if event.get("tab", "home") != "home" or not event.get("user"):
