@@ -388,6 +388,33 @@ async def check_docs(s: Settings, live_llm: bool) -> list[Finding]:
     return [Finding("Docs", "ok", f"index at {path}: {pages} from the live docs, built {age_hours:.0f}h ago")]
 
 
+# --- MCP servers ------------------------------------------------------------------------------------
+
+async def check_mcp(s: Settings, live_llm: bool) -> list[Finding]:
+    """Connect to every server INTERN_MCP_SERVERS names, list its tools, and disconnect."""
+    if not s.mcp_server_configs:
+        return []
+    from intern.agent.tools.mcp import connect_servers
+
+    conns = await connect_servers(s.mcp_server_configs, timeout=NETWORK_TIMEOUT)
+    try:
+        out: list[Finding] = []
+        for name, cfg in s.mcp_server_configs.items():
+            if name in conns.skipped:
+                out.append(Finding("MCP", "warn", f"server {name!r} ({cfg.where()}) cannot be reached: "
+                                   f"{conns.skipped[name]}; Intern starts without its tools",
+                                   "check its entry in INTERN_MCP_SERVERS (command and args, or url and "
+                                   "headers) and that the server runs"))
+                continue
+            tools = conns.servers[name].tools
+            free = sum(t.read_only for t in tools)
+            out.append(Finding("MCP", "ok", f"server {name!r} ({cfg.where()}): {len(tools)} tool(s), {free} "
+                               f"read-only, {len(tools) - free} behind approval"))
+        return out
+    finally:
+        await conns.aclose()
+
+
 CHECKS: tuple[Check, ...] = (check_settings, check_database, check_llm, check_slack, check_discord, check_hub,
-                             check_docs)
+                             check_docs, check_mcp)
 

@@ -8,9 +8,13 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from intern.agent.tools.mcp import ServerConfig
 
 
 def load_dotenv_into_environment(path: str | os.PathLike[str] = ".env") -> None:
@@ -24,7 +28,9 @@ def load_dotenv_into_environment(path: str | os.PathLike[str] = ".env") -> None:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=None, extra="ignore", populate_by_name=True)
+    # Errors never quote the value: several settings are secrets (INTERN_MCP_SERVERS may carry some).
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", populate_by_name=True,
+                                      hide_input_in_errors=True)
 
     database_url: str = Field("sqlite:///intern.db", validation_alias="INTERN_DATABASE_URL")
     model: str | None = Field(None, validation_alias="INTERN_MODEL")
@@ -80,6 +86,20 @@ class Settings(BaseSettings):
     def _no_slash(cls, v: str) -> str:
         return v.rstrip("/")
 
+    @field_validator("mcp_servers")
+    @classmethod
+    def _mcp_servers(cls, v: str | None) -> str | None:
+        from intern.agent.tools.mcp import parse_servers
+
+        parse_servers(v)  # McpConfigError (a ValueError) names INTERN_MCP_SERVERS and what is wrong
+        return v
+
+    @cached_property
+    def mcp_server_configs(self) -> dict[str, ServerConfig]:
+        from intern.agent.tools.mcp import parse_servers
+
+        return parse_servers(self.mcp_servers)
+
     @property
     def research_model(self) -> str | None:
         return self.research_model_override or self.model
@@ -125,6 +145,10 @@ class Settings(BaseSettings):
         ):
             if v is not None and len(v.get_secret_value()) >= 6:
                 out.append(v.get_secret_value())
+        if self.mcp_servers:
+            from intern.agent.tools.mcp import secret_values
+
+            out += [s for s in secret_values(self.mcp_server_configs) if len(s) >= 6]
         return out
 
 

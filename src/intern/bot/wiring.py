@@ -10,6 +10,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +27,9 @@ def prepare_environment(settings: Settings) -> None:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 
-def build_tools(settings: Settings) -> Any:
+def build_tools(settings: Settings, extra: Sequence[Any] = ()) -> Any:
+    """The agent's tools; `extra` (the tools of connected MCP servers) go in before `research` is built,
+    so that it can offer the read-only ones."""
     from intern.agent.plan import plan_tool
     from intern.agent.tools.base import ToolRegistry
     from intern.agent.tools.datasets import inspect_dataset_tool
@@ -41,7 +44,7 @@ def build_tools(settings: Settings) -> Any:
         from intern.agent.tools.sandbox import sandbox_tools
 
         tools.extend(sandbox_tools)
-    registry = ToolRegistry(tools)
+    registry = ToolRegistry([*tools, *extra])
     with contextlib.suppress(ImportError):
         from intern.agent.tools.research import research_tool
 
@@ -88,18 +91,30 @@ async def build_runtime(settings: Settings, db: Any | None = None) -> Any:
 
     llm = LiteLLM(api_base=settings.llm_api_base,
                   api_key=settings.llm_api_key.get_secret_value() if settings.llm_api_key else None)
+    mcp = await connect_mcp(settings)
     rt = Runtime(settings=settings, db=db, hub=hub, prices=PriceTable(fetch_flavors), llm=llm,
-                 tools=build_tools(settings), redactor=Redactor(settings.secret_values()),
+                 tools=build_tools(settings, mcp.tools if mcp else ()),
+                 redactor=Redactor(settings.secret_values()),
                  http=httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0), follow_redirects=False,
                                         trust_env=False),
                  cache=DbCache(db), lease_seconds=settings.lease_seconds,
                  heartbeat_seconds=min(5.0, settings.lease_seconds / 4))
+    rt.extras["mcp"] = mcp
     rt.extras["s2_api_key"] = settings.s2_api_key.get_secret_value() if settings.s2_api_key else None
     with contextlib.suppress(Exception):
         from intern.agent.docs import open_index
 
         rt.extras["docs_index"] = open_index(settings.docs_path, max_age_hours=settings.docs_max_age_hours)
     return rt
+
+
+async def connect_mcp(settings: Settings) -> Any:
+    """The servers INTERN_MCP_SERVERS names, connected (those that answer), or None when it names none."""
+    if not settings.mcp_server_configs:
+        return None
+    from intern.agent.tools.mcp import connect_servers
+
+    return await connect_servers(settings.mcp_server_configs)
 
 
 async def warm_up(rt: Any) -> None:
@@ -126,6 +141,8 @@ async def warm_up(rt: Any) -> None:
 
 
 async def close_runtime(rt: Any) -> None:
+    if rt.extras.get("mcp") is not None:
+        await rt.extras["mcp"].aclose()
     await rt.http.aclose()
     rt.hub.close()
     await rt.db.dispose()
