@@ -101,6 +101,9 @@ async def build_runtime(settings: Settings, db: Any | None = None) -> Any:
                  heartbeat_seconds=min(5.0, settings.lease_seconds / 4))
     rt.extras["mcp"] = mcp
     rt.extras["s2_api_key"] = settings.s2_api_key.get_secret_value() if settings.s2_api_key else None
+    from intern.bot.sandboxes import SandboxManager
+
+    rt.extras["sandboxes"] = SandboxManager(rt)
     with contextlib.suppress(Exception):
         from intern.agent.docs import open_index
 
