@@ -68,10 +68,14 @@ async def claim_events(db: AsyncSession, keys: list[str], kind: str) -> set[str]
     if not keys:
         return set()
     dialect = db.bind.dialect.name
-    ins = pg_insert(InboundEvent) if dialect == "postgresql" else sqlite_insert(InboundEvent)
-    stmt = ins.values([{"key": k, "kind": kind, "received_at": utcnow()} for k in keys])
-    stmt = stmt.on_conflict_do_nothing(index_elements=["key"]).returning(InboundEvent.key)
-    return set((await db.execute(stmt)).scalars().all())
+    table = InboundEvent.__table__
+    ins = pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)
+    # One cached statement run for many rows (SQLAlchemy batches it into multi-row INSERTs): no new
+    # compilation for every batch size.
+    stmt = ins.on_conflict_do_nothing(index_elements=["key"]).returning(table.c.key)
+    at = utcnow()
+    rows = [{"key": k, "kind": kind, "received_at": at} for k in keys]
+    return set((await db.execute(stmt, rows)).scalars().all())
 
 
 async def sessions_by_conversation(db: AsyncSession, convs: set[Conversation]) -> dict[Conversation, str]:
@@ -201,9 +205,11 @@ class Inbox:
                            "workspace": conv.workspace, "channel": conv.channel, "session_id": sid, "at": now,
                            "detail": {}})
         if new_sessions:
-            await db.execute(insert(Session), new_sessions)
-            await db.execute(insert(AuditEvent), audits)
-        seqs = await next_seqs(db, {found[batch[i].conversation] for i in fresh})
+            await db.execute(insert(Session.__table__), new_sessions)
+            await db.execute(insert(AuditEvent.__table__), audits)
+        created = {row["id"] for row in new_sessions}
+        seqs = await next_seqs(db, {found[batch[i].conversation] for i in fresh} - created)
+        seqs.update(dict.fromkeys(created, 1))
         messages, items = [], []
         for i in fresh:
             m, sid = batch[i], found[batch[i].conversation]
@@ -216,8 +222,8 @@ class Inbox:
                           "available_at": utcnow(), "attempts": 0, "created_at": utcnow()})
             results[i] = Accepted("queued", sid)
         if messages:
-            await db.execute(insert(Message), messages)
-            await db.execute(insert(WorkItem), items)
+            await db.execute(insert(Message.__table__), messages)
+            await db.execute(insert(WorkItem.__table__), items)
         return [results[i] for i in range(len(batch))]
 
     async def _receive(self, db: AsyncSession, msg: UserMessage) -> Accepted:
