@@ -21,7 +21,6 @@ litellm is imported lazily (it is slow to import) and in offline mode (no price-
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
 import os
 import random
@@ -32,6 +31,7 @@ from typing import Any, Literal
 
 from intern.agent.errors import ContextOverflow, LLMConfigError, TurnStopped
 from intern.agent.ports import LLMResponse, ToolCall, Usage
+from intern.agent.retry import retry_after_seconds
 
 log = logging.getLogger(__name__)
 
@@ -262,15 +262,4 @@ def retry_after(exc: BaseException) -> float | None:
             return float(ms) / 1000.0
         except ValueError:
             pass
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+    return retry_after_seconds(headers.get("retry-after"))

@@ -9,16 +9,16 @@ API key travels only in the `x-api-key` header and never into an answer or a cac
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import hashlib
 import json
 import logging
 import random
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import httpx
+
+from intern.agent.retry import retry_after_seconds
 
 if TYPE_CHECKING:
     from intern.agent.context_deps import ToolContext
@@ -207,18 +207,7 @@ def _trimmed(fetched: Fetched, keep: int) -> Fetched:
 
 
 def _retry_after(resp: httpx.Response) -> float | None:
-    value = resp.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+    return retry_after_seconds(resp.headers.get("Retry-After"))
 
 
 def _s2_gave_up(resp: httpx.Response, delay: float, attempts: int) -> Unavailable:
