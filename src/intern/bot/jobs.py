@@ -273,10 +273,8 @@ class JobWatcher:
             await self.reconcile(job, session)
 
     async def reconcile(self, job: Job, session: Session) -> None:
-        hub = self.rt.hub
         try:
-            found = await hub.read(lambda: list(hub.api.list_jobs(labels={APPROVAL_LABEL: job.approval_id},
-                                                                  namespace=job.namespace)))
+            found = await launches_of(self.rt, job)
         except Exception as exc:
             log.warning("could not reconcile launch of approval %s: %s", job.approval_id, exc)
             return
@@ -476,3 +474,11 @@ def runtime_seconds(info: Any, job: Job) -> float:
     if start is None:
         return 0.0
     return max(0.0, (end - start).total_seconds())
+
+
+async def launches_of(rt: Runtime, job: Job) -> list[Any]:
+    """The Hub's jobs carrying the approval label of `job`: how a launch recorded only as an intent
+    (its process died between the Hub's answer and the database write) is found."""
+    hub = rt.hub
+    return await hub.read(lambda: list(hub.api.list_jobs(labels={APPROVAL_LABEL: job.approval_id},
+                                                         namespace=job.namespace)))

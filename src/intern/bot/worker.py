@@ -33,11 +33,10 @@ from intern.agent.errors import TurnStopped
 from intern.agent.loop import Agent, TurnOutcome, unanswered_calls
 from intern.agent.plan import PlanState
 from intern.agent.prompts import system_prompt
-from intern.agent.tools.jobs import APPROVAL_LABEL
 from intern.bot import audit
 from intern.bot.approvals import Approvals, Gate
 from intern.bot.inbox import claim_events, next_seqs
-from intern.bot.jobs import LAUNCHING, Launches
+from intern.bot.jobs import LAUNCHING, Launches, launches_of
 from intern.bot.models import InboundEvent, Job, Message, Session, WorkItem
 from intern.bot.progress import ProgressSink, add_llm_spend
 from intern.bot.runtime import Runtime
@@ -532,10 +531,8 @@ class Worker:
 
     async def launched_as(self, job: Job) -> str | None:
         """The Hub id of a launch recorded only as an intent (its process died mid-launch)."""
-        hub = self.rt.hub
         try:
-            found = await hub.read(lambda: list(hub.api.list_jobs(labels={APPROVAL_LABEL: job.approval_id},
-                                                                  namespace=job.namespace)))
+            found = await launches_of(self.rt, job)
         except Exception as exc:
             log.warning("could not look up the launch of approval %s: %s", job.approval_id, exc)
             return None
