@@ -55,6 +55,9 @@ class Runtime:
     status_edits_per_second: float = 10.0
     active_turns: int = 0
 
+    def __post_init__(self) -> None:
+        self.db.before_background_write = self.yield_to_inbound
+
     @property
     def status_throttle_seconds(self) -> float:
         crowd = max(0, self.active_turns - self.busy_turns) / self.status_edits_per_second

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
@@ -84,6 +84,9 @@ class Database:
     url: str
     # SQLite has one writer: queueing writers here is far cheaper than its busy-wait back-off.
     write_lock: PriorityLock | None = None
+    # Awaited before every background (non-priority) write: the runtime makes it wait while inbound
+    # deliveries are being stored, so turns already under way do not delay their acks.
+    before_background_write: Callable[[], Awaitable[None]] | None = None
 
     @property
     def dialect(self) -> str:
@@ -102,6 +105,8 @@ class Database:
     async def transaction(self, priority: bool = False) -> AsyncIterator[AsyncSession]:
         """A write transaction. On SQLite, writers queue here; `priority` (inbound deliveries waiting
         for their ack) goes ahead of background work."""
+        if not priority and self.before_background_write is not None:
+            await self.before_background_write()
         if self.write_lock is None:
             async with self.sessionmaker() as s, s.begin():
                 yield s
