@@ -16,7 +16,7 @@ from intern.bot.jobs import JobWatcher
 from intern.bot.models import Session
 from intern.bot.runtime import Runtime
 from intern.bot.sessions import active_session
-from intern.bot.store import is_transient
+from intern.bot.store import log_failure
 from intern.bot.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -116,10 +116,7 @@ class BotApp:
                 if sandboxes is not None:
                     await sandboxes.sweep()
             except Exception as exc:
-                if is_transient(exc):
-                    log.warning("sweep skipped: database unavailable (%s)", type(exc).__name__)
-                else:
-                    log.exception("sweep failed")
+                log_failure(log, exc, "sweep", "trying again at the next one")
             await asyncio.sleep(self.rt.sweep_seconds)
 
     async def stop(self, timeout: float = 20.0) -> None:

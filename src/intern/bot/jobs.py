@@ -35,7 +35,7 @@ from intern.bot.models import Approval, Job, Session, SpendEntry, WorkItem
 from intern.bot.policy import month_of
 from intern.bot.runtime import Runtime
 from intern.bot.sessions import conversation_of
-from intern.bot.store import Backoff, is_transient, retry_transient
+from intern.bot.store import Backoff, log_failure, retry_transient
 
 log = logging.getLogger(__name__)
 
@@ -175,10 +175,7 @@ class JobWatcher:
                 if due is not None:
                     wait = min(wait, due + 0.05)
             except Exception as exc:
-                if not is_transient(exc):
-                    log.exception("job watcher sweep failed")
-                else:
-                    log.warning("job watcher: database unavailable (%s); backing off", type(exc).__name__)
+                if log_failure(log, exc, "job watcher sweep", "trying again"):
                     await backoff.pause()
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
@@ -301,11 +298,7 @@ class JobWatcher:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            if is_transient(exc):
-                log.warning("following job %s: database unavailable (%s); it will be picked up again", jid,
-                            type(exc).__name__)
-            else:
-                log.exception("following job %s failed; another sweep will retry", jid)
+            log_failure(log, exc, f"following job {jid}", "another sweep picks it up again")
             with contextlib.suppress(Exception):
                 async with self.rt.db.transaction() as db:
                     await db.execute(update(Job).where(Job.id == jid, Job.watcher_owner == self.rt.owner)

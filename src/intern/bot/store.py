@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -160,6 +161,16 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError):
         return bool(exc.connection_invalidated) or _is_pg_connection_error(exc.orig)
     return isinstance(exc, (OSError, TimeoutError)) or _is_pg_connection_error(exc)
+
+
+def log_failure(logger: logging.Logger, exc: BaseException, what: str, then: str) -> bool:
+    """A background loop's failure: a database outage (it passes) as one warning line, anything else
+    with its traceback. True when it was an outage."""
+    if is_transient(exc):
+        logger.warning("%s: database unavailable (%s); %s", what, type(exc).__name__, then)
+        return True
+    logger.error("%s failed; %s", what, then, exc_info=exc)
+    return False
 
 
 def _is_pg_connection_error(exc: BaseException | None) -> bool:

@@ -41,7 +41,7 @@ from intern.bot.models import InboundEvent, Job, Message, Session, WorkItem
 from intern.bot.progress import ProgressSink, add_llm_spend
 from intern.bot.runtime import Runtime
 from intern.bot.sessions import DbTranscript, add_message, conversation_of, load_messages
-from intern.bot.store import Backoff, is_transient, retry_transient, rolled_back
+from intern.bot.store import Backoff, is_transient, log_failure, retry_transient, rolled_back
 
 log = logging.getLogger(__name__)
 
@@ -101,12 +101,8 @@ class Worker:
                 await asyncio.wait_for(self.rt.wake.wait(), timeout=self.poll_seconds)
 
     async def claim_failed(self, exc: Exception, backoff: Backoff) -> None:
-        if not is_transient(exc):
-            log.exception("claiming work failed")
-            return
-        delay = backoff.next_delay()
-        log.warning("claiming work: database unavailable (%s); retrying in %.1fs", type(exc).__name__, delay)
-        await asyncio.sleep(delay)
+        if log_failure(log, exc, "claiming work", "retrying with backoff"):
+            await asyncio.sleep(backoff.next_delay())
 
     async def drain(self, timeout: float = 30.0) -> None:
         """Graceful stop: take no new work, let turns in hand finish (or release them)."""
@@ -151,11 +147,7 @@ class Worker:
                 item = await self.advance(sid, item.id if done else None)
             released = True
         except Exception as exc:
-            if is_transient(exc):
-                log.warning("session %s: database unavailable (%s); the session is released", sid,
-                            type(exc).__name__)
-            else:
-                log.exception("session %s: worker failed", sid)
+            log_failure(log, exc, f"session {sid}", "the session is released")
         finally:
             if not released:
                 await self.release(sid)

@@ -121,7 +121,7 @@ class Sources:
             resp = await self._send(S2, method, url, params=params, json=body, headers=headers)
             if resp.status_code != 429 and resp.status_code < 500:
                 return self._s2_result(resp)
-            delay = _retry_after(resp) if resp.status_code == 429 else None
+            delay = retry_after_seconds(resp.headers.get("Retry-After")) if resp.status_code == 429 else None
             delay = delay if delay is not None else self._backoff(attempt)
             if attempt == self.retry.attempts or delay > self.retry.max_delay or waited + delay > self.retry.budget:
                 raise _s2_gave_up(resp, delay, attempt)
@@ -204,10 +204,6 @@ def _trimmed(fetched: Fetched, keep: int) -> Fetched:
     if isinstance(data, dict) and isinstance(data.get("data"), list):
         data["data"] = data["data"][:keep]
     return Fetched(fetched.status, json.dumps(data))
-
-
-def _retry_after(resp: httpx.Response) -> float | None:
-    return retry_after_seconds(resp.headers.get("Retry-After"))
 
 
 def _s2_gave_up(resp: httpx.Response, delay: float, attempts: int) -> Unavailable:
