@@ -176,6 +176,31 @@ async def test_reopening_in_a_new_process_does_not_crawl(tmp_path: Path, hub: An
     assert len(hub.requests) == served
 
 
+async def test_an_index_of_an_older_version_is_reindexed_not_replaced(tmp_path: Path, hub: Any, site: Path,
+                                                                     plain_http: httpx.AsyncClient) -> None:
+    docs_dir = tmp_path / "docs"
+    await build_index(docs_dir, hf_endpoint=hub.url, http=plain_http, endpoints=["trl", "peft"])
+    _age(docs_dir, 30)
+    old = read_meta(docs_dir)
+    assert old is not None
+    old["version"] = old["version"] - 1  # as written by the previous release
+    (docs_dir / "current.json").write_text(json.dumps(old))
+    served = len(hub.requests)
+
+    index = open_index(docs_dir, max_age_hours=24)
+    try:
+        meta = index.meta
+        assert meta["version"] == old["version"] + 1 and meta["generation"] != old["generation"]
+        # The crawled pages and their age survive: no crawl, not the snapshot, still due at 24 h.
+        assert index.source == "live" and meta["built_at"] == old["built_at"] and index.stale
+        assert meta["sets"] == old["sets"] == {"trl": 3, "peft": 2}
+        assert [h.path for h in index.search("tangerine reference").hits] == ["/docs/trl/dpo_trainer"]
+        assert [h.path for h in index.toc(["peft"])] == ["/docs/peft/index", "/docs/peft/developer_guides/lora"]
+    finally:
+        index.close()
+    assert len(hub.requests) == served
+
+
 async def test_a_set_that_fails_keeps_its_previous_pages(tmp_path: Path, hub: Any, site: Path,
                                                          plain_http: httpx.AsyncClient) -> None:
     docs_dir = tmp_path / "docs"

@@ -41,7 +41,7 @@ from intern.agent.docs.text import SnippetPicker, headings, page_title, plain_te
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2  # an index written with another version is replaced by the snapshot until refreshed
+SCHEMA_VERSION = 3  # an index written with another version is replaced by the snapshot until refreshed
 INDEX_NAME = "docs"
 # Every searched field is one more posting list to score per word, which is what Whoosh spends its
 # time on: the sidebar group is searched as part of the body rather than as a field of its own.
@@ -103,11 +103,11 @@ def docs_schema() -> Schema:
     return Schema(
         set=ID(stored=True),
         path=ID(stored=True, unique=True),
-        title=TEXT(analyzer=analyzer, field_boost=FIELD_BOOSTS["title"]),  # page heading + sidebar name
+        title=TEXT(analyzer=analyzer, phrase=False, field_boost=FIELD_BOOSTS["title"]),  # page heading + sidebar name
         display_title=STORED,
         section=STORED,
-        headings=TEXT(analyzer=analyzer, field_boost=FIELD_BOOSTS["headings"]),
-        body=TEXT(analyzer=analyzer),  # sidebar group, text and code
+        headings=TEXT(analyzer=analyzer, phrase=False, field_boost=FIELD_BOOSTS["headings"]),
+        body=TEXT(analyzer=analyzer, phrase=False),  # sidebar group, text and code
         sidebar_title=STORED,
         order=NUMERIC(stored=True),
         markdown=STORED,
@@ -143,7 +143,8 @@ def write_index(docs_dir: Path, pages: Iterable[Page], *, source: str, hf_endpoi
 
 
 def _write_unlocked(docs_dir: Path, pages: Iterable[Page], *, source: str, hf_endpoint: str | None,
-                    failed_sets: dict[str, str], failed_pages: int, kept_from_previous: dict[str, int]) -> IndexStats:
+                    failed_sets: dict[str, str], failed_pages: int, kept_from_previous: dict[str, int],
+                    built_at: datetime | None = None) -> IndexStats:
     started = time.perf_counter()
     gen = f"gen-{_now().strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
     gen_dir = docs_dir / gen
@@ -154,7 +155,7 @@ def _write_unlocked(docs_dir: Path, pages: Iterable[Page], *, source: str, hf_en
     except BaseException:
         shutil.rmtree(gen_dir, ignore_errors=True)
         raise
-    built_at = _now()
+    built_at = built_at or _now()
     meta: dict[str, Any] = {
         "version": SCHEMA_VERSION, "generation": gen, "built_at": built_at.isoformat(),
         "source": source, "hf_endpoint": hf_endpoint, "pages": sum(counts.values()), "sets": counts,
@@ -256,6 +257,9 @@ def _open_from_snapshot(docs_dir: Path, max_age_hours: float) -> DocsIndex:
     try:
         with _locked(docs_dir):
             meta = read_meta(docs_dir)  # another process may have built it while we waited
+            if meta is not None and meta.get("version") != SCHEMA_VERSION and _usable(docs_dir, meta):
+                _reindex(docs_dir, meta)
+                meta = read_meta(docs_dir)
             if meta is None or meta.get("version") != SCHEMA_VERSION or not _usable(docs_dir, meta):
                 _write_unlocked(docs_dir, snapshot_pages(), source="snapshot", hf_endpoint=None,
                                 failed_sets={}, failed_pages=0, kept_from_previous={})
@@ -267,6 +271,28 @@ def _open_from_snapshot(docs_dir: Path, max_age_hours: float) -> DocsIndex:
         docs_dir, meta = fallback, read_meta(fallback)
     assert meta is not None
     return DocsIndex(docs_dir, meta, max_age_hours=max_age_hours)
+
+
+def _reindex(docs_dir: Path, meta: dict[str, Any]) -> None:
+    """Re-index the pages stored in an index written by an older version, so that an upgrade keeps a
+    crawled index (and its age) instead of falling back to the snapshot until the next crawl."""
+    started = time.perf_counter()
+    try:
+        ix = whoosh_index.open_dir(str(docs_dir / meta["generation"]), indexname=INDEX_NAME)
+        with ix.searcher() as searcher:
+            pages = [Page(d["set"], d["path"], d["sidebar_title"], d["section"], d["order"], d["markdown"])
+                     for d in searcher.all_stored_fields()]
+        ix.close()
+        stats = _write_unlocked(
+            docs_dir, sorted(pages, key=lambda p: (p.set, p.order)), source=meta["source"],
+            hf_endpoint=meta.get("hf_endpoint"), failed_sets=meta.get("failed_sets", {}),
+            failed_pages=meta.get("failed_pages", 0), kept_from_previous=meta.get("kept_from_previous", {}),
+            built_at=datetime.fromisoformat(meta["built_at"]))
+    except Exception as exc:  # the snapshot is the fallback
+        log.warning("could not re-index the documentation index of an older version (%s)", exc)
+        return
+    log.info("re-indexed %d documentation pages for index version %d in %.1fs",
+             stats.pages, SCHEMA_VERSION, time.perf_counter() - started)
 
 
 def _usable(docs_dir: Path, meta: dict[str, Any]) -> bool:
