@@ -38,6 +38,12 @@ def machine() -> dict[str, Any]:
             "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mb(pid: int) -> float | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -85,13 +91,20 @@ def quantiles(values: list[float]) -> dict[str, float]:
 
 
 async def run_load(nodes: list[Any], slack: Any, n: int, prefix: str) -> dict[str, Any]:
+    pids = [node.child.pid for node in nodes if node.child is not None]
+    cpu_before = [cpu_seconds(pid) for pid in pids]
+    standins_cpu_before = time.process_time()
     sent_at = time.time()
     threads = await mention_all(nodes, n, prefix)
     acked = time.time()
     finals = await wait_finals(slack, threads, timeout=300)
     end = max(finals.values())
     wall = end - sent_at
-    return {"sessions": n, "wall_s": round(wall, 3), "ack_all_s": round(acked - sent_at, 3),
+    # CPU used during the run: by each bot process, and by this process (the stand-ins and the load
+    # generator). A process near wall_s of CPU was the bottleneck.
+    cpu = {"bot_processes_s": [round(cpu_seconds(pid) - before, 2) for pid, before in zip(pids, cpu_before, strict=True)],
+           "standins_process_s": round(time.process_time() - standins_cpu_before, 2)}
+    return {"cpu": cpu, "sessions": n, "wall_s": round(wall, 3), "ack_all_s": round(acked - sent_at, 3),
             "ideal_s": STEPS * DELAY, "ratio_to_ideal": round(wall / (STEPS * DELAY), 3),
             "sessions_per_s": round(n / wall, 2), "session_latency": quantiles(
                 [finals[t] - threads[t] for t in threads])}
@@ -142,6 +155,7 @@ async def main(n: int, database_url: str | None) -> dict[str, Any]:
         await h.start_child(tmp)
         try:
             await run_load([h], slack, 5, "warm")  # first-request costs are not the steady state
+            print("measuring", file=sys.stderr, flush=True)
             ours = await run_load([h], slack, n, "m")
             assert h.child is not None
             rss = peak_rss_mb(h.child.pid)

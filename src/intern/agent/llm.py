@@ -236,6 +236,11 @@ class LiteLLM:
 
 
 def _cost(raw: Any) -> float:
+    """The call's cost in dollars: litellm prices every response it returns (in its hidden params);
+    pricing it again is only for a response that came without it."""
+    hidden = getattr(raw, "_hidden_params", None) or {}
+    if isinstance(hidden.get("response_cost"), int | float):
+        return float(hidden["response_cost"])
     try:
         return float(litellm_module().completion_cost(completion_response=raw) or 0.0)
     except Exception:
