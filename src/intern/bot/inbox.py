@@ -125,6 +125,7 @@ class Inbox:
 
     async def _drain(self) -> None:
         while self._pending:
+            await self._gather()
             batch, self._pending = self._pending, []
             try:
                 async with self.rt.db.transaction(priority=True) as db:
@@ -142,6 +143,16 @@ class Inbox:
             for (_, future), result in zip(batch, results, strict=True):
                 if not future.done():
                     future.set_result(result)
+
+    async def _gather(self, max_rounds: int = 8) -> None:
+        """Let deliveries that are already being read join the batch: a burst of requests reaches
+        this point over a few turns of the event loop, and one transaction for all of them costs
+        less than one for the first and another for the rest. A lone message waits one turn."""
+        for _ in range(max_rounds):
+            waiting = len(self._pending)
+            await asyncio.sleep(0)
+            if len(self._pending) == waiting:
+                return
 
     @staticmethod
     async def _settle(future: asyncio.Future[Accepted], work: Awaitable[Accepted]) -> None:
@@ -181,20 +192,21 @@ class Inbox:
             else:
                 plain.append(i)
         claimed = await claim_events(db, [batch[i].event_key for i in plain], "message")
-        fresh = [i for i in plain if batch[i].event_key in claimed]
-        claimed_once: set[str] = set()
+        fresh: list[int] = []  # the first delivery of each newly claimed key
         for i in plain:
             key = batch[i].event_key
-            if i in fresh and key not in claimed_once:
-                claimed_once.add(key)
+            if key in claimed:
+                claimed.discard(key)
+                fresh.append(i)
             else:
                 results[i] = Accepted("duplicate", found.get(batch[i].conversation))
-        fresh = [i for i in fresh if i not in results]
-        new_convs = list(dict.fromkeys(batch[i].conversation for i in fresh if batch[i].conversation not in found))
+        starters: dict[Conversation, str] = {}  # new conversation -> who started it (its first message)
+        for i in fresh:
+            if batch[i].conversation not in found:
+                starters.setdefault(batch[i].conversation, batch[i].user)
         model, now = self.rt.settings.model, utcnow()
         new_sessions, audits = [], []
-        for conv in new_convs:
-            starter = next(batch[i].user for i in fresh if batch[i].conversation == conv)
+        for conv, starter in starters.items():
             sid = found[conv] = str(uuid.uuid4())
             new_sessions.append({
                 "id": sid, "platform": conv.platform, "workspace": conv.workspace, "channel": conv.channel,

@@ -49,6 +49,7 @@ class ProgressSink:
         await self.push(force=self.ref is None)
 
     async def on_AssistantReply(self, e: ev.AssistantReply) -> None:
+        await self.rt.yield_to_inbound()
         await self.adapter.post(self.conv, self.rt.redactor.redact(e.text))
 
     async def on_Notice(self, e: ev.Notice) -> None:
@@ -112,6 +113,7 @@ class ProgressSink:
         await self._push_now(False)
 
     async def _push_now(self, done: bool) -> None:
+        await self.rt.yield_to_inbound()  # a card edit can wait while deliveries are being acked
         async with self._lock:
             self._last_push = time.monotonic()
             card = self.state.card(self.session.id, done=done)

@@ -60,8 +60,10 @@ class SlackAdapter:
         self._clients: dict[str, AsyncWebClient] = {}
         self.app_token = app_token
         self.verifier = SignatureVerifier(signing_secret)
+        # `handle` checks every HTTP request's signature before bolt sees it (a bad one is refused
+        # with 401 and nothing stored); bolt checking it again would only cost time.
         self.app = AsyncApp(client=self.client, signing_secret=signing_secret, process_before_response=True,
-                            raise_error_for_unhandled_request=False,
+                            raise_error_for_unhandled_request=False, request_verification_enabled=False,
                             oauth_settings=oauth.settings if oauth else None)
         if oauth is not None:
             self.app.enable_token_revocation_listeners()
