@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from intern.bot.models import Approval, AuditEvent, InboundEvent, Job, Message, Session, WorkItem
 from intern.standins.hub import HubStandIn
 from intern.standins.hub_jobs import jobs_state
-from intern.standins.llm import LLMStandIn
+from intern.standins.llm import LLMStandIn, text_reply
 from intern.standins.slack import (
     SlackStandIn,
     block_action,
@@ -108,6 +108,30 @@ async def test_duplicate_deliveries_are_handled_once(harness: Harness) -> None:
     assert await count(harness, Message, Message.role == "user") == 1
     assert await count(harness, WorkItem, WorkItem.kind == "message") == 1
     assert len([r for r in harness.llm.requests if r.path.endswith("/chat/completions")]) == 1
+
+
+async def test_a_burst_with_redeliveries_inside_it_is_stored_once_each(harness: Harness) -> None:
+    """Concurrent deliveries are written together; a retry of an event arriving in the same batch as
+    the original, and the `message` twin of a mention, are still handled once."""
+    harness.llm.rule = lambda req: text_reply("On it.")
+    users = [f"U0BURST{i:02d}" for i in range(12)]
+    mentions = [mention_and_message(f"task {i} for the burst", user=u) for i, u in enumerate(users)]
+    sends = []
+    for i, (mention, message) in enumerate(mentions):
+        sends += [harness.sender.send_event(mention, event_id=f"Ev0BURST{i}"),
+                  harness.sender.send_event(mention, event_id=f"Ev0BURST{i}", retry_num=1),
+                  harness.sender.send_event(message, event_id=f"Ev0BURSTMSG{i}")]
+    responses = await asyncio.gather(*sends)
+    assert {r.status for r in responses} == {200}
+    threads = [m["ts"] for m, _ in mentions]
+    await wait_until(lambda: all("On it." in harness.slack.texts(thread_ts=t) for t in threads), timeout=30)
+    assert await count(harness, Session) == len(users)
+    assert await count(harness, Message, Message.role == "user") == len(users)
+    assert await count(harness, WorkItem, WorkItem.kind == "message") == len(users)
+    async with harness.proc.rt.db.session() as db:  # type: ignore[union-attr]
+        started = dict((await db.execute(select(Session.thread, Session.started_by))).all())
+    assert started == dict(zip(threads, users, strict=True))
+    assert all(harness.slack.texts(thread_ts=t).count("On it.") == 1 for t in threads)
 
 
 async def test_non_approver_and_requester_are_refused_privately(harness: Harness) -> None:
