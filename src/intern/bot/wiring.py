@@ -127,6 +127,7 @@ async def warm_up(rt: Any) -> None:
 
     def load() -> None:
         litellm_module()
+        rt.tools.schemas()  # pydantic builds the tool schemas once (tens of ms): not in the first turn
         with contextlib.suppress(Exception):
             rt.llm.count_tokens(rt.settings.model or "gpt-4o", [{"role": "user", "content": "warm up"}])
             rt.llm.context_window(rt.settings.model or "gpt-4o")
