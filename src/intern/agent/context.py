@@ -138,9 +138,11 @@ class ContextManager:
     # --- the view --------------------------------------------------------------------------------
 
     async def view(self, system_prompt: str, messages: list[dict[str, Any]], model: str,
-                   tools: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+                   tools: list[dict[str, Any]] | None = None, *, tools_text: str | None = None,
+                   ) -> list[dict[str, Any]]:
+        """`tools_text`, when given, is `tools` as JSON (what is counted; saves serialising them)."""
         items = self.items(messages, model)
-        fixed = self._fixed_tokens(model, system_prompt, tools)
+        fixed = self._fixed_tokens(model, system_prompt, tools, tools_text)
         window = self.window(model)
         if fixed + tokens_of(items) > COMPACT_AT * window:
             await self.compact(messages, model)
@@ -187,14 +189,15 @@ class ContextManager:
         tokens = self.llm.count_tokens(model, [w]) if model else 0
         return _Entry(msg, w, tokens, model)
 
-    def _fixed_tokens(self, model: str, system_prompt: str, tools: list[dict[str, Any]] | None) -> int:
+    def _fixed_tokens(self, model: str, system_prompt: str, tools: list[dict[str, Any]] | None,
+                      tools_text: str | None = None) -> int:
         total = 0
         for key, obj in (("system", system_prompt), ("tools", tools)):
             if not obj:
                 continue
             hit = self._fixed.get((model, key))
             if hit is None or hit[0] is not obj:  # callers pass the same objects every step
-                text = obj if isinstance(obj, str) else json.dumps(obj)
+                text = obj if isinstance(obj, str) else tools_text or json.dumps(obj)
                 hit = (obj, self.llm.count_tokens(model, [{"role": "system", "content": text}]))
                 self._fixed[(model, key)] = hit
             total += hit[1]

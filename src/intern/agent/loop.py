@@ -64,6 +64,7 @@ class Agent:
         self.context, self.redactor, self.max_iterations = context, redactor, max_iterations
         context.attach(events=events, redactor=redactor)
         self.schemas = tools.schemas()  # pydantic builds them in milliseconds: once per turn, not per step
+        self.schemas_text = tools.schemas_text()
         self.guard = RepetitionGuard()
         self.messages: list[dict[str, Any]] = []
         self._plan_nudges = 0
@@ -125,7 +126,8 @@ class Agent:
         return response
 
     async def prepared_view(self, extra: str | None = None) -> list[dict[str, Any]]:
-        view = await self.context.view(self.system_prompt, self.messages, self.model, self.schemas)
+        view = await self.context.view(self.system_prompt, self.messages, self.model, self.schemas,
+                                       tools_text=self.schemas_text)
         if extra:
             view.append({"role": "user", "content": extra})
         return view

@@ -14,6 +14,7 @@ rules are merged and the text is rebuilt once.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -254,14 +255,26 @@ RULES: tuple[Rule, ...] = (
 )
 
 
+SHORT_TEXT = 2048
+SHORT_CACHE_ENTRIES = 4096
+
+
 class Redactor:
     def __init__(self, known_secrets: Iterable[str] = ()) -> None:
         # Longest first, so a secret that contains another is masked whole.
         self.known = sorted({s for s in known_secrets if s and len(s) >= 6}, key=len, reverse=True)
+        # The same short texts (roles, tool names, call ids, short replies) pass through several times
+        # per model step: their results are remembered. Long texts are not kept alive for that.
+        self._short = functools.lru_cache(maxsize=SHORT_CACHE_ENTRIES)(self._redact)
 
     def redact(self, text: str) -> str:
         if not text:
             return text
+        if len(text) <= SHORT_TEXT:
+            return self._short(text)
+        return self._redact(text)
+
+    def _redact(self, text: str) -> str:
         for secret in self.known:
             if secret in text:
                 text = text.replace(secret, MASK)

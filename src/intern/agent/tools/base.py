@@ -139,9 +139,13 @@ class ToolRegistry:
     def schemas(self) -> list[dict[str, Any]]:
         # pydantic takes ~10 ms to build them all and every turn asks: built once, handed out as fresh
         # copies (callers, litellm included, may change what they get).
+        return list(json.loads(self.schemas_text()))
+
+    def schemas_text(self) -> str:
+        """The schemas as one JSON text, the same object until the registry changes (for token counts)."""
         if self._schemas_json is None:
             self._schemas_json = json.dumps([t.schema() for t in self._tools.values()])
-        return list(json.loads(self._schemas_json))
+        return self._schemas_json
 
     def read_only(self) -> ToolRegistry:
         return ToolRegistry([t for t in self._tools.values() if t.read_only])
