@@ -113,6 +113,7 @@ class LiteLLM:
         self.max_retry_after = max_retry_after  # a provider asking for longer is treated as down
         self.timeout = timeout
         self.on_retry: RetryCallback | None = None  # so the thread can be told about a long wait
+        self._windows: dict[str, int] = {}
 
     async def complete(self, *, model: str, messages: list[dict[str, Any]],
                        tools: list[dict[str, Any]] | None) -> LLMResponse:
@@ -228,19 +229,26 @@ class LiteLLM:
             return sum(len(str(m.get("content") or "")) + len(str(m.get("tool_calls") or "")) for m in messages) // 4
 
     def context_window(self, model: str) -> int:
-        try:
-            info = litellm_module().get_model_info(model)
-        except Exception:
-            return DEFAULT_WINDOW  # a model litellm does not know: 128k unless the setting says otherwise
-        return int(info.get("max_input_tokens") or info.get("max_tokens") or DEFAULT_WINDOW)
+        window = self._windows.get(model)
+        if window is None:  # asked at every step; litellm's lookup of a model it does not know is slow
+            window = self._windows[model] = _context_window(model)
+        return window
+
+
+def _context_window(model: str) -> int:
+    try:
+        info = litellm_module().get_model_info(model)
+    except Exception:
+        return DEFAULT_WINDOW  # a model litellm does not know: 128k unless the setting says otherwise
+    return int(info.get("max_input_tokens") or info.get("max_tokens") or DEFAULT_WINDOW)
 
 
 def _cost(raw: Any) -> float:
     """The call's cost in dollars: litellm prices every response it returns (in its hidden params);
     pricing it again is only for a response that came without it."""
     hidden = getattr(raw, "_hidden_params", None) or {}
-    if isinstance(hidden.get("response_cost"), int | float):
-        return float(hidden["response_cost"])
+    if "response_cost" in hidden:  # None: litellm has no price for the model, and asking again won't find one
+        return float(hidden["response_cost"] or 0.0)
     try:
         return float(litellm_module().completion_cost(completion_response=raw) or 0.0)
     except Exception:
