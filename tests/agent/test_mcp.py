@@ -37,6 +37,8 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 
 server = MCPServer("demo")
+if os.path.exists(os.environ.get("DEMO_REFUSE") or "/nonexistent"):
+    sys.exit(4)  # plays a server that can no longer start
 if os.environ.get("DEMO_PIDFILE"):
     with open(os.environ["DEMO_PIDFILE"], "w") as f:
         f.write(str(os.getpid()))
@@ -305,17 +307,50 @@ async def test_a_pending_write_runs_nothing(demo: McpConnections, harness: Any, 
     assert not (tmp_path / "notes.jsonl").exists()
 
 
-async def test_a_server_that_died_gives_a_clear_tool_error(demo: McpConnections) -> None:
-    crash, lookup = tool(demo, "mcp_demo_crash"), tool(demo, "mcp_demo_lookup")
-    with pytest.raises(ToolFeedback, match="MCP server 'demo' is not available"):
-        await crash.handler(None, crash.parse({}))
-    started = time.monotonic()
-    with pytest.raises(ToolFeedback, match="MCP server 'demo' is not available"):
-        await lookup.handler(None, lookup.parse({"key": "a"}))
-    assert time.monotonic() - started < 5
-    write = tool(demo, "mcp_demo_write_note")
-    with pytest.raises(ToolFeedback, match="not available"):  # no approval card for a call that cannot run
-        await write.describe(None, write.parse({"path": "p", "text": "t", "tag": None}))
+async def test_a_server_that_died_is_reconnected_at_the_next_call_and_not_hammered(script: Path,
+                                                                                  tmp_path: Path) -> None:
+    pidfile, refuse = tmp_path / "pid", tmp_path / "refuse"
+    conns = await connect_servers(parse_servers(json.dumps(
+        {"demo": stdio_entry(script, tmp_path, DEMO_PIDFILE=str(pidfile), DEMO_REFUSE=str(refuse))})))
+    try:
+        server = conns.servers["demo"]
+        crash, lookup = tool(conns, "mcp_demo_crash"), tool(conns, "mcp_demo_lookup")
+        first = int(pidfile.read_text())
+        with pytest.raises(ToolFeedback, match=r"MCP server 'demo' is not available \(the connection was closed"):
+            await crash.handler(None, crash.parse({}))
+        await gone(first)
+
+        # The next call starts the server again and runs.
+        result = await lookup.handler(None, lookup.parse({"key": "a"}))
+        assert "a -> value-a" in result.content and not result.is_error
+        second = int(pidfile.read_text())
+        assert second != first and process_alive(second)
+
+        # A server that cannot be started: one attempt, a clear reason, then no retry until the interval.
+        refuse.write_text("no")
+        with pytest.raises(ToolFeedback, match="not available"):
+            await crash.handler(None, crash.parse({}))
+        await gone(second)
+        server.reconnect_interval = 0.0
+        with pytest.raises(ToolFeedback, match="reconnecting failed"):
+            await lookup.handler(None, lookup.parse({"key": "a"}))
+        server.reconnect_interval = 30.0
+        started = time.monotonic()
+        with pytest.raises(ToolFeedback, match="tries to reach it again at most every 30s"):
+            await lookup.handler(None, lookup.parse({"key": "a"}))
+        assert time.monotonic() - started < 1.0  # no new attempt within the interval
+        write = tool(conns, "mcp_demo_write_note")
+        with pytest.raises(ToolFeedback, match="not available"):  # no approval card for a call that cannot run
+            await write.describe(None, write.parse({"path": "p", "text": "t", "tag": None}))
+
+        # Reachable again: the next attempt after the interval succeeds.
+        refuse.unlink()
+        server.reconnect_interval = 0.0
+        result = await lookup.handler(None, lookup.parse({"key": "b"}))
+        assert "b -> value-b" in result.content
+    finally:
+        await conns.aclose()
+    assert not await server.available()  # closed for good: never started again after shutdown
 
 
 async def test_closing_stops_the_server_process(script: Path, tmp_path: Path) -> None:

@@ -33,6 +33,7 @@ import hashlib
 import json
 import logging
 import re
+import time
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -66,6 +67,7 @@ DESCRIPTION_MAX_CHARS = 1_500
 RESULT_MAX_CHARS = 20_000
 ERRORS_SHOWN = 5
 CONNECT_TIMEOUT = 20.0
+RECONNECT_INTERVAL = 30.0  # a server that went away is tried again at most this often (seconds)
 LIST_PAGES_MAX = 50
 SECRET_NAME = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|PRIVATE_KEY|CREDENTIAL|AUTH|COOKIE|SESSION)",
                          re.I)
@@ -280,9 +282,15 @@ class McpServer:
     client: Any = None
     listed: list[Any] = field(default_factory=list)  # the server's tool descriptions
     tools: list[Tool] = field(default_factory=list)  # the agent tools made from them
+    offered: set[str] = field(default_factory=set)  # the server's names of those tools
     down: str | None = None  # why it cannot be called, once it cannot
     task: asyncio.Task[None] | None = None
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    connect_timeout: float = CONNECT_TIMEOUT
+    reconnect_interval: float = RECONNECT_INTERVAL
+    closed: bool = False  # closed for good (shutdown): never reconnected
+    _last_attempt: float = float("-inf")
+    _reconnecting: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def connected(self) -> bool:
@@ -298,7 +306,7 @@ class McpServer:
         try:
             await asyncio.wait_for(asyncio.shield(ready), timeout)
         except BaseException:
-            await self.close(wait=0.0)
+            await self.close(wait=0.0, final=False)
             if ready.done() and not ready.cancelled():
                 ready.exception()  # retrieved: the error raised here is the one that counts
             raise
@@ -356,9 +364,37 @@ class McpServer:
                 break
         return tools
 
+    async def available(self) -> bool:
+        """Whether the server can be called now; one that went away is connected again first (at most
+        one attempt every `reconnect_interval` seconds, so a dead server costs a turn no time)."""
+        if self.connected:
+            return True
+        async with self._reconnecting:
+            if self.connected or self.closed or time.monotonic() - self._last_attempt < self.reconnect_interval:
+                return self.connected
+            self._last_attempt = time.monotonic()
+            why = (self.down or "it is not connected").split("; reconnecting")[0]
+            await self.close(wait=0.0, final=False)
+            self.stop, self.down = asyncio.Event(), None
+            try:
+                await self.open(self.connect_timeout)
+            except TimeoutError:
+                self.down = f"{why}; reconnecting got no answer within {self.connect_timeout:g}s"
+            except Exception as exc:
+                self.down = f"{why}; reconnecting failed: {scrub(_reason(exc), self.secrets())}"
+            if self.down:
+                log.warning("MCP server %r (%s) is still not reachable: %s", self.name, self.config.where(), self.down)
+                return False
+            gone = sorted(self.offered - {str(t.name) for t in self.listed})
+            log.info("MCP server %r (%s): reconnected%s", self.name, self.config.where(),
+                     f"; no longer offers {', '.join(gone)}" if gone else "")
+            return True
+
     async def call(self, tool: str, arguments: dict[str, Any]) -> Any:
+        if not await self.available():
+            raise ToolFeedback(self.unavailable())
         client = self.client
-        if client is None or self.down:
+        if client is None:
             raise ToolFeedback(self.unavailable())
         try:
             return await client.call_tool(tool, arguments)
@@ -372,12 +408,13 @@ class McpServer:
 
     def unavailable(self) -> str:
         why = self.down or "it is not connected"
-        return (f"MCP server {self.name!r} is not available ({why}); its tools cannot run until the bot is "
-                "restarted with the server reachable. Carry on without it or tell the user.")
+        return (f"MCP server {self.name!r} is not available ({why}). Intern tries to reach it again at most "
+                f"every {self.reconnect_interval:g}s. Carry on without it or tell the user.")
 
-    async def close(self, wait: float = 10.0) -> None:
+    async def close(self, wait: float = 10.0, *, final: bool = True) -> None:
         """Close the connection: its task leaves the SDK's contexts (the stdio server is stopped); a task
-        still busy after `wait` seconds is cancelled."""
+        still busy after `wait` seconds is cancelled. After a `final` close it is never reconnected."""
+        self.closed = self.closed or final
         self.stop.set()
         task, self.task = self.task, None
         if task is None:
@@ -442,6 +479,7 @@ async def connect_servers(servers: dict[str, ServerConfig], *, timeout: float = 
             if tool is not None:
                 names.add(tool.name)
                 server.tools.append(tool)
+                server.offered.add(str(listed.name))
         out.tools += server.tools
         log.info("MCP server %r (%s): %d tool(s), %d of them read-only", name, server.config.where(),
                  len(server.tools), sum(t.read_only for t in server.tools))
@@ -489,7 +527,7 @@ def make_tool(server: McpServer, listed: Any, taken: set[str]) -> Tool | None:
         return to_tool_result(result)
 
     async def describe(ctx: ToolContext, a: McpArguments) -> ApprovalInfo:
-        if not server.connected:
+        if not await server.available():
             raise ToolFeedback(server.unavailable())
         return approval_info(server, listed, a.arguments())
 
