@@ -29,9 +29,8 @@ os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 
 
-async def load(url: str, n: int, rounds: int, per_round: list[list[float]] | None = None,
-               ) -> tuple[list[float], dict[int, int]]:
-    """`rounds` bursts of `n` concurrent signed mentions; latency to the HTTP response, in ms."""
+async def load(url: str, n: int, rounds: int) -> tuple[list[list[float]], dict[int, int]]:
+    """`rounds` bursts of `n` concurrent signed mentions; latencies to the HTTP response, in ms, by burst."""
     import aiohttp
 
     from intern.standins.slack import event_callback, mention_event, sign
@@ -54,13 +53,13 @@ async def load(url: str, n: int, rounds: int, per_round: list[list[float]] | Non
         await asyncio.gather(*(one(-1 - i) for i in range(5)))
         latencies.clear()
         statuses.clear()
+        bursts: list[list[float]] = []
         for _ in range(rounds):
             before = len(latencies)
             await asyncio.gather(*(one(i) for i in range(n)))
-            if per_round is not None:
-                per_round.append(latencies[before:])
+            bursts.append(latencies[before:])
             await asyncio.sleep(1.0)
-    return latencies, statuses
+    return bursts, statuses
 
 
 def figures(latencies: list[float], statuses: dict[int, int]) -> dict[str, object]:
@@ -157,8 +156,7 @@ if __name__ == "__main__":
     ap.add_argument("--load", metavar="URL", help="(internal) be the load generator for URL; JSON on stdout")
     args = ap.parse_args()
     if args.load:
-        per_burst: list[list[float]] = []
-        _, seen = asyncio.run(load(args.load, args.n, args.rounds, per_burst))
+        per_burst, seen = asyncio.run(load(args.load, args.n, args.rounds))
         print(json.dumps({"bursts": per_burst, "statuses": seen}))
         sys.exit(0)
     ap_env = dict(kv.split("=", 1) for kv in args.env)

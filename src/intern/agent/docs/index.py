@@ -41,7 +41,7 @@ from intern.agent.docs.text import SnippetPicker, headings, page_title, plain_te
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3  # an index written with another version is replaced by the snapshot until refreshed
+SCHEMA_VERSION = 3  # an index written by another version is re-indexed from its stored pages when opened
 INDEX_NAME = "docs"
 # Every searched field is one more posting list to score per word, which is what Whoosh spends its
 # time on: the sidebar group is searched as part of the body rather than as a field of its own.
@@ -280,8 +280,7 @@ def _reindex(docs_dir: Path, meta: dict[str, Any]) -> None:
     try:
         ix = whoosh_index.open_dir(str(docs_dir / meta["generation"]), indexname=INDEX_NAME)
         with ix.searcher() as searcher:
-            pages = [Page(d["set"], d["path"], d["sidebar_title"], d["section"], d["order"], d["markdown"])
-                     for d in searcher.all_stored_fields()]
+            pages = [_stored_page(d) for d in searcher.all_stored_fields()]
         ix.close()
         stats = _write_unlocked(
             docs_dir, sorted(pages, key=lambda p: (p.set, p.order)), source=meta["source"],
@@ -293,6 +292,12 @@ def _reindex(docs_dir: Path, meta: dict[str, Any]) -> None:
         return
     log.info("re-indexed %d documentation pages for index version %d in %.1fs",
              stats.pages, SCHEMA_VERSION, time.perf_counter() - started)
+
+
+def _stored_page(stored: dict[str, Any]) -> Page:
+    """A page as the index stores it (everything needed to index it again)."""
+    return Page(stored["set"], stored["path"], stored["sidebar_title"], stored["section"], stored["order"],
+                stored["markdown"])
 
 
 def _usable(docs_dir: Path, meta: dict[str, Any]) -> bool:
@@ -396,9 +401,7 @@ class DocsIndex:
 
     def stored_pages(self, set_name: str) -> list[Page]:
         """Every stored page of a set (a rebuild keeps them when the set cannot be crawled)."""
-        docs = self._searcher.documents(set=set_name)
-        return [Page(d["set"], d["path"], d["sidebar_title"], d["section"], d["order"], d["markdown"])
-                for d in docs]
+        return [_stored_page(d) for d in self._searcher.documents(set=set_name)]
 
     def _hit(self, hit: Any, picker: SnippetPicker) -> DocHit:
         fields = hit.fields()

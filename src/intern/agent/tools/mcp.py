@@ -284,6 +284,7 @@ class McpServer:
     tools: list[Tool] = field(default_factory=list)  # the agent tools made from them
     offered: set[str] = field(default_factory=set)  # the server's names of those tools
     down: str | None = None  # why it cannot be called, once it cannot
+    lost: str | None = None  # why the connection went away, kept while reconnecting fails
     task: asyncio.Task[None] | None = None
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     connect_timeout: float = CONNECT_TIMEOUT
@@ -373,7 +374,7 @@ class McpServer:
             if self.connected or self.closed or time.monotonic() - self._last_attempt < self.reconnect_interval:
                 return self.connected
             self._last_attempt = time.monotonic()
-            why = (self.down or "it is not connected").split("; reconnecting")[0]
+            why = self.lost = self.lost or self.down or "it is not connected"
             await self.close(wait=0.0, final=False)
             self.stop, self.down = asyncio.Event(), None
             try:
@@ -385,6 +386,7 @@ class McpServer:
             if self.down:
                 log.warning("MCP server %r (%s) is still not reachable: %s", self.name, self.config.where(), self.down)
                 return False
+            self.lost = None
             gone = sorted(self.offered - {str(t.name) for t in self.listed})
             log.info("MCP server %r (%s): reconnected%s", self.name, self.config.where(),
                      f"; no longer offers {', '.join(gone)}" if gone else "")
