@@ -16,6 +16,7 @@ from intern.agent.errors import ToolArgumentError, ToolFeedback
 from intern.agent.hub import HubClient
 from intern.agent.plan import PlanState
 from intern.agent.pricing import PriceTable, flavor_from_hub
+from intern.agent.tools.base import canonical_spec, spec_hash
 from intern.agent.tools.jobs import (
     APPROVAL_LABEL,
     JobsArgs,
@@ -166,7 +167,10 @@ async def test_unknown_job_is_a_clear_tool_error(ctx: ToolContext) -> None:
 
 @pytest.mark.parametrize("bad, message", [
     ({"operation": "run", "script": "print(1)", "timeout": "2 hours"}, "timeout"),
-    ({"operation": "run", "script": "print(1)", "timeout": 7200}, "timeout"),
+    ({"operation": "run", "script": "print(1)", "timeout": 7200.5}, "whole number of seconds"),
+    ({"operation": "run", "script": "print(1)", "timeout": True}, "a string with a unit"),
+    ({"operation": "run", "script": "print(1)", "timeout": "1.5"}, "a string with a unit"),
+    ({"operation": "run", "script": "print(1)", "timeout": -60}, "longer than zero"),
     ({"operation": "run"}, "exactly one of `script`"),
     ({"operation": "run", "script": "x", "command": ["y"]}, "exactly one of `script`"),
     ({"operation": "logs"}, "needs `job_id`"),
@@ -194,3 +198,26 @@ def test_runs_per_month() -> None:
 def test_clean_logs_strips_ansi_and_install_noise() -> None:
     lines = ["\x1b[1;31merror\x1b[0m", "Resolved 12 packages in 20ms", " + torch==2.4.0", "epoch 1\r"]
     assert clean_logs(lines) == ["error", "epoch 1"]
+
+
+@pytest.mark.parametrize("timeout", [7200, "7200", 7200.0])
+async def test_timeout_in_whole_seconds_is_taken_as_the_hub_takes_it(
+        ctx: ToolContext, hub: HubStandIn, timeout: Any) -> None:
+    ctx = ctx.for_call("call-1", approval_id="11111111-2222-3333-4444-555555555555")
+    a = args(operation="run", script=SCRIPT, hardware_flavor="a10g-large", timeout=timeout)
+    info = await describe(ctx, a)
+    assert info.timeout_seconds == 7200 and info.estimated_cost_usd == pytest.approx(3.0)
+    result = await handle(ctx, a)
+    assert not result.is_error, result.content
+    assert jobs_state(hub).created[0].timeout_seconds == 7200
+
+
+def test_a_timeout_spec_hashes_the_same_whichever_form_carries_it() -> None:
+    def hashed(timeout: Any) -> str:
+        a = args(operation="run", script="print(1)", hardware_flavor="a10g-large", timeout=timeout)
+        return spec_hash("hf_jobs", canonical_spec(a))
+
+    # A timeout with a unit is kept as written: approvals already in the database keep their hash.
+    assert hashed("2h") == "015f8ab2a24953dfe7eabb625b190c38dcf5307dabd91e1a4dc16bbc7e54f299"
+    assert hashed(7200) == hashed("7200") == hashed(7200.0) == hashed(" 7200 ")
+    assert args(operation="run", script="x", timeout=5400).timeout == "5400"

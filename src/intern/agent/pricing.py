@@ -101,6 +101,28 @@ def parse_timeout(value: str) -> int:
     return seconds
 
 
+JOB_TIMEOUT_FORMS = 'a string with a unit ("30m", "2h", "1d") or a whole number of seconds (e.g. 7200)'
+
+
+def parse_job_timeout(value: object) -> int:
+    """A job's timeout as the Hub takes it: a number with a unit s, m, h or d, or a whole number of
+    seconds (a JSON number, or digits in a string, as huggingface_hub's `run_job` passes them on)."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ToolArgumentError(f"timeout must be {JOB_TIMEOUT_FORMS}, not {value!r}")
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, str):
+        try:
+            return parse_timeout(value)
+        except ToolArgumentError:
+            raise ToolArgumentError(f"timeout {value!r} is not understood: use {JOB_TIMEOUT_FORMS}") from None
+    if isinstance(value, float) and not value.is_integer():
+        raise ToolArgumentError(f"timeout {value!r} is not a whole number of seconds: use {JOB_TIMEOUT_FORMS}")
+    if value <= 0:
+        raise ToolArgumentError("timeout must be longer than zero")
+    return int(value)
+
+
 def format_duration(seconds: float) -> str:
     seconds = int(seconds)
     if seconds % 86400 == 0 and seconds >= 86400:

@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from intern.agent.context_deps import ToolContext
 from intern.agent.errors import ToolArgumentError, ToolFeedback
 from intern.agent.hub import is_transient
-from intern.agent.pricing import Flavor, format_duration, max_cost, parse_timeout
+from intern.agent.pricing import Flavor, format_duration, max_cost, parse_job_timeout, parse_timeout
 from intern.agent.tools.base import ApprovalInfo, Check, Policy, Tool, ToolResult
 
 DEFAULT_FLAVOR = "cpu-basic"
@@ -53,21 +53,25 @@ class JobsArgs(BaseModel):
     image: str | None = Field(None, description="Docker image for `command` (default: a uv + Python 3.12 image)")
     dependencies: list[str] | None = Field(None, description="pip requirements for script mode (uv --with)")
     hardware_flavor: str | None = Field(None, description="Hardware flavor, e.g. cpu-basic, a10g-large, a100-large")
-    timeout: str | None = Field(None, description='Maximum run time with a unit: "30m", "2h", "1d" (default 30m)')
+    timeout: str | int | None = Field(None, description='Maximum run time: a string with a unit ("30m", "2h", "1d") '
+                                      'or a whole number of seconds (default 30m)')
     env: dict[str, str] | None = Field(None, description="Environment variables (no secrets: HF_TOKEN is injected)")
     job_id: str | None = Field(None, description="Job id for logs, inspect, cancel, rerun")
     schedule: str | None = Field(None, description='Cron expression or @hourly/@daily/@weekly/@monthly for scheduled run')
     scheduled_job_id: str | None = Field(None, description="Scheduled job id for the scheduled operations")
 
-    @field_validator("timeout")
+    @field_validator("timeout", mode="before")
     @classmethod
-    def _timeout(cls, v: str | None) -> str | None:
-        if v is not None:
-            try:
-                parse_timeout(v)
-            except ToolArgumentError as exc:
-                raise ValueError(str(exc)) from None
-        return v
+    def _timeout(cls, v: object) -> str | None:
+        """Whole seconds are kept as their digits, so a spec (and its hash) reads the same whichever
+        form the model sent, and a timeout given with a unit is kept exactly as written."""
+        if v is None:
+            return None
+        try:
+            seconds = parse_job_timeout(v)
+        except ToolArgumentError as exc:
+            raise ValueError(str(exc)) from None
+        return v if isinstance(v, str) and not v.strip().isdigit() else str(seconds)
 
     @field_validator("env")
     @classmethod
@@ -124,7 +128,7 @@ def runs_per_month(schedule: str) -> int:
 
 
 def timeout_seconds(args: JobsArgs) -> int:
-    return parse_timeout(args.timeout or DEFAULT_TIMEOUT)
+    return parse_job_timeout(args.timeout or DEFAULT_TIMEOUT)
 
 
 def inline_command(script: str, dependencies: list[str] | None) -> list[str]:
