@@ -11,7 +11,7 @@ from intern.bot import audit
 from intern.bot import policy as policies
 from intern.bot.approvals import Approvals
 from intern.bot.chat import ApprovalClick, Command, Reply, StopClick, UserMessage
-from intern.bot.inbox import Accepted, Inbox, is_stop
+from intern.bot.inbox import NEW_SESSION_WORDS, Accepted, Inbox, is_stop
 from intern.bot.jobs import JobWatcher
 from intern.bot.models import Session
 from intern.bot.runtime import Runtime
@@ -36,11 +36,14 @@ class BotApp:
     # --- inbound (called by adapters) -----------------------------------------------------------
 
     async def on_message(self, msg: UserMessage) -> Accepted:
-        if is_stop(msg.text):
+        # Ending a session (and sweeping its sandboxes) takes the same right whether it is called
+        # stopping it or continuing in a new one.
+        ending = "stop" if is_stop(msg.text) else "new" if msg.text.strip().lower() in NEW_SESSION_WORDS else None
+        if ending:
             async with self.rt.db.session() as db:
                 s = await active_session(db, msg.conversation)
             if s is not None:
-                refusal = await self.stop_refusal(s.id, msg.user, msg.user_groups)
+                refusal = await self.stop_refusal(s.id, msg.user, msg.user_groups, ending)
                 if refusal:
                     return Accepted("refused", s.id, message=refusal)
         return await self.inbox.receive_message(msg)
@@ -78,7 +81,8 @@ class BotApp:
             log.exception("command %s failed", cmd.name)
             return Reply(f"Sorry, `{cmd.name}` failed on my side; nothing was changed.", ok=False)
 
-    async def stop_refusal(self, session_id: str, user: str, groups: tuple[str, ...]) -> str | None:
+    async def stop_refusal(self, session_id: str, user: str, groups: tuple[str, ...],
+                           ending: str = "stop") -> str | None:
         async with self.rt.db.session() as db:
             s = await db.get(Session, session_id)
             if s is None:
@@ -90,7 +94,10 @@ class BotApp:
             return None
         async with self.rt.db.transaction() as db:
             audit.record(db, "stop_refused", actor=user, platform=s.platform, workspace=s.workspace,
-                         channel=s.channel, session_id=s.id)
+                         channel=s.channel, session_id=s.id, asked=ending)
+        if ending == "new":
+            return ("Only the person who started this session, an approver or an administrator can end it and "
+                    "continue in a new session. Nothing was changed.")
         return "Only the person who started this session, an approver or an administrator can stop it."
 
     def spawn(self, coro: Any) -> None:
