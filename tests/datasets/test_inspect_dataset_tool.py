@@ -13,7 +13,7 @@ from intern.agent.cache import MemoryCache
 from intern.agent.context_deps import ToolContext
 from intern.agent.errors import ToolArgumentError, ToolFeedback
 from intern.agent.tools.base import ToolResult
-from intern.agent.tools.datasets import inspect_dataset_tool
+from intern.agent.tools.datasets import inspect_dataset_tool, is_hub_host
 from intern.standins.datasets_server import DatasetsServerStandIn
 from intern.standins.hub import HubStandIn
 from intern.standins.hub_repos import repo_store
@@ -93,14 +93,70 @@ async def test_conversion_lines_for_sharegpt(ctx: ToolContext, viewer: DatasetsS
     assert "Sample rows" not in text
 
 
-async def test_the_viewer_never_gets_the_hub_token(ctx: ToolContext, viewer: DatasetsServerStandIn,
-                                                   hub: HubStandIn) -> None:
+async def test_the_viewer_on_the_hub_host_gets_the_hub_token(ctx: ToolContext, viewer: DatasetsServerStandIn,
+                                                             hub: HubStandIn) -> None:
+    # the stand-ins share the Hub's host name (127.0.0.1), as datasets-server.huggingface.co is under huggingface.co
     register(viewer, "openai/gsm8k")
     await run(ctx, dataset="openai/gsm8k")
-    await feedback(ctx, dataset="org/does-not-exist")
     assert viewer.requests, "the viewer was not asked"
-    assert all("Authorization" not in r.headers for r in viewer.requests)
+    assert all(r.headers.get("Authorization") == f"Bearer {hub.token}" for r in viewer.requests)
+    assert all(hub.token not in str(r.query) for r in viewer.requests)
+
+
+async def test_a_viewer_on_another_host_never_gets_the_hub_token(viewer: DatasetsServerStandIn,
+                                                                hub: HubStandIn) -> None:
+    register(viewer, "openai/gsm8k")
+    elsewhere = viewer.url.replace("127.0.0.1", "localhost")
+    async with httpx.AsyncClient() as http:
+        ctx, client = make_ctx(hub.url, hub.token, elsewhere, http, hub.user)
+        try:
+            await run(ctx, dataset="openai/gsm8k")
+            viewer.add_dataset("org/closed", features={"text": STRING}, rows={"train": [{"text": "x"}]},
+                               access="gated", authorized_tokens={hub.token})
+            repo_store(hub).add("org/closed", "dataset", gated="auto")
+            message = await feedback(ctx, dataset="org/closed")
+        finally:
+            client.close()
+    assert viewer.requests and all("Authorization" not in r.headers for r in viewer.requests)
     assert all(hub.token not in str(r.headers) + str(r.query) for r in viewer.requests)
+    assert "is gated (auto approval)" in message
+    assert f"{elsewhere} is not on the Hub's host" in message and "INTERN_DATASETS_SERVER_URL" in message
+
+
+def test_hub_hosts() -> None:
+    assert is_hub_host("https://datasets-server.huggingface.co", "https://huggingface.co")
+    assert is_hub_host("https://huggingface.co:8443/viewer", "https://huggingface.co")
+    assert not is_hub_host("https://datasets-server.huggingface.co", "https://hub.example.com")
+    assert not is_hub_host("https://evilhuggingface.co", "https://huggingface.co")
+    assert not is_hub_host("https://huggingface.co.example.com", "https://huggingface.co")
+
+
+async def test_a_gated_dataset_the_token_was_granted_is_inspected(ctx: ToolContext, viewer: DatasetsServerStandIn,
+                                                                  hub: HubStandIn) -> None:
+    viewer.add_dataset("meta-llama/granted", features={"text": STRING}, rows={"train": [{"text": "hello"}]},
+                       access="gated", authorized_tokens={hub.token})
+    repo_store(hub).add("meta-llama/granted", "dataset", gated="manual")
+    text = (await run(ctx, dataset="meta-llama/granted")).content
+    assert text.startswith("Dataset: meta-llama/granted")
+    assert "Fits: sft_text" in text.splitlines()
+
+
+async def test_a_private_dataset_of_a_pro_owner_is_inspected(ctx: ToolContext, viewer: DatasetsServerStandIn,
+                                                             hub: HubStandIn) -> None:
+    viewer.add_dataset(f"{hub.user}/mine", features={"text": STRING}, rows={"train": [{"text": "hello"}]},
+                       access="private", authorized_tokens={hub.token}, owner_pro=True)
+    repo_store(hub).add(f"{hub.user}/mine", "dataset", private=True)
+    assert (await run(ctx, dataset=f"{hub.user}/mine")).content.startswith(f"Dataset: {hub.user}/mine")
+
+
+async def test_a_private_dataset_the_viewer_does_not_serve_says_how_to_read_it(
+        ctx: ToolContext, viewer: DatasetsServerStandIn, hub: HubStandIn) -> None:
+    viewer.add_dataset(f"{hub.user}/plain", features={"text": STRING}, rows={"train": [{"text": "x"}]},
+                       access="private", authorized_tokens={hub.token})
+    repo_store(hub).add(f"{hub.user}/plain", "dataset", private=True)
+    message = await feedback(ctx, dataset=f"{hub.user}/plain")
+    assert "is private. Intern's token can read it, but the dataset viewer does not serve it" in message
+    assert "hf_repo_files" in message and "INTERN_HF_READ_TOKEN" in message
 
 
 async def test_missing_dataset(ctx: ToolContext) -> None:
@@ -115,8 +171,11 @@ async def test_gated_dataset_is_named_as_gated(ctx: ToolContext, viewer: Dataset
                        access="gated")
     repo_store(hub).add("meta-llama/gated-set", "dataset", gated="manual")
     message = await feedback(ctx, dataset="meta-llama/gated-set")
-    assert "is gated (manual approval)" in message
-    assert "https://huggingface.co/datasets/meta-llama/gated-set" in message
+    assert f"is gated (manual approval) and the account behind Intern's Hub token ({hub.user}) has no access" \
+        in message
+    assert f"Request access on the dataset's page, {hub.url}/datasets/meta-llama/gated-set" in message
+    assert "its authors review each request" in message
+    assert "INTERN_HF_READ_TOKEN" in message and "HF_TOKEN" in message
 
 
 async def test_private_dataset_is_named_as_private(ctx: ToolContext, viewer: DatasetsServerStandIn,

@@ -1,8 +1,12 @@
 """A loopback dataset viewer (datasets-server) for the datasets a test registers.
 
 It answers `/is-valid`, `/splits`, `/info`, `/first-rows`, `/parquet`, `/rows` and `/size` in the
-viewer's JSON shapes, and fails the way the viewer fails: 401/404 for missing, gated and private
-datasets (the viewer does not say which), 500 `ResponseNotReady` while a dataset is processed,
+viewer's JSON shapes, and fails the way the viewer fails: for missing, gated and private datasets the
+viewer does not say which — 401 `ExternalUnauthenticatedError` without an Authorization header, 404
+`ExternalAuthenticatedError` with a token that cannot read the dataset (the Hub's auth check answered
+401/403/404); a private dataset the token can read, of an owner without PRO or Enterprise, is 501
+`NotSupportedPrivateRepositoryError` (the viewer processes private data only for those owners);
+500 `ResponseNotReady` while a dataset is processed,
 404 `ResponseNotFound` for a wrong config or split, 422 for missing or bad parameters, and the
 dataset's own error (500 with `cause_exception`) for a broken one. Errors carry `X-Error-Code`.
 """
@@ -39,6 +43,7 @@ class ViewerDataset:
     access: Access = "public"
     state: State = "ready"
     authorized_tokens: set[str] = field(default_factory=set)
+    owner_pro: bool = False  # the owner is a PRO user or an Enterprise organization
     # config -> {"features": {...}, "splits": {split: rows}, "num_rows": {split: n}, "parquet_bytes": {split: n}}
     configs: dict[str, dict[str, Any]] = field(default_factory=dict)
     capabilities: dict[str, bool] | None = None
@@ -62,14 +67,14 @@ class DatasetsServerStandIn(StandIn):
                     config: str = "default", num_rows: dict[str, int] | None = None,
                     parquet_bytes: dict[str, int] | None = None, access: Access = "public",
                     state: State = "ready", authorized_tokens: set[str] | None = None,
-                    capabilities: dict[str, bool] | None = None) -> ViewerDataset:
+                    capabilities: dict[str, bool] | None = None, owner_pro: bool = False) -> ViewerDataset:
         """Register one config of a dataset; `rows` maps each split to the rows the viewer can show.
 
         `features` is in the viewer's format (`{"col": {"dtype": "string", "_type": "Value"}}`).
         `num_rows` overrides a split's total when the registered rows are only its head.
         """
         ds = self.datasets.setdefault(name, ViewerDataset(name))
-        ds.access, ds.state, ds.capabilities = access, state, capabilities
+        ds.access, ds.state, ds.capabilities, ds.owner_pro = access, state, capabilities, owner_pro
         ds.authorized_tokens |= set(authorized_tokens or ())
         ds.configs[config] = {
             "features": features,
@@ -119,6 +124,9 @@ class DatasetsServerStandIn(StandIn):
                 raise ViewerError(404, "ExternalAuthenticatedError", {"error": NOT_FOUND_AUTHENTICATED})
             raise ViewerError(401, "ExternalUnauthenticatedError", {"error": NOT_FOUND_UNAUTHENTICATED})
         assert ds is not None
+        if ds.access == "private" and not ds.owner_pro:
+            raise ViewerError(501, "NotSupportedPrivateRepositoryError",
+                              {"error": f"Not supported: dataset repository {name} is private."})
         if ds.state == "not_ready" and not allow_unready:
             raise ViewerError(500, "ResponseNotReady", {"error": NOT_READY})
         if ds.state == "broken" and not allow_unready:

@@ -1,16 +1,23 @@
 """`hf_inspect_dataset`: a Hub dataset seen through the dataset viewer API, and the formats it fits.
 
-The viewer is asked without credentials: the Hub token goes only to the Hub host (HF_ENDPOINT).
-Gated and private datasets therefore read as "not accessible"; the Hub's own metadata then says which.
+The Hub token goes only to the Hub host (HF_ENDPOINT). The viewer gets it when its host is that host
+or one of its subdomains (the default `datasets-server.huggingface.co` is a subdomain of
+`huggingface.co`), so private datasets the token can read and gated ones its account was granted are
+inspected like public ones. A viewer elsewhere (a custom INTERN_DATASETS_SERVER_URL on another host)
+is asked without credentials. When the viewer refuses, it does not say whether the dataset is
+missing, gated or private; the Hub's own metadata then says which, and the message says what to
+request and where.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import httpx
 from pydantic import BaseModel, Field, field_validator
@@ -58,18 +65,41 @@ class ViewerError(Exception):
         self.status, self.code, self.body = status, code, body
 
 
+def is_hub_host(url: str, hub_endpoint: str) -> bool:
+    """`url` is on the Hub's host or a subdomain of it (any port): the Hub token may go there."""
+    host = (urlsplit(url).hostname or "").lower()
+    hub = (urlsplit(hub_endpoint).hostname or "").lower()
+    return bool(host and hub) and (host == hub or host.endswith("." + hub))
+
+
+def viewer_token(ctx: ToolContext) -> str | None:
+    """The Hub token when the configured viewer is a Hub host, else None (see the module docstring)."""
+    if not is_hub_host(ctx.config.datasets_server_url, ctx.hub.endpoint):
+        return None
+    return ctx.hub.token_for_job_secrets()
+
+
 class DatasetViewer:
     """The few dataset viewer calls the tool makes, cached when the context offers a cache."""
 
-    def __init__(self, http: httpx.AsyncClient, base_url: str, cache: Any | None = None) -> None:
+    def __init__(self, http: httpx.AsyncClient, base_url: str, cache: Any | None = None,
+                 token: str | None = None) -> None:
         self.http, self.base_url, self.cache = http, base_url.rstrip("/"), cache
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+        # Answers seen with one token are not served to another (a private dataset's rows stay with it).
+        self._who = hashlib.sha256(token.encode()).hexdigest()[:16] if token else "anonymous"
+
+    @property
+    def authenticated(self) -> bool:
+        return bool(self._headers)
 
     async def get(self, path: str, **params: str) -> dict[str, Any]:
-        key = f"dsviewer:{self.base_url}{path}?" + "&".join(f"{k}={v}" for k, v in sorted(params.items()))
+        key = (f"dsviewer:{self._who}:{self.base_url}{path}?"
+               + "&".join(f"{k}={v}" for k, v in sorted(params.items())))
         if self.cache is not None and (hit := await self.cache.get(key)) is not None:
             return json.loads(hit)
-        # No Authorization header, on purpose: see the module docstring.
-        response = await self.http.get(f"{self.base_url}{path}", params=params, timeout=_TIMEOUT)
+        response = await self.http.get(f"{self.base_url}{path}", params=params, headers=self._headers,
+                                       timeout=_TIMEOUT)
         try:
             body = response.json()
         except ValueError:
@@ -99,37 +129,74 @@ class Inspection:
 
 # --- errors the model can act on -------------------------------------------------------------------
 
-async def _not_accessible(ctx: ToolContext, dataset: str) -> str:
+async def _account(ctx: ToolContext) -> str:
+    try:
+        who = await ctx.hub.read(ctx.hub.api.whoami)
+        return f"the account behind Intern's Hub token ({who['name']})"
+    except Exception:
+        return "the account behind Intern's Hub token"
+
+
+def _how_asked(ctx: ToolContext, viewer: DatasetViewer) -> str:
+    if viewer.authenticated:
+        return ""
+    if not ctx.hub.has_token:
+        return (" The viewer was asked without credentials because Intern has no Hub token: set HF_TOKEN to a token "
+                "of an account that can read it.")
+    return (f" The viewer at {viewer.base_url} is not on the Hub's host, so Intern does not send it the Hub token; "
+            "point INTERN_DATASETS_SERVER_URL at the Hub's dataset viewer to inspect datasets that need it.")
+
+
+async def _not_accessible(ctx: ToolContext, viewer: DatasetViewer, dataset: str) -> str:
     """The viewer hides whether a dataset is missing, gated or private; the Hub's metadata tells."""
+    page = f"{ctx.hub.endpoint}/datasets/{dataset}"
+    asked = _how_asked(ctx, viewer)
     generic = (f"Dataset '{dataset}' does not exist, or is private or gated (the dataset viewer does not say "
                "which). Check the id (owner/name) for typos, or search for the dataset with hf_papers "
-               "find_datasets.")
+               "find_datasets." + asked)
     try:
         info = await ctx.hub.call(ctx.hub.api.dataset_info, dataset)
     except Exception as exc:
-        if type(exc).__name__ == "RepositoryNotFoundError":
-            return (f"Dataset '{dataset}' was not found on the Hub (it does not exist, or it is private to "
-                    "someone else). Check the id (owner/name) for typos, or search with hf_papers find_datasets.")
-        return generic
-    if getattr(info, "private", False):
-        return (f"Dataset '{dataset}' is private: the dataset viewer cannot show it (it is queried without "
-                "credentials). Read its files with hf_repo_files, or load it in a sandbox or job with the token.")
+        if type(exc).__name__ != "RepositoryNotFoundError":
+            return generic
+        if not ctx.hub.has_token:
+            return (f"Dataset '{dataset}' was not found on the Hub (it does not exist, or it is private). Check "
+                    "the id (owner/name) for typos, or search with hf_papers find_datasets." + asked)
+        return (f"Dataset '{dataset}' was not found on the Hub with Intern's token: it does not exist, or it is "
+                f"private and {await _account(ctx)} cannot read it. Check the id (owner/name) for typos, or search "
+                "with hf_papers find_datasets. If it is a private dataset of your team, its owners must give that "
+                "account read access (membership of the owning organization), or HF_TOKEN must be a token that "
+                "can read it.")
     gated = getattr(info, "gated", False)
     if gated:
-        return (f"Dataset '{dataset}' is gated ({gated} approval): the dataset viewer cannot show it without "
-                f"credentials. Someone must accept its terms at https://huggingface.co/datasets/{dataset}; then "
-                "load it in a sandbox or job with that account's token, or pick a non-gated dataset.")
+        how = ("its authors review each request" if gated == "manual"
+               else "access is granted as soon as the terms are accepted")
+        if not viewer.authenticated:
+            return (f"Dataset '{dataset}' is gated ({gated} approval): access is requested on its page, {page} "
+                    f"({how}).{asked}")
+        return (f"Dataset '{dataset}' is gated ({gated} approval) and {await _account(ctx)} has no access to it. "
+                f"Request access on the dataset's page, {page}, logged in as that account ({how}); or set HF_TOKEN "
+                "to a token of an account that already has access. Sandboxes and jobs read it with "
+                "INTERN_HF_READ_TOKEN (as their HF_TOKEN), whose account needs access too.")
+    if getattr(info, "private", False):
+        if not viewer.authenticated:
+            return f"Dataset '{dataset}' is private: the dataset viewer cannot show it without credentials." + asked
+        return (f"Dataset '{dataset}' is private. Intern's token can read it, but the dataset viewer does not "
+                "serve it (the viewer shows private datasets only for PRO accounts and Enterprise organizations). "
+                "Read its files with hf_repo_files, or load it in a sandbox or job, which read private data with "
+                "INTERN_HF_READ_TOKEN as their HF_TOKEN.")
     return generic
 
 
-async def _explain(ctx: ToolContext, dataset: str, exc: ViewerError) -> ToolFeedback:
-    if exc.status in (401, 403) or exc.code in ("ExternalUnauthenticatedError", "ExternalAuthenticatedError"):
-        return ToolFeedback(await _not_accessible(ctx, dataset))
+async def _explain(ctx: ToolContext, viewer: DatasetViewer, dataset: str, exc: ViewerError) -> ToolFeedback:
+    if exc.status in (401, 403) or exc.code in ("ExternalUnauthenticatedError", "ExternalAuthenticatedError",
+                                                "NotSupportedPrivateRepositoryError"):
+        return ToolFeedback(await _not_accessible(ctx, viewer, dataset))
     if exc.code == "ResponseNotReady":
         return ToolFeedback(f"The dataset viewer has not finished processing '{dataset}' yet (ResponseNotReady). "
                             "Retry in a minute or two; meanwhile its files can be read with hf_repo_files.")
     if exc.status == 404:
-        return ToolFeedback(await _not_accessible(ctx, dataset))
+        return ToolFeedback(await _not_accessible(ctx, viewer, dataset))
     body = exc.body if isinstance(exc.body, dict) else {}
     cause = f" ({body['cause_exception']}: {body.get('cause_message', '')})" if body.get("cause_exception") else ""
     return ToolFeedback(f"The dataset viewer cannot read '{dataset}' (HTTP {exc.status}, {exc.code or 'no code'}): "
@@ -196,12 +263,12 @@ async def _gather(viewer: DatasetViewer, dataset: str, config: str, split: str) 
 async def inspect_dataset(ctx: ToolContext, dataset: str, config: str | None = None,
                           split: str | None = None) -> Inspection:
     """Everything the viewer knows about one config/split; bad input raises ToolFeedback."""
-    viewer = DatasetViewer(ctx.http, ctx.config.datasets_server_url, ctx.extras.get("cache"))
+    viewer = DatasetViewer(ctx.http, ctx.config.datasets_server_url, ctx.extras.get("cache"), viewer_token(ctx))
     try:
         capabilities = await viewer.get("/is-valid", dataset=dataset)
         splits = _split_map(await viewer.get("/splits", dataset=dataset))
     except ViewerError as exc:
-        raise await _explain(ctx, dataset, exc) from None
+        raise await _explain(ctx, viewer, dataset, exc) from None
     except httpx.HTTPError as exc:
         raise _unreachable(viewer, exc) from None
     config, split = _choose(splits, dataset, config, split)
