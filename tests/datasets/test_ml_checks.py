@@ -113,12 +113,12 @@ async def test_comment_mentioning_push_to_hub_is_not_a_push(ctx: ToolContext, mo
     assert all("\n" not in c.text for c in checks)
 
 
-async def test_hub_model_id_counts_and_7b_on_t4_is_flagged(ctx: ToolContext, models: HubStandIn,
+async def test_hub_model_id_alone_does_not_push_and_7b_on_t4_is_flagged(ctx: ToolContext, models: HubStandIn,
                                                            data: DatasetsServerStandIn) -> None:
     checks = await job_checks(ctx, script=SFT_7B_HUB_MODEL_ID, command=None, flavor=flavor("t4-small"),
                               timeout_seconds=1800, timeout_given=True)
     text = checks_text(checks)
-    assert level_of(checks, "Pushes to the Hub: hub_model_id='intern-test/mistral-ultrachat' in SFTConfig") == "ok"
+    assert level_of(checks, "hub_model_id=intern-test/mistral-ultrachat is set but push_to_hub is not") == "error"
     assert ("ok: Dataset HuggingFaceH4/ultrachat_200k (default/train_sft) fits SFTTrainer as it is (sft_messages)"
             in text)
     assert level_of(checks, "Hardware t4-small (16 GB) is too small to fine-tune a 7.2B model "
@@ -162,7 +162,7 @@ async def test_dataset_that_does_not_fit_the_trainer(ctx: ToolContext, models: H
     assert check.level == "error"
     assert check.text.startswith("Dataset yahma/alpaca-cleaned (default/train) does not fit DPOTrainer: it is "
                                  "sft_alpaca, DPOTrainer needs dpo_explicit, dpo_implicit")
-    assert level_of(checks, "Pushes to the Hub: push_to_hub=True in DPOConfig") == "ok"
+    assert level_of(checks, "Pushes to the Hub: push_to_hub=True, at each checkpoint") == "ok"
 
 
 async def test_a_script_that_converts_its_data_gets_a_warning_not_an_error(
@@ -256,7 +256,7 @@ async def test_trl_command_line(ctx: ToolContext, models: HubStandIn, data: Data
     checks = await job_checks(ctx, script=None, command=command, flavor=flavor("l4x1"),
                               timeout_seconds=7 * 3600, timeout_given=True)
     text = checks_text(checks)
-    assert "ok: Pushes to the Hub: --push_to_hub" in text
+    assert "ok: Pushes to the Hub: push_to_hub=True, --push_to_hub (TRL's script pushes after training)" in text
     assert "ok: Dataset trl-lib/tldr (default/train) fits SFTTrainer as it is (sft_prompt_completion)" in text
     assert level_of(checks, "Hardware l4x1 (24 GB) is too small") == "error"
     assert "ok: Timeout 7h fits a 7.2B model (guide: 6–8 h)" in text
@@ -291,11 +291,12 @@ HfApi().upload_folder(folder_path="out", repo_id="me/grpo")
     assert facts.trainers == ["GRPOTrainer"]
     assert [(d.id, d.config, d.split) for d in facts.datasets] == [("trl-lib/ultrafeedback-prompt", "default", "train")]
     assert facts.models == ["Qwen/Qwen2.5-1.5B-Instruct"]
-    assert facts.pushes == ["upload_folder()"]
+    assert facts.pushes == ["upload_folder()"] and facts.recipe.post_training_pushes == ["upload_folder()"]
+    assert facts.recipe.method == "GRPO" and facts.recipe.trainer == "GRPOTrainer"
 
 
 def test_push_flag_from_a_variable_is_uncertain() -> None:
     facts = read_script("from trl import SFTConfig\ncfg = SFTConfig(output_dir='o', push_to_hub=should_push)\n")
-    assert facts.pushes == [] and facts.maybe_pushes == ["push_to_hub=should_push in SFTConfig"]
+    assert facts.recipe.push_to_hub is None and facts.maybe_pushes == ["push_to_hub=should_push"]
     off = read_script("from trl import SFTConfig\ncfg = SFTConfig(output_dir='o', push_to_hub=False)\n")
-    assert off.pushes == [] and off.maybe_pushes == []
+    assert off.recipe.push_to_hub is False and off.maybe_pushes == []
