@@ -288,3 +288,38 @@ async def test_a_reply_cut_off_while_writing_a_tool_call_is_asked_again_with_a_h
     calls = [m for m in h.transcript.messages if m.get("tool_calls")]
     assert len(calls) == 1 and json.loads(calls[0]["tool_calls"][0]["function"]["arguments"]) == {"text": "short"}
     assert len(h.sink.of(UsageRecorded)) == 3  # the cut-off reply was paid for too
+
+
+async def test_an_endpoint_that_refuses_connections_is_named_with_its_setting() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    base = f"http://127.0.0.1:{port}/v1"
+    c = LiteLLM(api_base=base, api_key="sk-x", max_attempts=2, base_delay=0.01)
+    seen: list[str] = []
+
+    async def told(attempt: int, delay: float, exc: BaseException) -> None:
+        seen.append(c.outage(MODEL, exc))
+
+    c.on_retry = told
+    with pytest.raises(TurnStopped) as err:
+        await complete(c)
+    message = err.value.message
+    assert base in message and "INTERN_LLM_API_BASE" in message and "connection refused" in message
+    assert "provider may be down" not in message
+    assert seen == [f"cannot be reached at {base} (INTERN_LLM_API_BASE): connection refused"]
+
+
+async def test_a_busy_provider_is_still_told_as_not_answering(llm: LLMStandIn) -> None:
+    llm.enqueue_error("unavailable", times=2)
+    c = client(llm, max_attempts=2)
+    seen: list[str] = []
+
+    async def told(attempt: int, delay: float, exc: BaseException) -> None:
+        seen.append(c.outage(MODEL, exc))
+
+    c.on_retry = told
+    with pytest.raises(TurnStopped) as err:
+        await complete(c)
+    assert "INTERN_LLM_API_BASE" not in err.value.message and "not answering" in err.value.message
+    assert seen and seen[0].startswith("is not answering")

@@ -193,10 +193,32 @@ class LiteLLM:
             "INTERN_LLM_API_BASE; the full error is in the logs.", setting="INTERN_MODEL")
 
     def _exhausted(self, model: str, exc: BaseException, attempts: int, waited: float) -> TurnStopped:
+        if connection_failed(exc):
+            return TurnStopped(
+                f"I cannot connect to the language model at {self.endpoint(model)}: {connection_reason(exc)} "
+                f"after {attempts} attempts over {waited:.0f}s. "
+                + ("Check that the server runs there and that INTERN_LLM_API_BASE is right. " if self.api_base else
+                   "Check the network or proxy, or set INTERN_LLM_API_BASE to reach the provider another way. ")
+                + "Reply in the thread to try again.", reason="llm_unavailable")
         return TurnStopped(
             f"The language model `{model}` is not answering ({type(exc).__name__} after {attempts} attempts "
             f"over {waited:.0f}s). The provider may be down, overloaded or rate-limiting us. Reply in the thread "
             "to try again.", reason="llm_unavailable")
+
+    def endpoint(self, model: str) -> str:
+        """Where calls for `model` go, for messages: the configured base, else the provider's API."""
+        if self.api_base:
+            return f"{self.api_base} (INTERN_LLM_API_BASE)"
+        return f"the {provider_of(model)} API"
+
+    def outage(self, model: str, exc: BaseException) -> str:
+        """How a failure that is being retried reads in the thread: a refused connection is not a busy
+        provider."""
+        if connection_failed(exc):
+            return f"cannot be reached at {self.endpoint(model)}: {connection_reason(exc)}"
+        if isinstance(exc, litellm_module().exceptions.RateLimitError):
+            return f"is rate-limiting us ({type(exc).__name__})"
+        return f"is not answering ({type(exc).__name__})"
 
     def key_settings(self, model: str) -> list[str]:
         """The settings that hold the key for `model`, the one actually used first."""
@@ -253,6 +275,54 @@ def _cost(raw: Any) -> float:
         return float(litellm_module().completion_cost(completion_response=raw) or 0.0)
     except Exception:
         return 0.0  # a model without a known price: the tokens are still recorded
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    found: list[BaseException] = []
+    todo: list[BaseException | None] = [exc]
+    while todo and len(found) < 16:
+        e = todo.pop()
+        if e is None or any(e is f for f in found):
+            continue
+        found.append(e)
+        todo += [e.__cause__, e.__context__]
+    return found
+
+
+def _connect_errors() -> tuple[type[BaseException], ...]:
+    import socket
+
+    import httpx
+
+    kinds: list[type[BaseException]] = [ConnectionRefusedError, ConnectionResetError, socket.gaierror,
+                                        httpx.ConnectError, httpx.ConnectTimeout]
+    try:
+        import aiohttp
+    except ImportError:  # pragma: no cover - litellm brings aiohttp
+        pass
+    else:
+        kinds.append(aiohttp.ClientConnectorError)
+    return tuple(kinds)
+
+
+def connection_failed(exc: BaseException) -> bool:
+    """The request never reached a server (refused, unresolvable, connect timeout), by the types in the
+    exception's chain: litellm wraps the transport's error in its own classes."""
+    kinds = _connect_errors()
+    return any(isinstance(e, kinds) for e in _causes(exc))
+
+
+def connection_reason(exc: BaseException) -> str:
+    import socket
+
+    causes = _causes(exc)
+    if any(isinstance(e, ConnectionRefusedError) for e in causes):
+        return "connection refused"
+    if any(isinstance(e, socket.gaierror) for e in causes):
+        return "the host name does not resolve"
+    kinds = _connect_errors()
+    innermost = [e for e in causes if isinstance(e, kinds)]
+    return type(innermost[-1]).__name__ if innermost else type(exc).__name__
 
 
 @cache

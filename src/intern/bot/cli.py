@@ -20,6 +20,14 @@ def _settings() -> Any:
         raise SystemExit(2) from None
 
 
+def _database(settings: Any, *, must_exist: bool = False) -> None:
+    """Stop with one clear line (raised as DatabaseProblem, printed by `main`) when the database
+    setting or server is wrong, before any command touches it."""
+    from intern.bot.dbcheck import verify
+
+    asyncio.run(verify(settings.database_url, must_exist=must_exist))
+
+
 def _run(coro: Coroutine[Any, Any, int]) -> int:
     try:
         return asyncio.run(coro)
@@ -37,6 +45,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
               "Set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (or SLACK_APP_TOKEN for Socket Mode), or DISCORD_TOKEN.\n"
               "To try Intern without a chat, run `intern chat` or `intern demo`.", file=sys.stderr)
         return 2
+    if not settings.model:
+        print("intern serve: INTERN_MODEL is not set, so every turn will stop with a message asking for it.\n"
+              "Set INTERN_MODEL to a litellm model id (e.g. anthropic/claude-sonnet-4-5); "
+              "`intern doctor` checks the rest.", file=sys.stderr)
+    _database(settings)
     try:
         return _run(serve(settings, migrate=args.migrate))
     except SchemaOutdated as exc:
@@ -47,7 +60,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_chat(args: argparse.Namespace) -> int:
     from intern.adapters.console.chat import run_chat
 
-    return _run(run_chat(_settings(), user=args.user))
+    settings = _settings()
+    _database(settings)
+    return _run(run_chat(settings, user=args.user))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -60,6 +75,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     from intern.bot.store import safe_url, upgrade
 
     settings = _settings()
+    _database(settings)
     _run_async(upgrade(settings.database_url))
     print(f"Database {safe_url(settings.database_url)} is at the latest schema.")
     return 0
@@ -79,6 +95,7 @@ def cmd_sessions(args: argparse.Namespace) -> int:
     from intern.bot import export
 
     settings = _settings()
+    _database(settings, must_exist=True)
     if args.sessions_cmd == "list":
         return _run(export.list_sessions(settings, limit=args.limit))
     if args.sessions_cmd == "show":
@@ -89,7 +106,9 @@ def cmd_sessions(args: argparse.Namespace) -> int:
 def cmd_audit(args: argparse.Namespace) -> int:
     from intern.bot import export
 
-    return _run(export.export_audit(_settings(), since=args.since, fmt=args.format))
+    settings = _settings()
+    _database(settings, must_exist=True)
+    return _run(export.export_audit(settings, since=args.since, fmt=args.format))
 
 
 def cmd_docs_index(args: argparse.Namespace) -> int:
@@ -100,7 +119,7 @@ def cmd_docs_index(args: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="intern", description="Intern: the ML-engineering agent in your team's chat.")
-    sub = p.add_subparsers(dest="command", required=True)
+    sub = p.add_subparsers(dest="command")
 
     def add(name: str, fn: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help, description=help)
@@ -143,8 +162,19 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    return int(args.fn(args) or 0)
+    p = parser()
+    args = p.parse_args(argv)
+    if args.command is None:
+        p.print_help()
+        return 0
+    from intern.bot.dbcheck import DatabaseProblem
+
+    try:
+        return int(args.fn(args) or 0)
+    except DatabaseProblem as exc:
+        words = [args.command, *(getattr(args, k, None) for k in ("db_cmd", "sessions_cmd", "docs_cmd"))]
+        print(f"intern {' '.join(w for w in words if w)}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

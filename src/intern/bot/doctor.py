@@ -14,7 +14,6 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Literal, TextIO
 
 from intern.bot.settings import Settings
@@ -155,16 +154,22 @@ def oauth_settings(s: Settings) -> list[Finding]:
 
 async def check_database(s: Settings, live_llm: bool) -> list[Finding]:
     from sqlalchemy import text
-    from sqlalchemy.engine import make_url
 
+    from intern.bot.dbcheck import DatabaseProblem, check_sqlite_location, explain, parse, sqlite_file
     from intern.bot.store import connect, current_revision, head_revision, safe_url
 
+    try:
+        url = parse(s.database_url)
+        path = sqlite_file(url)
+        if path is not None:
+            if not await asyncio.to_thread(path.exists):
+                await asyncio.to_thread(check_sqlite_location, path, must_exist=False)
+                return [Finding("Database", "warn", f"{safe_url(s.database_url)} does not exist yet",
+                                "nothing to do: `intern serve`, `chat` and `demo` create and migrate it at start")]
+            await asyncio.to_thread(check_sqlite_location, path, must_exist=True)
+    except DatabaseProblem as problem:
+        return [Finding("Database", "fail", problem.what, problem.fix)]
     where = safe_url(s.database_url)
-    url = make_url(s.database_url.replace("postgres://", "postgresql://", 1))
-    if url.drivername.startswith("sqlite") and url.database and url.database != ":memory:" \
-            and not await asyncio.to_thread(Path(url.database).exists):
-        return [Finding("Database", "warn", f"{where} does not exist yet",
-                        "nothing to do: `intern serve`, `chat` and `demo` create and migrate it at start")]
     db = connect(s.database_url, pool_size=1)
     try:
         async with db.session() as session:
@@ -175,6 +180,9 @@ async def check_database(s: Settings, live_llm: bool) -> list[Finding]:
             out.append(await installs_finding(db, s))
         return out
     except Exception as exc:
+        problem = explain(exc, url)
+        if problem is not None:
+            return [Finding("Database", "fail", problem.what, problem.fix)]
         return [Finding("Database", "fail", f"cannot reach {where}: {type(exc).__name__}: {exc}",
                         "check INTERN_DATABASE_URL (host, port, user, database name) and that the server is up")]
     finally:
@@ -256,9 +264,27 @@ async def check_llm(s: Settings, live_llm: bool) -> list[Finding]:
         else:
             out.append(Finding("LLM", "fail", f"`{model}` ({provider}) has no credentials: {', '.join(missing)} "
                                "not set", f"set {missing[0]} (or INTERN_LLM_API_KEY)"))
+    if s.llm_api_base:
+        out.append(await endpoint_answers(s.llm_api_base))
     if live_llm and not any(f.status == "fail" for f in out):
         out.append(await live_call(s, key))
     return out
+
+
+async def endpoint_answers(base: str) -> Finding:
+    """A connection to INTERN_LLM_API_BASE, not a model call (which may cost money): any HTTP answer
+    means a server is there."""
+    import httpx
+
+    try:
+        async with httpx.AsyncClient(timeout=NETWORK_TIMEOUT, trust_env=False) as http:
+            r = await http.get(base)
+    except httpx.HTTPError as exc:
+        from intern.agent.llm import connection_reason
+
+        return Finding("LLM", "fail", f"INTERN_LLM_API_BASE {base} cannot be reached ({connection_reason(exc)})",
+                       "start the model server there, or fix INTERN_LLM_API_BASE")
+    return Finding("LLM", "ok", f"INTERN_LLM_API_BASE {base} answers (HTTP {r.status_code})")
 
 
 async def live_call(s: Settings, key: str | None) -> Finding:

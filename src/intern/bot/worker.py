@@ -339,11 +339,13 @@ class Worker:
         if scope is None or scope.told_llm_outage or attempt < TELL_LLM_RETRY_FROM:
             return
         scope.told_llm_outage = True
-        what = "is rate-limiting us" if "RateLimit" in type(exc).__name__ else "is not answering"
         s = scope.session
+        describe = getattr(self.rt.llm, "outage", None)  # the LiteLLM port; test models have none
+        what = describe(s.model or self.rt.settings.model or "", exc) if describe else \
+            f"is not answering ({type(exc).__name__})"
         with contextlib.suppress(Exception):
             await self.rt.adapter(s.platform).post(
-                conversation_of(s), f"⏳ The language model {what} ({type(exc).__name__}). I keep retrying by "
+                conversation_of(s), f"⏳ The language model {what}. I keep retrying by "
                 f"myself (next try in {delay:.0f}s); nothing you sent is lost and there is no need to repeat it.")
 
     # --- turns ----------------------------------------------------------------------------------

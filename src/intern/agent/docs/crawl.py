@@ -47,7 +47,11 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
 class DocsCrawlError(Exception):
-    """Nothing could be crawled; the index on disk was left as it was."""
+    """Nothing could be crawled; the index on disk was left as it was. `failed`: set -> reason."""
+
+    def __init__(self, message: str, failed: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.failed = dict(failed or {})
 
 
 @dataclass(frozen=True)
@@ -193,11 +197,10 @@ async def build_index(docs_dir: Path, *, hf_endpoint: str, http: httpx.AsyncClie
             if not isinstance(result, FetchError | HostNotAllowed | httpx.HTTPError):
                 raise result
             failed[docs_set.name] = str(result)
-            crawler.progress(f"{docs_set.name}: failed ({result})")
         else:
             pages.extend(result)
     if not pages:
-        raise DocsCrawlError("no documentation could be crawled: " + "; ".join(f"{k}: {v}" for k, v in failed.items()))
+        raise DocsCrawlError("no documentation could be crawled", failed)
 
     kept = _carry_over(docs_dir, pages, crawled={s.name for s in chosen} - set(failed))
     stats = write_index(docs_dir, pages, source="live", hf_endpoint=hf_endpoint, failed_sets=failed,
