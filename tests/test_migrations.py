@@ -10,10 +10,11 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from intern.bot.models import Base
 from intern.bot.store import async_url, connect, current_revision, ensure_schema, head_revision, upgrade
+from intern.migrations.schema import include_object
 
 
 def _diff(conn: Any) -> list[Any]:
-    ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+    ctx = MigrationContext.configure(conn, opts={"compare_type": True, "include_object": include_object})
     return compare_metadata(ctx, Base.metadata)
 
 

@@ -83,3 +83,39 @@ class Cache(Protocol):
     async def get(self, key: str) -> str | None: ...
 
     async def set(self, key: str, value: str, ttl_seconds: float) -> None: ...
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One earlier run of the workspace, as the team's memory gives it."""
+
+    hf_job_id: str
+    launched_at: str  # ISO time, UTC
+    requester: str
+    task: str
+    outcome: str  # running|completed|failed|cancelled|timed_out
+    flavor: str
+    timeout_seconds: int
+    method: str | None = None
+    base_model: str | None = None
+    datasets: tuple[str, ...] = ()  # "id (config/split)"
+    hyperparams: dict[str, Any] = field(default_factory=dict)
+    runtime_seconds: float | None = None
+    cost_usd: float | None = None
+    error_signature: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    output_repo: str | None = None
+    code_pin: str | None = None
+    url: str | None = None
+
+
+class TeamHistory(Protocol):
+    """The runs of the workspace the turn belongs to (never another workspace's)."""
+
+    async def runs(self, query: str, status: str | None, limit: int) -> list[RunSummary]:
+        """Matching runs, newest first; ValueError for a `status` that names no outcome."""
+        ...
+
+    async def similar(self, base_model: str, dataset: str) -> tuple[RunSummary | None, RunSummary | None]:
+        """The latest failed (or timed out) and the latest completed run on this model and dataset."""
+        ...

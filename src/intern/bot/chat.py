@@ -60,11 +60,12 @@ class StopClick:
 
 @dataclass(frozen=True)
 class Command:
-    """`@intern status|policy …|budget` (Slack) or `/intern status|policy|budget` (Discord)."""
+    """`@intern status|policy …|budget|history …` (Slack) or `/intern status|policy|budget|history`
+    (Discord)."""
 
     conversation: Conversation
     user: str
-    name: Literal["status", "policy", "budget", "stop"]
+    name: Literal["status", "policy", "budget", "history", "stop"]
     args: str = ""
     user_groups: tuple[str, ...] = ()
 

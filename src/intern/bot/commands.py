@@ -40,6 +40,10 @@ async def run_command(bot: BotApp, cmd: Command) -> Reply:
         return await budget(bot, cmd)
     if cmd.name == "policy":
         return await policy(bot, cmd)
+    if cmd.name == "history":
+        from intern.bot.history import history_command
+
+        return await history_command(bot, cmd)
     return Reply(f"Unknown command `{cmd.name}`.", ok=False)
 
 

@@ -18,6 +18,7 @@ import contextlib
 import logging
 import threading
 from collections import deque
+from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from intern.agent.pricing import format_duration
 from intern.agent.tools.jobs import APPROVAL_LABEL, TERMINAL, clean_logs
-from intern.bot import audit
+from intern.bot import audit, runs
 from intern.bot.cards import StatusState, money
 from intern.bot.chat import MessageRef
 from intern.bot.inbox import enqueue
@@ -56,6 +57,9 @@ async def record_launch(rt: Runtime, session: Session, requester: str, art: dict
     try:
         async with rt.db.transaction() as db:
             created = await _store_launch(db, session, requester, art)
+            if created:
+                await remember(db, runs.open_record(db, art["hf_job_id"], rt.redactor.redact, art.get("labels")),
+                               art["hf_job_id"])
     except IntegrityError:
         created = False  # another delivery recorded it first
     if created:
@@ -442,6 +446,10 @@ class JobFollower:
                          workspace=job.workspace, channel=job.channel, session_id=job.session_id,
                          approval_id=job.approval_id, job_id=job.hf_job_id, stage=stage,
                          runtime_seconds=runtime, cost=actual)
+            await remember(db, runs.close_record(
+                db, job, stage=stage, message=info.status.message, runtime=runtime, cost=actual,
+                lines=list(self.lines), labels=getattr(info, "labels", None), redact=self.rt.redactor.redact),
+                job.hf_job_id or job.id)
             enqueue(db, job.session_id, "job_finished", {
                 "job_id": job.hf_job_id, "stage": stage, "message": info.status.message,
                 "runtime_seconds": runtime, "cost_usd": actual, "log_tail": tail, "requester": job.requester})
@@ -456,6 +464,16 @@ class JobFollower:
         await self.update_status_card(job, stage)
         await self.rt.adapter(job.platform).post(conversation_of(session), text)
         self.rt.poke()
+
+
+async def remember(db: AsyncSession, write: Coroutine[Any, Any, Any], job: str) -> None:
+    """A run record's write, in a savepoint of the caller's transaction: a record that cannot be
+    written is logged and never undoes the job's own bookkeeping around it."""
+    try:
+        async with db.begin_nested():
+            await write
+    except Exception:
+        log.exception("could not write the run record of job %s", job)
 
 
 def runtime_seconds(info: Any, job: Job) -> float:

@@ -323,3 +323,53 @@ class CacheEntry(Base):
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class RunRecord(Base):
+    """One job Intern launched, remembered for its workspace: the recipe (written at launch) and
+    the outcome (written when the job ends). `scope` names the workspace in one indexed value.
+
+    Full-text search over `search_text` is created by the migrations, not here: an FTS5 table kept
+    by triggers on SQLite (`run_records_fts`), a GIN index on its `tsvector` on PostgreSQL
+    (`ix_run_records_search`)."""
+
+    __tablename__ = "run_records"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)  # newest = highest
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"), unique=True)
+    scope: Mapped[str] = mapped_column(String(40))
+    platform: Mapped[str] = mapped_column(String(16))
+    workspace: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(64))
+    thread: Mapped[str] = mapped_column(String(64))
+    session_id: Mapped[str] = mapped_column(String(36))
+    requester: Mapped[str] = mapped_column(String(64))
+    task: Mapped[str] = mapped_column(Text, default="")
+    base_model: Mapped[str | None] = mapped_column(String(200))
+    dataset: Mapped[str | None] = mapped_column(String(200))  # the first one, for "the same dataset"
+    datasets: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    method: Mapped[str | None] = mapped_column(String(40))
+    hyperparams: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    flavor: Mapped[str] = mapped_column(String(64))
+    timeout_seconds: Mapped[int] = mapped_column(Integer)
+    estimated_cost_usd: Mapped[float] = mapped_column(Float)
+    runtime_seconds: Mapped[float | None] = mapped_column(Float)
+    cost_usd: Mapped[float | None] = mapped_column(Float)
+    outcome: Mapped[str] = mapped_column(String(16), default="running")  # running|completed|failed|cancelled|timed_out
+    error_signature: Mapped[str | None] = mapped_column(String(120))
+    error_line: Mapped[str | None] = mapped_column(Text)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    output_repo: Mapped[str | None] = mapped_column(String(200))
+    code_pin: Mapped[str | None] = mapped_column(String(300))
+    hf_job_id: Mapped[str] = mapped_column(String(64))
+    url: Mapped[str | None] = mapped_column(String(500))
+    search_text: Mapped[str] = mapped_column(Text, default="")
+    launched_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column()
+
+    __table_args__ = (
+        Index("ix_run_records_scope_id", "scope", "id"),
+        Index("ix_run_records_scope_outcome_id", "scope", "outcome", "id"),
+        Index("ix_run_records_scope_model_dataset", "scope", "base_model", "dataset"),
+        Index("ix_run_records_scope_launched", "scope", "launched_at"),
+    )

@@ -34,12 +34,13 @@ def build_tools(settings: Settings, extra: Sequence[Any] = ()) -> Any:
     from intern.agent.tools.base import ToolRegistry
     from intern.agent.tools.datasets import inspect_dataset_tool
     from intern.agent.tools.docs import explore_docs_tool, fetch_docs_tool, find_api_tool
+    from intern.agent.tools.history import history_tool
     from intern.agent.tools.jobs import jobs_tool
     from intern.agent.tools.papers import papers_tool
     from intern.agent.tools.repos import repo_files_tool, repo_git_tool
 
     tools = [plan_tool, jobs_tool, inspect_dataset_tool, papers_tool, explore_docs_tool, fetch_docs_tool,
-             find_api_tool, repo_files_tool, repo_git_tool]
+             find_api_tool, repo_files_tool, repo_git_tool, history_tool]
     with contextlib.suppress(ImportError):
         from intern.agent.tools.sandbox import sandbox_tools
 

@@ -35,6 +35,7 @@ from intern.agent.plan import PlanState
 from intern.agent.prompts import system_prompt
 from intern.bot import audit
 from intern.bot.approvals import Approvals, Gate
+from intern.bot.history import WorkspaceHistory
 from intern.bot.inbox import claim_events, next_seqs
 from intern.bot.jobs import LAUNCHING, Launches, launches_of
 from intern.bot.models import InboundEvent, Job, Message, Session, WorkItem
@@ -446,7 +447,8 @@ class Worker:
         ctx = ToolContext(session_id=s.id, config=config, hub=self.rt.hub, http=self.rt.http, prices=self.rt.prices,
                           plan=PlanState.from_messages(messages), events=sink,
                           extras={**self.rt.extras, "cache": self.rt.cache, "llm": llm,
-                                  "redactor": self.rt.redactor, "launches": Launches(self.rt)})
+                                  "redactor": self.rt.redactor, "launches": Launches(self.rt),
+                                  "team_history": WorkspaceHistory(self.rt, s.platform, s.workspace)})
         context = ContextManager(llm, transcript, window_override=config.context_window_tokens)
         namespace = config.namespace or (await self.safe_namespace())
         agent = Agent(llm=llm, tools=self.rt.tools, transcript=transcript,

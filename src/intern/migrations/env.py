@@ -9,16 +9,10 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from intern.bot.models import Base
+from intern.migrations.schema import include_object
 
 config = context.config
 target_metadata = Base.metadata
-
-# Tables that are not ours: slack_sdk's OAuth stores create and own `slack_*` (see adapters/slack/oauth.py).
-FOREIGN_PREFIXES = ("slack_",)
-
-
-def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
-    return not (type_ == "table" and reflected and compare_to is None and (name or "").startswith(FOREIGN_PREFIXES))
 
 
 def run_migrations_offline() -> None:

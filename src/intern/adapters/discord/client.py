@@ -79,7 +79,7 @@ class InternTree(app_commands.CommandTree["InternClient"]):
 
 
 class InternCommands(app_commands.Group):
-    """`/intern ask|status|stop|policy|budget`."""
+    """`/intern ask|status|stop|policy|budget|history`."""
 
     def __init__(self, adapter: DiscordAdapter) -> None:
         super().__init__(name="intern", description="Intern, the ML-engineering agent")
@@ -106,6 +106,11 @@ class InternCommands(app_commands.Group):
     @app_commands.command(description="Spend this month by session, user and channel")
     async def budget(self, interaction: discord.Interaction[Any]) -> None:
         await self.adapter.command(interaction, "budget", "")
+
+    @app_commands.command(description="This server's earlier runs, newest first")
+    @app_commands.describe(words="Words to find (model, dataset, method, outcome…); empty for the latest runs")
+    async def history(self, interaction: discord.Interaction[Any], words: str | None = None) -> None:
+        await self.adapter.command(interaction, "history", words or "")
 
 
 class InternClient(discord.AutoShardedClient):

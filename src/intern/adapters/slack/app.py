@@ -44,7 +44,8 @@ _request_outcome: contextvars.ContextVar[dict[str, bool] | None] = contextvars.C
 
 SLASH_HELP = ("*Intern* — `/intern ask <task>` starts a session in a new thread of this channel "
               "(or mention @intern with the task). `/intern status`, `/intern budget` and `/intern policy …` "
-              "show this channel's sessions, spend and policy.")
+              "show this channel's sessions, spend and policy; `/intern history [words]` lists the workspace's "
+              "earlier runs.")
 
 
 class SlackAdapter:
@@ -153,7 +154,7 @@ class SlackAdapter:
             await ack(text=SLASH_HELP, response_type="ephemeral")
             return
         conv = Conversation(PLATFORM, team, channel, "")
-        if name in ("status", "budget", "policy"):
+        if name in ("status", "budget", "policy", "history"):
             reply = await self.bot.on_command(Command(conv, user, name, rest))  # type: ignore[arg-type]
             await ack(text=reply.text, response_type="in_channel" if reply.ok else "ephemeral")
             return

@@ -1,5 +1,6 @@
-"""Slack's App Home tab: on `app_home_opened`, the person's sessions, the approvals waiting for them
-and the channel budgets, published with `views.publish`. The rendering is a pure function."""
+"""Slack's App Home tab: on `app_home_opened`, the person's sessions, the approvals waiting for them,
+the channel budgets, the workspace's latest runs and this month's job spend by outcome, published
+with `views.publish`. The rendering is a pure function."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from intern.bot.cards import money, when
 from intern.bot.commands import HomeApproval, HomeBudget, HomeSession, HomeSummary, home_summary
+from intern.bot.history import HomeRuns, home_runs, table_row
 
 SECTION_LIMIT = 3000
 PLATFORM = "slack"
@@ -14,14 +16,15 @@ PLATFORM = "slack"
 
 async def publish_home(bot: Any, client: Any, workspace: str, user: str) -> None:
     summary = await home_summary(bot, PLATFORM, workspace, user)
-    await client.views_publish(user_id=user, view=home_view(summary))
+    runs = await home_runs(bot.rt, PLATFORM, workspace)
+    await client.views_publish(user_id=user, view=home_view(summary, runs))
 
 
-def home_view(summary: HomeSummary) -> dict[str, Any]:
-    return {"type": "home", "blocks": home_blocks(summary)}
+def home_view(summary: HomeSummary, runs: HomeRuns | None = None) -> dict[str, Any]:
+    return {"type": "home", "blocks": home_blocks(summary, runs)}
 
 
-def home_blocks(summary: HomeSummary) -> list[dict[str, Any]]:
+def home_blocks(summary: HomeSummary, runs: HomeRuns | None = None) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": "Intern", "emoji": True}},
         {"type": "context", "elements": [{"type": "mrkdwn", "text": (
@@ -33,7 +36,23 @@ def home_blocks(summary: HomeSummary) -> list[dict[str, Any]]:
                        "Nothing is waiting for you.")
     blocks += _section("Budgets this month (UTC)", [_budget_line(b) for b in summary.budgets],
                        "No channel has a budget: spending still needs an approval.")
+    if runs is not None:
+        blocks += _section("Latest runs in this workspace", [table_row(r) for r in runs.latest],
+                           "No runs yet: every job Intern launches is listed here.")
+        blocks += _section(f"Job spend in {runs.month} by outcome", _spend_lines(runs.spend_by_outcome),
+                           "No jobs this month.")
     return blocks[:100]
+
+
+OUTCOME_ORDER = ("completed", "failed", "timed_out", "cancelled", "running")
+
+
+def _spend_lines(spend: dict[str, float]) -> list[str]:
+    lines = [f"• {o.replace('_', ' ')}{' (reserved so far)' if o == 'running' else ''}: {money(spend[o])}"
+             for o in OUTCOME_ORDER if o in spend]
+    if spend:
+        lines.append(f"• total: {money(sum(spend.values()))}")
+    return lines
 
 
 def _section(title: str, lines: list[str], empty: str) -> list[dict[str, Any]]:

@@ -195,7 +195,9 @@ async def _checks(ctx: ToolContext, args: JobsArgs, flavor: Flavor, secs: int) -
     if args.script and is_url(args.script):
         checks.insert(0, Check("warn", "Script is a URL: its code was not read by the checks; what runs is "
                                        "whatever that URL serves at launch time"))
-    return checks
+    from intern.agent.tools.history import similar_run_checks
+
+    return checks + await similar_run_checks(ctx, args.model_dump(exclude_none=True))
 
 
 async def _describe_rerun(ctx: ToolContext, args: JobsArgs) -> ApprovalInfo:
