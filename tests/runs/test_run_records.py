@@ -38,8 +38,8 @@ async def test_a_record_holds_the_recipe_at_launch_and_the_outcome_at_the_end(db
     assert (r.method, r.base_model, r.dataset, r.output_repo) == ("SFT", "Qwen/Qwen2.5-7B", "trl-lib/Capybara",
                                                                   "team/qwen-sft")
     assert r.datasets == [{"id": "trl-lib/Capybara", "config": None, "split": "train"}]
-    assert r.hyperparams == {"learning_rate": 2e-4, "epochs": 3, "batch_size": 8, "grad_accum": 2, "lora_rank": 16,
-                             "max_length": 2048}
+    assert r.hyperparams == {"learning_rate": 2e-4, "num_train_epochs": 3, "per_device_train_batch_size": 8,
+                             "gradient_accumulation_steps": 2, "lora_rank": 16, "max_length": 2048}
     assert (r.flavor, r.timeout_seconds, r.outcome, r.hf_job_id) == ("a10g-large", 7200, "running", job.hf_job_id)
     async with db.transaction() as s:
         await runs.close_record(s, job, **finish_kwargs("oom", labels={"intern-code": "team/runs@0a1b2c"}))
