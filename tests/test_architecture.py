@@ -5,6 +5,11 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from sqlalchemy import String, Text
+from sqlalchemy.types import JSON, TypeDecorator
+
+from intern.bot.models import Base, RedactedJSON, RedactedString
+
 SRC = Path(__file__).resolve().parents[1] / "src" / "intern"
 
 AGENT_FORBIDDEN = ("intern.bot", "intern.adapters", "slack_bolt", "slack_sdk", "discord", "sqlalchemy", "alembic")
@@ -49,3 +54,22 @@ def test_the_check_itself_catches_a_wrong_way_arrow(tmp_path: Path) -> None:
     fake.mkdir()
     (fake / "bad.py").write_text("from intern.bot.models import Session\nimport sqlalchemy\n")
     assert len(violations("agent", AGENT_FORBIDDEN, root=tmp_path)) == 2
+
+
+# Columns whose text is not free text: ids, keys, names, enumerations, and a ciphertext that must be
+# stored exactly as it is (masking a piece of it would destroy the sandbox's token).
+NOT_FREE_TEXT = {("sandboxes", "token_ciphertext")}
+
+
+def test_every_text_and_json_column_is_redacted_on_its_way_in() -> None:
+    unguarded = []
+    for table in Base.metadata.sorted_tables:
+        for column in table.columns:
+            kind = column.type
+            if isinstance(kind, RedactedString | RedactedJSON) or (table.name, column.name) in NOT_FREE_TEXT:
+                continue
+            impl = kind.impl if isinstance(kind, TypeDecorator) else kind
+            free_text = isinstance(impl, Text | JSON) or (isinstance(impl, String) and (impl.length or 0) > 255)
+            if free_text:
+                unguarded.append(f"{table.name}.{column.name}")
+    assert unguarded == [], "store these columns with RedactedText / RedactedJSON"

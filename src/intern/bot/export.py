@@ -10,6 +10,7 @@ from typing import Any, TextIO
 
 from sqlalchemy import select
 
+from intern.agent.guardrails.redaction import Redactor
 from intern.bot.models import AuditEvent, Message, Session
 from intern.bot.settings import Settings
 from intern.bot.store import connect, ensure_schema
@@ -22,6 +23,12 @@ async def _db(settings: Settings) -> Any:
     db = connect(settings.database_url)
     await ensure_schema(db, auto_migrate=False)
     return db
+
+
+def _redactor(settings: Settings) -> Redactor:
+    """Rows are redacted when stored; an export is redacted again, so rows written before a secret
+    was configured (or by an older version) do not carry it out."""
+    return Redactor(settings.secret_values())
 
 
 def parse_since(value: str | None) -> datetime | None:
@@ -51,16 +58,17 @@ async def export_audit(settings: Settings, *, since: str | None, fmt: str, out: 
             rows = (await s.execute(q)).scalars().all()
     finally:
         await db.dispose()
+    redactor = _redactor(settings)
     if fmt == "csv":
         w = csv.DictWriter(out, fieldnames=[*AUDIT_FIELDS[:3], "platform", *AUDIT_FIELDS[3:]])
         w.writeheader()
         for e in rows:
-            r = audit_row(e)
+            r = redactor.redact_obj(audit_row(e))
             r["detail"] = json.dumps(r["detail"], ensure_ascii=False, sort_keys=True)
             w.writerow(r)
     else:
         for e in rows:
-            out.write(json.dumps(audit_row(e), ensure_ascii=False) + "\n")
+            out.write(json.dumps(redactor.redact_obj(audit_row(e)), ensure_ascii=False) + "\n")
     return 0
 
 
@@ -103,6 +111,7 @@ async def export_session(settings: Settings, session_id: str, fmt: str, out: Tex
         print(f"intern: no session {session_id!r}", file=sys.stderr)
         return 1
     sess, msgs = loaded
+    redactor = _redactor(settings)
     if fmt == "jsonl":
         out.write(json.dumps({"type": "session", "id": sess.id, "platform": sess.platform, "workspace": sess.workspace,
                               "channel": sess.channel, "thread": sess.thread, "started_by": sess.started_by,
@@ -110,12 +119,13 @@ async def export_session(settings: Settings, session_id: str, fmt: str, out: Tex
                               "llm_cost_usd": sess.llm_cost_usd}) + "\n")
         for m in msgs:
             out.write(json.dumps({"type": "message", "seq": m.seq, "at": m.created_at.isoformat(), "role": m.role,
-                                  "author": m.author, "message": m.payload}, ensure_ascii=False) + "\n")
+                                  "author": m.author, "message": redactor.redact_obj(m.payload)},
+                                 ensure_ascii=False) + "\n")
         return 0
     out.write(f"# Session {sess.id}\n\n{sess.platform} · channel {sess.channel} · thread {sess.thread} · started by "
               f"{sess.started_by} at {sess.created_at:%Y-%m-%d %H:%M UTC} · status {sess.status}\n\n")
     for m in msgs:
-        p = m.payload
+        p = redactor.redact_obj(m.payload)
         kind = (p.get("meta") or {}).get("kind")
         head = f"## {m.seq}. {p.get('role')}" + (f" ({kind})" if kind else "") + (f" — {p['name']}" if p.get("name") else "")
         out.write(head + "\n\n")

@@ -457,7 +457,7 @@ class JobFollower:
         text = (f"{icon} Job `{job.hf_job_id}` {stage.lower()} after {format_duration(runtime)} "
                 f"(cost {money(actual)}).")
         if info.status.message:
-            text += f" {info.status.message}"
+            text += " " + self.rt.redactor.redact(info.status.message)
         if tail:
             text += "\n```\n" + self.rt.redactor.redact("\n".join(tail[-10:]))[-2500:] + "\n```"
         session = await self.session(job)

@@ -6,6 +6,8 @@ Schema changes go through Alembic migrations in `intern/migrations/` (append-onl
 
 from __future__ import annotations
 
+import functools
+import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +31,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from intern.agent.guardrails.redaction import Redactor
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -37,8 +41,74 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-JSONType = JSON().with_variant(JSONB(), "postgresql")
 BigId = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements only INTEGER PRIMARY KEY
+
+# --- text that may quote a secret -----------------------------------------------------------------
+# A job's log, an error, a tool's output or a card can quote a token. Such columns are redacted by
+# their type, on the way into the database, whichever statement writes them (ORM add, Core insert,
+# `update().values()`): a new write path cannot forget it. The redactor that knows the configured
+# secrets is attached to the engine (`attach_redactor`); without one, the secret shapes still apply.
+
+_REDACTOR_ATTR = "intern_redactor"
+
+
+def attach_redactor(engine: Any, redactor: Redactor) -> None:
+    """Make `redactor` (which knows the configured secrets) the one the engine's columns use."""
+    setattr(engine.dialect, _REDACTOR_ATTR, redactor)
+
+
+@functools.cache
+def _shapes_only() -> Redactor:
+    return Redactor()
+
+
+def redactor_of(dialect: Any) -> Redactor:
+    return getattr(dialect, _REDACTOR_ATTR, None) or _shapes_only()
+
+
+class RedactedString(TypeDecorator[str]):
+    """A string column whose values are redacted before they are stored."""
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        return redact_stored_text(redactor_of(dialect), value) if value else value
+
+
+class RedactedText(RedactedString):
+    impl = Text
+    cache_ok = True
+
+
+class RedactedJSON(TypeDecorator[Any]):
+    """A JSON column whose strings (keys and values) are redacted before they are stored."""
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Any) -> Any:
+        return dialect.type_descriptor(JSONB() if dialect.name == "postgresql" else JSON())
+
+    def process_bind_param(self, value: Any, dialect: Any) -> Any:
+        return redactor_of(dialect).redact_obj(value) if value is not None else None
+
+
+def redact_stored_text(redactor: Redactor, value: str) -> str:
+    """`value` redacted. A text that holds JSON (a cached response) stays JSON: should a masked span
+    reach across its quotes, the parsed document is redacted instead."""
+    out = redactor.redact(value)
+    if out == value or value.lstrip()[:1] not in ("{", "["):
+        return out
+    try:
+        document = json.loads(value)
+    except ValueError:
+        return out
+    try:
+        json.loads(out)
+    except ValueError:
+        return json.dumps(redactor.redact_obj(document), ensure_ascii=False)
+    return out
 
 
 def utcnow() -> datetime:
@@ -70,7 +140,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONType, list[Any]: JSONType}
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: RedactedJSON, list[Any]: RedactedJSON}
 
 
 class Session(Base):
@@ -89,7 +159,7 @@ class Session(Base):
     prompt_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     completion_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     llm_cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
-    status_card: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    status_card: Mapped[dict[str, Any] | None] = mapped_column(RedactedJSON, nullable=True)
     current_requester: Mapped[str | None] = mapped_column(String(64))
     stop_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     lease_owner: Mapped[str | None] = mapped_column(String(64))
@@ -118,7 +188,7 @@ class Message(Base):
     role: Mapped[str] = mapped_column(String(16))
     author: Mapped[str | None] = mapped_column(String(64))
     source_key: Mapped[str | None] = mapped_column(String(200))
-    payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    payload: Mapped[dict[str, Any]] = mapped_column(RedactedJSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (UniqueConstraint("session_id", "seq", name="uq_messages_session_seq"),)
@@ -142,13 +212,13 @@ class WorkItem(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"), index=True)
     kind: Mapped[str] = mapped_column(String(24))  # message|resume|job_finished|stop|seed
-    payload: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    payload: Mapped[dict[str, Any]] = mapped_column(RedactedJSON, default=dict)
     status: Mapped[str] = mapped_column(String(16), default="queued")  # queued|running|done|failed
     available_at: Mapped[datetime] = mapped_column(default=utcnow)
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_expires_at: Mapped[datetime | None] = mapped_column()
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    error: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(RedactedText)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column()
 
@@ -163,24 +233,24 @@ class Approval(Base):
     call_id: Mapped[str] = mapped_column(String(128))
     tool: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(16))  # spend|hub_write
-    spec: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    spec: Mapped[dict[str, Any]] = mapped_column(RedactedJSON)
     spec_sha256: Mapped[str] = mapped_column(String(64))
-    card: Mapped[dict[str, Any]] = mapped_column(JSONType)  # what the card shows (ApprovalInfo, redacted)
+    card: Mapped[dict[str, Any]] = mapped_column(RedactedJSON)  # what the card shows (ApprovalInfo, redacted)
     estimated_cost_usd: Mapped[float | None] = mapped_column(Float)
     requester: Mapped[str] = mapped_column(String(64))
     platform: Mapped[str] = mapped_column(String(16))
     workspace: Mapped[str] = mapped_column(String(64))
     channel: Mapped[str] = mapped_column(String(64))
-    approvers: Mapped[list[Any]] = mapped_column(JSONType, default=list)  # snapshot at request time
+    approvers: Mapped[list[Any]] = mapped_column(RedactedJSON, default=list)  # snapshot at request time
     required_approvals: Mapped[int] = mapped_column(Integer, default=1)
     self_approval: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     decided_by: Mapped[str | None] = mapped_column(String(255))
     decided_at: Mapped[datetime | None] = mapped_column()
-    reason: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(RedactedText)
     auto_approved: Mapped[bool] = mapped_column(Boolean, default=False)
     expires_at: Mapped[datetime] = mapped_column()
-    card_ref: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    card_ref: Mapped[dict[str, Any] | None] = mapped_column(RedactedJSON, nullable=True)
     executed_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -217,8 +287,8 @@ class Job(Base):
     estimated_cost_usd: Mapped[float] = mapped_column(Float)
     actual_cost_usd: Mapped[float | None] = mapped_column(Float)
     stage: Mapped[str] = mapped_column(String(24), default="LAUNCHING")
-    message: Mapped[str | None] = mapped_column(Text)
-    url: Mapped[str | None] = mapped_column(String(500))
+    message: Mapped[str | None] = mapped_column(RedactedText)
+    url: Mapped[str | None] = mapped_column(RedactedString(500))
     requester: Mapped[str] = mapped_column(String(64))
     platform: Mapped[str] = mapped_column(String(16))
     workspace: Mapped[str] = mapped_column(String(64))
@@ -226,7 +296,7 @@ class Job(Base):
     started_at: Mapped[datetime | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()
     runtime_seconds: Mapped[float | None] = mapped_column(Float)
-    log_tail: Mapped[str | None] = mapped_column(Text)
+    log_tail: Mapped[str | None] = mapped_column(RedactedText)
     watcher_owner: Mapped[str | None] = mapped_column(String(64))
     watcher_expires_at: Mapped[datetime | None] = mapped_column()
     notified_finished: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -266,8 +336,8 @@ class ChannelPolicy(Base):
     platform: Mapped[str] = mapped_column(String(16))
     workspace: Mapped[str] = mapped_column(String(64))
     channel: Mapped[str] = mapped_column(String(64))
-    approvers: Mapped[list[Any]] = mapped_column(JSONType, default=list)
-    admins: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    approvers: Mapped[list[Any]] = mapped_column(RedactedJSON, default=list)
+    admins: Mapped[list[Any]] = mapped_column(RedactedJSON, default=list)
     approvals_required: Mapped[int] = mapped_column(Integer, default=1)
     self_approval: Mapped[bool] = mapped_column(Boolean, default=False)
     monthly_budget_usd: Mapped[float | None] = mapped_column(Float)
@@ -296,7 +366,7 @@ class AuditEvent(Base):
     approval_id: Mapped[str | None] = mapped_column(String(36))
     job_id: Mapped[str | None] = mapped_column(String(64))
     spec_sha256: Mapped[str | None] = mapped_column(String(64))
-    detail: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    detail: Mapped[dict[str, Any]] = mapped_column(RedactedJSON, default=dict)
 
 
 class Sandbox(Base):
@@ -308,10 +378,10 @@ class Sandbox(Base):
     hardware: Mapped[str] = mapped_column(String(64))
     hourly_usd: Mapped[float] = mapped_column(Float, default=0.0)
     status: Mapped[str] = mapped_column(String(16), default="creating")  # creating|running|deleting|deleted|failed
-    url: Mapped[str | None] = mapped_column(String(500))
+    url: Mapped[str | None] = mapped_column(RedactedString(500))
     token_ciphertext: Mapped[str | None] = mapped_column(Text)
     delete_attempts: Mapped[int] = mapped_column(Integer, default=0)
-    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error: Mapped[str | None] = mapped_column(RedactedText)
     last_used_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column()
@@ -321,7 +391,7 @@ class CacheEntry(Base):
     __tablename__ = "cache_entries"
 
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
-    value: Mapped[str] = mapped_column(Text)
+    value: Mapped[str] = mapped_column(RedactedText)
     expires_at: Mapped[datetime] = mapped_column(index=True)
 
 

@@ -56,7 +56,10 @@ class Runtime:
     active_turns: int = 0
 
     def __post_init__(self) -> None:
+        from intern.bot.models import attach_redactor
+
         self.db.before_background_write = self.yield_to_inbound
+        attach_redactor(self.db.engine, self.redactor)  # every text column is redacted with it
 
     @property
     def status_throttle_seconds(self) -> float:

@@ -266,13 +266,19 @@ class Redactor:
         # The same short texts (roles, tool names, call ids, short replies) pass through several times
         # per model step: their results are remembered. Long texts are not kept alive for that.
         self._short = functools.lru_cache(maxsize=SHORT_CACHE_ENTRIES)(self._redact)
+        # A long text this redactor returned is marked by its type, so redacting it again (the
+        # transcript, then the column it is stored in) costs nothing. A redactor that knows other
+        # secrets has its own mark and scans it again.
+        self._clean: type[str] = type("RedactedText", (str,), {"__slots__": ()})
 
     def redact(self, text: str) -> str:
         if not text:
             return text
         if len(text) <= SHORT_TEXT:
             return self._short(text)
-        return self._redact(text)
+        if type(text) is self._clean:
+            return text
+        return self._clean(self._redact(text))
 
     def _redact(self, text: str) -> str:
         for secret in self.known:
@@ -289,7 +295,7 @@ class Redactor:
         if isinstance(obj, str):
             return self.redact(obj)
         if isinstance(obj, dict):
-            return {k: self.redact_obj(v) for k, v in obj.items()}
+            return {self.redact(k) if isinstance(k, str) else k: self.redact_obj(v) for k, v in obj.items()}
         if isinstance(obj, list | tuple):
             return type(obj)(self.redact_obj(v) for v in obj)
         return obj
