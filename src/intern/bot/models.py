@@ -41,6 +41,7 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
+JSONType = JSON().with_variant(JSONB(), "postgresql")  # plain JSON, for migrations' table stubs
 BigId = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements only INTEGER PRIMARY KEY
 
 # --- text that may quote a secret -----------------------------------------------------------------
@@ -414,26 +415,26 @@ class RunRecord(Base):
     thread: Mapped[str] = mapped_column(String(64))
     session_id: Mapped[str] = mapped_column(String(36))
     requester: Mapped[str] = mapped_column(String(64))
-    task: Mapped[str] = mapped_column(Text, default="")
+    task: Mapped[str] = mapped_column(RedactedText, default="")
     base_model: Mapped[str | None] = mapped_column(String(200))
     dataset: Mapped[str | None] = mapped_column(String(200))  # the first one, for "the same dataset"
-    datasets: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    datasets: Mapped[list[Any]] = mapped_column(RedactedJSON, default=list)
     method: Mapped[str | None] = mapped_column(String(40))
-    hyperparams: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    hyperparams: Mapped[dict[str, Any]] = mapped_column(RedactedJSON, default=dict)
     flavor: Mapped[str] = mapped_column(String(64))
     timeout_seconds: Mapped[int] = mapped_column(Integer)
     estimated_cost_usd: Mapped[float] = mapped_column(Float)
     runtime_seconds: Mapped[float | None] = mapped_column(Float)
     cost_usd: Mapped[float | None] = mapped_column(Float)
     outcome: Mapped[str] = mapped_column(String(16), default="running")  # running|completed|failed|cancelled|timed_out
-    error_signature: Mapped[str | None] = mapped_column(String(120))
-    error_line: Mapped[str | None] = mapped_column(Text)
-    metrics: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    error_signature: Mapped[str | None] = mapped_column(RedactedString(120))
+    error_line: Mapped[str | None] = mapped_column(RedactedText)
+    metrics: Mapped[dict[str, Any]] = mapped_column(RedactedJSON, default=dict)
     output_repo: Mapped[str | None] = mapped_column(String(200))
-    code_pin: Mapped[str | None] = mapped_column(String(300))
+    code_pin: Mapped[str | None] = mapped_column(RedactedString(300))
     hf_job_id: Mapped[str] = mapped_column(String(64))
-    url: Mapped[str | None] = mapped_column(String(500))
-    search_text: Mapped[str] = mapped_column(Text, default="")
+    url: Mapped[str | None] = mapped_column(RedactedString(500))
+    search_text: Mapped[str] = mapped_column(RedactedText, default="")
     launched_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column()
 
