@@ -3,17 +3,21 @@ requests from other Slack teams, budgets that stop model spend, the per-user ses
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
-from intern.bot.models import AuditEvent, Session, WorkItem
+from intern.bot.models import AuditEvent, Job, Session, WorkItem
 from intern.standins.hub import HubStandIn
-from intern.standins.llm import LLMStandIn
-from intern.standins.slack import SlackStandIn, message_event
+from intern.standins.hub_jobs import jobs_state
+from intern.standins.llm import LLMStandIn, text_reply, tool_calls_reply
+from intern.standins.slack import SlackStandIn, mention_event, message_event
 from tests.e2e.harness import APPROVER, OTHER, REQUESTER, Harness, job_rule, wait_until
-from tests.e2e.test_slack_flow import mention_until_card
+from tests.e2e.test_slack_flow import approval_id_of, cards, click, mention_until_card
 
 
 @pytest.fixture
@@ -55,3 +59,101 @@ async def test_a_bystander_cannot_end_a_session_with_new_session(harness: Harnes
     await wait_until(lambda: count(harness, Session, Session.active.is_(False)))
     assert await count(harness, Session, Session.active.is_(True), Session.started_by == APPROVER) == 1
     assert REQUESTER != APPROVER
+
+
+def cancel_rule(base: Any) -> Any:
+    """The scripted model: `cancel job <id>` → hf_jobs cancel; the tool's answer is repeated in the thread."""
+    def rule(request: dict[str, Any]) -> Any:
+        messages = request.get("messages") or []
+        last = messages[-1] if messages else {}
+        content = last.get("content") if isinstance(last.get("content"), str) else ""
+        asked = re.search(r"cancel job (\w+)", content or "")
+        if last.get("role") == "user" and asked:
+            return tool_calls_reply([("hf_jobs", {"operation": "cancel", "job_id": asked.group(1)})])
+        if last.get("role") == "tool" and last.get("name") == "hf_jobs" and "cancel" in json.dumps(messages[-2]):
+            return text_reply(f"Cancel answered: {content}")
+        return base(request)
+    return rule
+
+
+async def running_job(h: Harness) -> tuple[str, str]:
+    thread, approval = await mention_until_card(h)
+    await h.sender.send_interaction(click(h, "intern_approve", approval, APPROVER, thread))
+    jobs = jobs_state(h.hub)
+    await wait_until(lambda: len(jobs.created) == 1, timeout=20)
+    job_id = jobs.created[0].job_id
+    jobs.set_stage(job_id, "RUNNING")
+    await wait_until(lambda: count(h, Job, Job.hf_job_id == job_id))
+    return thread, job_id
+
+
+async def test_a_bystander_in_another_channel_cannot_cancel_a_teams_job(harness: Harness) -> None:
+    harness.llm.rule = cancel_rule(job_rule())
+    _, job_id = await running_job(harness)
+    jobs = jobs_state(harness.hub)
+    ask = mention_event(f"cancel job {job_id}", user=OTHER, channel="C0ELSEWHERE")
+    assert (await harness.sender.send_event(ask)).status == 200
+    await wait_until(lambda: any("Cancel answered" in t for t in harness.slack.texts(thread_ts=ask["ts"])),
+                     timeout=20)
+    answer = next(t for t in harness.slack.texts(thread_ts=ask["ts"]) if "Cancel answered" in t)
+    assert "Refused" in answer and "another channel" in answer
+    assert jobs.job(job_id).stage == "RUNNING"
+    # The requester may, from anywhere.
+    mine = mention_event(f"cancel job {job_id}", user=REQUESTER, channel="C0ELSEWHERE")
+    await harness.sender.send_event(mine)
+    await wait_until(lambda: jobs.job(job_id).stage == "CANCELED", timeout=20)
+
+
+async def test_a_job_of_the_namespace_that_intern_did_not_launch_is_refused(harness: Harness) -> None:
+    harness.llm.rule = cancel_rule(job_rule())
+    jobs = jobs_state(harness.hub)
+    outside = jobs.new_job(harness.hub.user, {"dockerImage": "python:3.12", "command": ["sleep", "1000"],
+                                              "flavor": "a10g-large"})
+    jobs.set_stage(outside.id, "RUNNING")
+    ask = mention_event(f"cancel job {outside.id}", user=APPROVER)  # even an administrator
+    await harness.sender.send_event(ask)
+    await wait_until(lambda: any("Cancel answered" in t for t in harness.slack.texts(thread_ts=ask["ts"])),
+                     timeout=20)
+    answer = next(t for t in harness.slack.texts(thread_ts=ask["ts"]) if "Cancel answered" in t)
+    assert "not a job of this workspace" in answer
+    assert jobs.job(outside.id).stage == "RUNNING"
+
+
+def schedule_rule(request: dict[str, Any]) -> Any:
+    """The scripted model: `schedule it` → a scheduled run; `<op> schedule <id>` → that operation."""
+    messages = request.get("messages") or []
+    if request.get("tools") is None:
+        return text_reply("Summary.")
+    last = messages[-1]
+    content = last.get("content") if isinstance(last.get("content"), str) else ""
+    if last.get("role") == "tool":
+        return text_reply(f"Tool answered: {content}")
+    asked = re.search(r"(suspend|delete) schedule (\w+)", content or "")
+    if asked:
+        return tool_calls_reply([("hf_jobs", {"operation": f"scheduled {asked.group(1)}",
+                                              "scheduled_job_id": asked.group(2)})])
+    return tool_calls_reply([("hf_jobs", {"operation": "scheduled run", "command": ["python", "-c", "print(1)"],
+                                          "image": "python:3.12", "schedule": "@daily", "timeout": "10m"})])
+
+
+async def test_schedules_are_this_workspaces_and_deleting_one_needs_a_card(harness: Harness) -> None:
+    harness.llm.rule = schedule_rule
+    thread, approval = await mention_until_card(harness, "schedule it")
+    await harness.sender.send_interaction(click(harness, "intern_approve", approval, APPROVER, thread))
+    jobs = jobs_state(harness.hub)
+    await wait_until(lambda: jobs.scheduled, timeout=20)
+    sid = next(iter(jobs.scheduled))
+    await wait_until(lambda: count(harness, Job, Job.hf_job_id == sid, Job.kind == "scheduled"))
+    # A bystander elsewhere may not suspend it.
+    ask = mention_event(f"suspend schedule {sid}", user=OTHER, channel="C0ELSEWHERE")
+    await harness.sender.send_event(ask)
+    await wait_until(lambda: any("Tool answered" in t for t in harness.slack.texts(thread_ts=ask["ts"])), timeout=20)
+    assert "another channel" in next(t for t in harness.slack.texts(thread_ts=ask["ts"]) if "Tool answered" in t)
+    assert not jobs.scheduled[sid].suspend
+    # Deleting it, in its own thread, posts a card first; the schedule goes only once approved.
+    await harness.sender.send_event(message_event(f"delete schedule {sid}", user=REQUESTER, thread_ts=thread))
+    await wait_until(lambda: any("scheduled delete" in c.text for c in cards(harness.slack, thread)), timeout=20)
+    assert sid in jobs.scheduled
+    second = approval_id_of(next(c for c in cards(harness.slack, thread) if "scheduled delete" in c.text))
+    await harness.sender.send_interaction(click(harness, "intern_approve", second, APPROVER, thread))
+    await wait_until(lambda: sid not in jobs.scheduled, timeout=20)

@@ -15,6 +15,7 @@ from intern.agent.context_deps import AgentConfig, ToolContext
 from intern.agent.errors import ToolArgumentError, ToolFeedback
 from intern.agent.hub import HubClient
 from intern.agent.plan import PlanState
+from intern.agent.ports import JobAccess, JobKind
 from intern.agent.pricing import PriceTable, flavor_from_hub
 from intern.agent.tools.base import canonical_spec, spec_hash
 from intern.agent.tools.jobs import (
@@ -44,6 +45,25 @@ class Events:
         self.seen.append(event)
 
 
+class Registry:
+    """The bot's record of launched jobs, as the tool sees it through its port (a set per kind)."""
+
+    def __init__(self) -> None:
+        self.known: dict[str, set[str]] = {"job": set(), "scheduled": set()}
+        self.controls = True
+
+    def add(self, hub_id: str, kind: JobKind = "job") -> None:
+        self.known[kind].add(hub_id)
+
+    async def access(self, hub_id: str, kind: JobKind) -> JobAccess:
+        if hub_id not in self.known[kind]:
+            return JobAccess(False, refusal=f"{hub_id} is not a job of this workspace")
+        return JobAccess(True, self.controls, refusal=None if self.controls else "another channel's job")
+
+    async def ours(self, hub_ids: list[str], kind: JobKind) -> set[str]:
+        return set(hub_ids) & self.known[kind]
+
+
 @pytest.fixture
 async def ctx(hub: HubStandIn) -> AsyncIterator[ToolContext]:
     client = HubClient(endpoint=hub.url, token=hub.token)
@@ -55,7 +75,7 @@ async def ctx(hub: HubStandIn) -> AsyncIterator[ToolContext]:
                          datasets_server_url=f"{hub.url}/no-viewer")
     async with httpx.AsyncClient() as http:
         yield ToolContext(session_id="sess-1", config=config, hub=client, http=http, prices=PriceTable(fetch),
-                          plan=PlanState(), events=Events())
+                          plan=PlanState(), events=Events(), extras={"jobs": Registry()})
     client.close()
 
 
@@ -123,6 +143,7 @@ async def test_scheduled_run_card_shows_schedule_and_runs_per_month(ctx: ToolCon
     assert info.schedule == "0 3 * * *" and info.runs_per_month == 30 and not info.auto_approvable
     result = await handle(ctx.for_call("c"), a)
     sid = result.artifacts["scheduled_job"]["id"]
+    ctx.extras["jobs"].add(sid, "scheduled")
     listed = await handle(ctx, args(operation="scheduled ps"))
     assert sid in listed.content
     for op in ("scheduled suspend", "scheduled inspect", "scheduled resume", "scheduled delete"):
@@ -130,6 +151,7 @@ async def test_scheduled_run_card_shows_schedule_and_runs_per_month(ctx: ToolCon
         assert not out.is_error, (op, out.content)
     assert policy(args(operation="scheduled resume", scheduled_job_id=sid)) == "spend"
     assert policy(args(operation="scheduled suspend", scheduled_job_id=sid)) == "none"
+    assert policy(args(operation="scheduled delete", scheduled_job_id=sid)) == "hub_write"
     assert "No scheduled jobs" in (await handle(ctx, args(operation="scheduled ps"))).content
 
 
@@ -139,6 +161,7 @@ async def test_ps_inspect_logs_cancel_and_rerun(ctx: ToolContext, hub: HubStandI
     launched = await handle(ctx.for_call("c"), args(operation="run", command=["python", "train.py"],
                                                     image="python:3.12", hardware_flavor="t4-small"))
     jid = launched.artifacts["job"]["hf_job_id"]
+    ctx.extras["jobs"].add(jid)
     jobs.set_stage(jid, "RUNNING")
     jobs.append_logs(jid, "\x1b[32mDownloading torch\x1b[0m", "Installed 42 packages in 3s", "step 1 loss 2.0")
     assert jid in (await handle(ctx, args(operation="ps"))).content
@@ -161,8 +184,50 @@ async def test_hardware_lists_prices_per_hour(ctx: ToolContext) -> None:
 
 
 async def test_unknown_job_is_a_clear_tool_error(ctx: ToolContext) -> None:
+    ctx.extras["jobs"].add("000000000000000000000000")
     with pytest.raises(ToolFeedback, match="not found"):
         await handle(ctx, args(operation="inspect", job_id="000000000000000000000000"))
+
+
+async def test_jobs_intern_did_not_launch_for_this_workspace_are_refused_and_left_alone(
+        ctx: ToolContext, hub: HubStandIn) -> None:
+    jobs = jobs_state(hub)
+    other = await handle(ctx.for_call("c"), args(operation="run", command=["python", "train.py"],
+                                                 image="python:3.12"))
+    jid = other.artifacts["job"]["hf_job_id"]  # in the namespace, but not in this workspace's record
+    jobs.set_stage(jid, "RUNNING")
+    for op in ("cancel", "logs", "inspect", "rerun"):
+        with pytest.raises(ToolFeedback, match="not a job of this workspace"):
+            await handle(ctx.for_call("c2"), args(operation=op, job_id=jid))
+    with pytest.raises(ToolFeedback, match="not a job of this workspace"):
+        await describe(ctx, args(operation="rerun", job_id=jid))
+    assert jobs.job(jid).stage == "RUNNING" and len(jobs.created) == 1
+    assert jid not in (await handle(ctx, args(operation="ps"))).content
+    sched = await handle(ctx.for_call("c3"), args(operation="scheduled run", command=["python", "x.py"],
+                                                  image="python:3.12", schedule="@daily"))
+    sid = sched.artifacts["scheduled_job"]["id"]
+    for op in ("scheduled suspend", "scheduled delete", "scheduled inspect", "scheduled resume"):
+        with pytest.raises(ToolFeedback, match="not a job of this workspace"):
+            await handle(ctx, args(operation=op, scheduled_job_id=sid))
+    assert sid not in (await handle(ctx, args(operation="scheduled ps"))).content
+    # Known but another channel's, and the requester has no say there: read yes, control no.
+    ctx.extras["jobs"].add(jid)
+    ctx.extras["jobs"].add(sid, "scheduled")
+    ctx.extras["jobs"].controls = False
+    assert "RUNNING" in (await handle(ctx, args(operation="inspect", job_id=jid))).content
+    for op, key in (("cancel", "job_id"), ("scheduled suspend", "scheduled_job_id"),
+                    ("scheduled delete", "scheduled_job_id")):
+        with pytest.raises(ToolFeedback, match="another channel"):
+            await handle(ctx, args(operation=op, **{key: jid if key == "job_id" else sid}))
+    with pytest.raises(ToolFeedback, match="another channel"):
+        await describe(ctx, args(operation="scheduled delete", scheduled_job_id=sid))
+    assert jobs.job(jid).stage == "RUNNING"
+
+
+async def test_without_the_bots_record_no_job_id_is_acted_on(ctx: ToolContext) -> None:
+    ctx.extras.pop("jobs")
+    with pytest.raises(ToolFeedback, match="cannot tell"):
+        await handle(ctx, args(operation="cancel", job_id="000000000000000000000000"))
 
 
 @pytest.mark.parametrize("bad, message", [

@@ -119,3 +119,26 @@ class TeamHistory(Protocol):
     async def similar(self, base_model: str, dataset: str) -> tuple[RunSummary | None, RunSummary | None]:
         """The latest failed (or timed out) and the latest completed run on this model and dataset."""
         ...
+
+
+JobKind = Literal["job", "scheduled"]
+
+
+@dataclass(frozen=True)
+class JobAccess:
+    """What the bot knows of a Hub job or schedule id, for the turn that asks."""
+
+    ours: bool  # launched by Intern for the session's platform and workspace
+    may_control: bool = False  # the turn may cancel, suspend or delete it
+    refusal: str | None = None  # why not, in words for the model and the thread
+
+
+class JobRegistry(Protocol):
+    """The jobs and schedules Intern launched, as the bot records them. Bound to one turn: its
+    session's workspace and channel, and the requester of the turn."""
+
+    async def access(self, hub_id: str, kind: JobKind) -> JobAccess: ...
+
+    async def ours(self, hub_ids: list[str], kind: JobKind) -> set[str]:
+        """The subset of `hub_ids` that are this workspace's."""
+        ...

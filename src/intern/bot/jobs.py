@@ -242,7 +242,9 @@ class JobWatcher:
             return None
         t = now()
         free = or_(Job.watcher_owner.is_(None), Job.watcher_expires_at < t)
-        pick = select(Job.id).where(Job.notified_finished.is_(False), Job.hf_job_id.is_not(None), free)
+        # A schedule's row is its record of ownership, not a run to follow.
+        pick = select(Job.id).where(Job.kind == "job", Job.notified_finished.is_(False), Job.hf_job_id.is_not(None),
+                                    free)
         if self.following:
             pick = pick.where(Job.id.not_in(list(self.following)))
         async with self.rt.db.transaction() as db:
@@ -254,7 +256,7 @@ class JobWatcher:
                     .returning(Job.id))
                 claimed = list(res.scalars().all())
             due = (await db.execute(select(func.min(Job.watcher_expires_at)).where(
-                Job.notified_finished.is_(False), Job.hf_job_id.is_not(None),
+                Job.kind == "job", Job.notified_finished.is_(False), Job.hf_job_id.is_not(None),
                 Job.watcher_owner != self.rt.owner, Job.watcher_expires_at >= t))).scalar()
         for jid in claimed:
             self.following[jid] = asyncio.create_task(self.follow(jid), name=f"follow-job-{jid}")

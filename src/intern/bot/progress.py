@@ -68,6 +68,10 @@ class ProgressSink:
             job = e.artifacts["job"]
             self.state.jobs[job["hf_job_id"]] = job.get("stage", "SCHEDULING")
             await self.push(force=True)
+        if "scheduled_job" in e.artifacts:
+            from intern.bot.ownership import record_schedule
+
+            await record_schedule(self.rt, self.session, self.requester, e.artifacts["scheduled_job"])
         if e.approval_id and not e.ok and "job" not in e.artifacts:
             await release_reservation(self.rt, self.session, e.approval_id, e.name, e.summary)
         if "cancelled_job" in e.artifacts:

@@ -39,6 +39,7 @@ from intern.bot.history import WorkspaceHistory
 from intern.bot.inbox import claim_events, next_seqs
 from intern.bot.jobs import LAUNCHING, Launches, launches_of
 from intern.bot.models import InboundEvent, Job, Message, Session, WorkItem
+from intern.bot.ownership import TurnJobs
 from intern.bot.progress import ProgressSink, add_llm_spend
 from intern.bot.runtime import Runtime
 from intern.bot.sessions import DbTranscript, add_message, conversation_of, load_messages
@@ -448,7 +449,8 @@ class Worker:
                           plan=PlanState.from_messages(messages), events=sink,
                           extras={**self.rt.extras, "cache": self.rt.cache, "llm": llm,
                                   "redactor": self.rt.redactor, "launches": Launches(self.rt),
-                                  "team_history": WorkspaceHistory(self.rt, s.platform, s.workspace)})
+                                  "team_history": WorkspaceHistory(self.rt, s.platform, s.workspace),
+                                  "jobs": TurnJobs(self.rt, s, requester)})
         context = ContextManager(llm, transcript, window_override=config.context_window_tokens)
         namespace = config.namespace or (await self.safe_namespace())
         agent = Agent(llm=llm, tools=self.rt.tools, transcript=transcript,

@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from intern.agent.context_deps import ToolContext
 from intern.agent.errors import ToolArgumentError, ToolFeedback
 from intern.agent.hub import is_transient
+from intern.agent.ports import JobKind, JobRegistry
 from intern.agent.pricing import Flavor, format_duration, max_cost, parse_job_timeout, parse_timeout
 from intern.agent.tools.base import ApprovalInfo, Check, Policy, Tool, ToolResult
 
@@ -42,6 +43,9 @@ Operation = Literal[
     "scheduled resume",
 ]
 SPEND_OPS = {"run", "rerun", "scheduled run", "scheduled resume"}
+# Operations that stop or remove what someone else may have launched: the job's requester, an approver
+# or an administrator of its channel, or a turn in that channel (DECISIONS "Whose job is it").
+CONTROL_OPS = {"cancel", "scheduled suspend", "scheduled delete"}
 
 
 class JobsArgs(BaseModel):
@@ -105,7 +109,10 @@ class JobsArgs(BaseModel):
 
 
 def policy(args: JobsArgs) -> Policy:
-    return "spend" if args.operation in SPEND_OPS else "none"
+    if args.operation in SPEND_OPS:
+        return "spend"
+    # Deleting a schedule cannot be undone: a card, though it spends nothing.
+    return "hub_write" if args.operation == "scheduled delete" else "none"
 
 
 def runs_per_month(schedule: str) -> int:
@@ -151,6 +158,8 @@ async def describe(ctx: ToolContext, args: JobsArgs) -> ApprovalInfo:
         return await _describe_rerun(ctx, args)
     if args.operation == "scheduled resume":
         return await _describe_resume(ctx, args)
+    if args.operation == "scheduled delete":
+        return await _describe_delete(ctx, args)
     flavor = await _flavor(ctx, args.hardware_flavor)
     secs = timeout_seconds(args)
     info = ApprovalInfo(kind="spend", title=f"hf_jobs {args.operation}", flavor=flavor.name, timeout_seconds=secs,
@@ -201,6 +210,7 @@ async def _checks(ctx: ToolContext, args: JobsArgs, flavor: Flavor, secs: int) -
 
 
 async def _describe_rerun(ctx: ToolContext, args: JobsArgs) -> ApprovalInfo:
+    await _check_ours(ctx, args.job_id or "", "job", control=False)
     job = await _inspect(ctx, args.job_id or "")
     flavor = await _flavor(ctx, args.hardware_flavor or str(job.flavor or DEFAULT_FLAVOR))
     secs = timeout_seconds(args)
@@ -215,8 +225,8 @@ async def _describe_rerun(ctx: ToolContext, args: JobsArgs) -> ApprovalInfo:
 
 
 async def _describe_resume(ctx: ToolContext, args: JobsArgs) -> ApprovalInfo:
-    ns = await ctx.hub.namespace()
-    sj = await ctx.hub.read(ctx.hub.api.inspect_scheduled_job, scheduled_job_id=args.scheduled_job_id, namespace=ns)
+    await _check_ours(ctx, args.scheduled_job_id or "", "scheduled", control=False)
+    sj = await _inspect_schedule(ctx, args)
     spec = sj.job_spec
     flavor = await _flavor(ctx, str(getattr(spec, "flavor", None) or DEFAULT_FLAVOR))
     secs = int(getattr(spec, "timeout", None) or parse_timeout(DEFAULT_TIMEOUT))
@@ -229,10 +239,51 @@ async def _describe_resume(ctx: ToolContext, args: JobsArgs) -> ApprovalInfo:
     )
 
 
+async def _describe_delete(ctx: ToolContext, args: JobsArgs) -> ApprovalInfo:
+    await _check_ours(ctx, args.scheduled_job_id or "", "scheduled", control=True)
+    sj = await _inspect_schedule(ctx, args)
+    spec = sj.job_spec
+    return ApprovalInfo(
+        kind="hub_write", title="hf_jobs scheduled delete", schedule=sj.schedule, auto_approvable=False,
+        fields=[("Scheduled job", sj.id), ("Schedule", str(sj.schedule)),
+                ("Hardware flavor", str(getattr(spec, "flavor", "") or "")),
+                ("Effect", "the schedule is deleted for good (suspend it instead to keep it)")],
+        body=shlex.join(getattr(spec, "command", None) or []), body_label="Command",
+    )
+
+
+# --- whose job is it -------------------------------------------------------------------------------
+
+def _registry(ctx: ToolContext) -> JobRegistry:
+    registry: JobRegistry | None = ctx.extras.get("jobs")
+    if registry is None:
+        # Without the bot's record nothing tells this workspace's jobs from anyone else's.
+        raise ToolFeedback("Intern cannot tell here which jobs belong to this workspace, so it does not act on "
+                           "job ids.")
+    return registry
+
+
+async def _check_ours(ctx: ToolContext, hub_id: str, kind: JobKind, control: bool) -> None:
+    access = await _registry(ctx).access(hub_id, kind)
+    if not access.ours or (control and not access.may_control):
+        raise ToolFeedback(f"Refused: {access.refusal or hub_id + ' is not a job of this workspace'}")
+
+
+def _target(args: JobsArgs) -> tuple[str, JobKind] | None:
+    if args.operation in ("rerun", "logs", "inspect", "cancel"):
+        return args.job_id or "", "job"
+    if args.operation.startswith("scheduled ") and args.operation not in ("scheduled run", "scheduled ps"):
+        return args.scheduled_job_id or "", "scheduled"
+    return None
+
+
 # --- execution --------------------------------------------------------------------------------------
 
 async def handle(ctx: ToolContext, args: JobsArgs) -> ToolResult:
     op = args.operation
+    target = _target(args)
+    if target is not None:
+        await _check_ours(ctx, *target, control=op in CONTROL_OPS)
     if op in ("run", "rerun"):
         return await _launch(ctx, args)
     if op == "scheduled run":
@@ -377,8 +428,12 @@ async def _schedule(ctx: ToolContext, args: JobsArgs) -> ToolResult:
         assert args.script is not None
         sj = await ctx.hub.call(api.create_scheduled_job, image=UV_IMAGE,
                                 command=inline_command(args.script, args.dependencies), **common)
-    return ToolResult(f"Scheduled job {sj.id} created with schedule {sj.schedule!r}.",
-                      artifacts={"scheduled_job": {"id": sj.id, "schedule": sj.schedule}})
+    flavor = await _flavor(ctx, common["flavor"])
+    secs = common["timeout"]
+    return ToolResult(f"Scheduled job {sj.id} created with schedule {sj.schedule!r}.", artifacts={"scheduled_job": {
+        "id": sj.id, "schedule": sj.schedule, "namespace": ns, "flavor": flavor.name, "timeout_seconds": secs,
+        "hourly_usd": flavor.hourly_usd, "estimated_cost_usd": max_cost(flavor, secs),
+        "approval_id": ctx.approval_id}})
 
 
 async def _inspect(ctx: ToolContext, job_id: str) -> Any:
@@ -414,13 +469,15 @@ async def _inspect_op(ctx: ToolContext, args: JobsArgs) -> ToolResult:
 
 async def _ps(ctx: ToolContext, args: JobsArgs) -> ToolResult:
     ns = await ctx.hub.namespace()
-    jobs = await ctx.hub.read(lambda: list(ctx.hub.api.list_jobs(namespace=ns)))
+    listed = await ctx.hub.read(lambda: list(ctx.hub.api.list_jobs(namespace=ns)))
+    mine = await _registry(ctx).ours([str(j.id) for j in listed], "job")
+    jobs = [j for j in listed if str(j.id) in mine]
     if not jobs:
-        return ToolResult(f"No jobs in namespace {ns}.")
+        return ToolResult(f"No jobs of this workspace in namespace {ns}.")
     jobs.sort(key=lambda j: j.created_at or datetime.min.replace(tzinfo=UTC), reverse=True)
     rows = [f"{j.id}  {j.status.stage:<10} {j.flavor or '':<14} {j.created_at:%Y-%m-%d %H:%M}" if j.created_at
             else f"{j.id}  {j.status.stage:<10} {j.flavor or ''}" for j in jobs[:30]]
-    return ToolResult(f"Jobs in {ns} (newest first, {len(jobs)} total):\n" + "\n".join(rows))
+    return ToolResult(f"Jobs of this workspace in {ns} (newest first, {len(jobs)} total):\n" + "\n".join(rows))
 
 
 def clean_log_line(line: str) -> str:
@@ -471,21 +528,27 @@ async def _hardware(ctx: ToolContext, args: JobsArgs) -> ToolResult:
 
 async def _scheduled_ps(ctx: ToolContext, args: JobsArgs) -> ToolResult:
     ns = await ctx.hub.namespace()
-    items = await ctx.hub.read(ctx.hub.api.list_scheduled_jobs, namespace=ns)
+    listed = await ctx.hub.read(ctx.hub.api.list_scheduled_jobs, namespace=ns)
+    mine = await _registry(ctx).ours([str(s.id) for s in listed], "scheduled")
+    items = [s for s in listed if str(s.id) in mine]
     if not items:
-        return ToolResult(f"No scheduled jobs in {ns}.")
+        return ToolResult(f"No scheduled jobs of this workspace in {ns}.")
     rows = [f"{s.id}  {s.schedule:<14} {'suspended' if s.suspend else 'active':<9} "
             f"{getattr(s.job_spec, 'flavor', '')}" for s in items]
     return ToolResult("Scheduled jobs:\n" + "\n".join(rows))
 
 
-async def _scheduled_inspect(ctx: ToolContext, args: JobsArgs) -> ToolResult:
+async def _inspect_schedule(ctx: ToolContext, args: JobsArgs) -> Any:
     ns = await ctx.hub.namespace()
     try:
-        s = await ctx.hub.read(ctx.hub.api.inspect_scheduled_job, scheduled_job_id=args.scheduled_job_id,
-                               namespace=ns)
+        return await ctx.hub.read(ctx.hub.api.inspect_scheduled_job, scheduled_job_id=args.scheduled_job_id,
+                                  namespace=ns)
     except Exception as exc:
         raise ToolFeedback(hub_error(exc, f"scheduled job {args.scheduled_job_id}")) from exc
+
+
+async def _scheduled_inspect(ctx: ToolContext, args: JobsArgs) -> ToolResult:
+    s = await _inspect_schedule(ctx, args)
     spec = s.job_spec
     return ToolResult("\n".join([
         f"Scheduled job {s.id}: schedule {s.schedule!r}, {'suspended' if s.suspend else 'active'}",
