@@ -15,7 +15,8 @@ import jinja2
 import pytest
 
 from intern.agent import prompts
-from intern.agent.pricing import STATIC_FLAVORS, Flavor, hardware_table_markdown, size_guide_markdown
+from intern.agent.guardrails.ml_checks.guide import size_guide_markdown
+from intern.agent.pricing import STATIC_FLAVORS, Flavor, hardware_table_markdown
 
 ROOT = Path(__file__).resolve().parents[2]
 

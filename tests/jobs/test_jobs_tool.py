@@ -131,7 +131,8 @@ async def test_describe_prices_from_the_hub_and_shows_checks(ctx: ToolContext, h
     assert ctx.prices.source == "hub"
     texts = " | ".join(c.text for c in info.checks)
     assert "No push to the Hub" in texts
-    assert any(c.level == "error" and "7" in c.text and "B" in c.text for c in info.checks if "Timeout" in c.text)
+    assert any(c.level == "error" and c.text.startswith("Hardware t4-small: ≈ ") and "7.6B model" in c.text
+               for c in info.checks)
     assert info.body == SCRIPT
 
 

@@ -1,7 +1,8 @@
 """Hardware prices: one table. Live from the Hub's hardware list (cached), this static copy as fallback.
 
 Prices are kept per hour internally; the Hub sends them per `unitLabel` (usually per minute).
-The same table feeds cost estimates, the approval checks and the hardware table in the prompts.
+The same table feeds cost estimates, the approval checks and the hardware table in the prompts; what a
+GPU can hold and compute is in `intern.agent.hardware`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ class Flavor:
     hourly_usd: float
     gpus: int = 0
     gpu_model: str | None = None
-    vram_gb: int = 0  # total across GPUs
+    vram_gb: int = 0  # total across GPUs, as the Hub lists it ("4x A100 (320 GB)")
     cpu: str = ""
     ram: str = ""
 
@@ -68,18 +69,6 @@ STATIC_FLAVORS: tuple[Flavor, ...] = (
     _f("h200x2", "2x Nvidia H200", 10.00, 2, "H200", 282),
     _f("h200x4", "4x Nvidia H200", 20.00, 4, "H200", 564),
     _f("h200x8", "8x Nvidia H200", 40.00, 8, "H200", 1128),
-)
-
-# Model size (billions of parameters, upper bound) -> the smallest sensible GPU memory for full
-# fine-tuning with LoRA-free bf16 training, and the training timeout guide. One place, used by the
-# checks and rendered into the prompt.
-SIZE_GUIDE: tuple[tuple[float, int, str, tuple[float, float]], ...] = (
-    # (max params in B, min total VRAM GB, example flavors, (min hours, max hours))
-    (1.0, 16, "t4-medium, l4x1, a10g-small", (1.0, 2.0)),
-    (3.0, 24, "a10g-large, l4x1, l40sx1", (3.0, 4.0)),
-    (13.0, 80, "a100-large, l40sx4, a10g-largex4", (6.0, 8.0)),
-    (34.0, 160, "a100x4, h200x2", (10.0, 16.0)),
-    (float("inf"), 320, "a100x8, h200x4, h200x8", (12.0, 24.0)),
 )
 
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -213,26 +202,9 @@ def max_cost(flavor: Flavor, timeout_seconds: int) -> float:
     return round(flavor.hourly_usd * timeout_seconds / 3600.0, 4)
 
 
-def size_guide_for(params_billion: float) -> tuple[int, str, tuple[float, float]]:
-    for max_b, vram, examples, hours in SIZE_GUIDE:
-        if params_billion <= max_b:
-            return vram, examples, hours
-    raise AssertionError("unreachable")
-
-
 def hardware_table_markdown(flavors: list[Flavor] | None = None) -> str:
     rows = ["| flavor | GPU | VRAM | $/hour |", "|---|---|---|---|"]
     for f in flavors or sorted(STATIC_FLAVORS, key=lambda f: (f.hourly_usd, f.name)):
         gpu = f"{f.gpus}x {f.gpu_model}" if f.gpus else "-"
         rows.append(f"| {f.name} | {gpu} | {f.vram_gb or '-'} | {f.hourly_usd:.2f} |")
-    return "\n".join(rows)
-
-
-def size_guide_markdown() -> str:
-    rows = ["| model size | min GPU memory | flavors | training timeout guide |", "|---|---|---|---|"]
-    lo = 0.0
-    for max_b, vram, examples, (h1, h2) in SIZE_GUIDE:
-        size = f"> {lo:g}B" if max_b == float("inf") else f"≤ {max_b:g}B"
-        rows.append(f"| {size} | {vram} GB | {examples} | {h1:g}–{h2:g} h |")
-        lo = max_b
     return "\n".join(rows)

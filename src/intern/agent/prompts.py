@@ -1,7 +1,8 @@
 """Prompts are data files shipped in `intern/prompts/`, rendered with strict undefined variables.
 
-The hardware and timeout tables in the system prompt are rendered from `intern.agent.pricing`, the
-same data the cost estimates and approval checks use, so the prompt cannot drift from the code.
+The hardware table in the system prompt is rendered from `intern.agent.pricing` and the size guide from
+the approval checks' own memory and time rules (`intern.agent.hardware`), so the prompt cannot drift
+from the code.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import jinja2
 
-from intern.agent.pricing import hardware_table_markdown, size_guide_markdown
+from intern.agent.guardrails.ml_checks.guide import size_guide_markdown
+from intern.agent.pricing import hardware_table_markdown
 
 if TYPE_CHECKING:
     from intern.agent.pricing import Flavor
@@ -51,7 +53,7 @@ def system_prompt(*, today: date | str, namespace: str | None, flavors: Sequence
         today=str(today),
         hub_namespace=namespace or "(the Hub token's owner)",  # `namespace` is a Jinja built-in
         hardware_table=hardware_table_markdown(list(flavors) if flavors else None),
-        size_guide=size_guide_markdown(),
+        size_guide=size_guide_markdown(list(flavors) if flavors else None),
     )
 
 

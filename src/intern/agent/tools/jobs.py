@@ -221,7 +221,17 @@ async def _describe_rerun(ctx: ToolContext, args: JobsArgs) -> ApprovalInfo:
         fields=[("Rerun of", str(job.id)), ("Hardware flavor", flavor.name), ("Timeout", format_duration(secs)),
                 ("Image", str(job.docker_image or job.space_id or ""))],
         body=cmd, body_label="Command",
+        checks=await _command_checks(ctx, list(job.command or []), flavor, secs, args.timeout is not None),
     )
+
+
+async def _command_checks(ctx: ToolContext, command: list[str], flavor: Flavor, secs: int,
+                          timeout_given: bool) -> list[Check]:
+    """A rerun or a resumed schedule runs a known command: the same checks as `run` read it."""
+    from intern.agent.guardrails.ml_checks import job_checks
+
+    return await job_checks(ctx, script=None, command=command, flavor=flavor, timeout_seconds=secs,
+                            timeout_given=timeout_given)
 
 
 async def _describe_resume(ctx: ToolContext, args: JobsArgs) -> ApprovalInfo:
@@ -236,6 +246,8 @@ async def _describe_resume(ctx: ToolContext, args: JobsArgs) -> ApprovalInfo:
         runs_per_month=runs_per_month(sj.schedule) if sj.schedule else None, auto_approvable=False,
         fields=[("Scheduled job", sj.id), ("Hardware flavor", flavor.name), ("Timeout", format_duration(secs))],
         body=shlex.join(getattr(spec, "command", None) or []), body_label="Command",
+        checks=await _command_checks(ctx, list(getattr(spec, "command", None) or []), flavor, secs,
+                                     getattr(spec, "timeout", None) is not None),
     )
 
 

@@ -12,8 +12,7 @@ import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from intern.agent.datasets_format import TRAINER_FORMATS
-from intern.agent.errors import ToolFeedback
+from intern.agent import hardware as hw
 from intern.agent.guardrails.ml_checks.commands import (
     apply_launcher,
     inline_code,
@@ -21,17 +20,23 @@ from intern.agent.guardrails.ml_checks.commands import (
     starts_vllm_server,
     unwrap_shell,
 )
-from intern.agent.guardrails.ml_checks.reading import DatasetRef, ScriptFacts, read_script
-from intern.agent.pricing import format_duration, size_guide_for
+from intern.agent.guardrails.ml_checks.data import DataSize, dataset_checks, first_line
+from intern.agent.guardrails.ml_checks.estimate import (
+    MemoryEstimate,
+    estimate_memory,
+    estimate_time,
+    uses_bf16,
+    vllm_share,
+)
+from intern.agent.guardrails.ml_checks.reading import ScriptFacts, read_script
+from intern.agent.pricing import format_duration
 from intern.agent.tools.base import Check
-from intern.agent.tools.datasets import inspect_dataset
 
 if TYPE_CHECKING:
     from intern.agent.context_deps import ToolContext
     from intern.agent.pricing import Flavor
 
 SHORT_TRAINING = 2 * 3600
-_ADAPTER_HEADROOM = 1.3
 Level = Literal["ok", "warn", "error"]
 
 
@@ -42,30 +47,27 @@ class ModelSize:
     model: str
     params: int | None
     source: str  # where the figure came from, or why there is none
+    dtype: str | None = None  # the checkpoint's main dtype ("BF16", "F32", …) from the same metadata
 
 
 async def _model_size(ctx: ToolContext, model: str) -> ModelSize:
     try:
         info = await ctx.hub.call(ctx.hub.api.model_info, model, expand=["safetensors"])
     except Exception as exc:
-        return ModelSize(model, None, _first_line(exc))
+        return ModelSize(model, None, first_line(exc))
     if info.safetensors and info.safetensors.total:
-        return ModelSize(model, int(info.safetensors.total), "safetensors metadata")
+        by_dtype = info.safetensors.parameters or {}
+        dtype = max(by_dtype, key=lambda k: by_dtype[k]) if by_dtype else None
+        return ModelSize(model, int(info.safetensors.total), "safetensors metadata", dtype)
     try:
         info = await ctx.hub.call(ctx.hub.api.model_info, model, files_metadata=True)
     except Exception as exc:
-        return ModelSize(model, None, _first_line(exc))
+        return ModelSize(model, None, first_line(exc))
     weights = sum(s.size or 0 for s in info.siblings or [] if s.rfilename.endswith((".safetensors", ".bin")))
     if weights:
         return ModelSize(model, weights // 2, f"estimated from {weights / 1e9:.1f} GB of weight files at 2 bytes "
                                               "per parameter")
     return ModelSize(model, None, "the Hub has no safetensors metadata or weight files for it")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    detail = next((line for line in text if line.strip()), "")
-    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
 
 
 def _billions(params: int) -> str:
@@ -112,91 +114,145 @@ def push_check(facts: ScriptFacts) -> Check:
                          "when it ends")
 
 
-async def dataset_checks(ctx: ToolContext, facts: ScriptFacts) -> list[Check]:
-    out = [Check("warn", f"Dataset {d} is loaded from local files: its format was not checked")
-           for d in facts.local_datasets]
-    out += [Check("warn", f"The dataset in load_dataset({d}) could not be read from the code: its format was "
-                          "not checked") for d in facts.unreadable_datasets]
-    trainer = next((t for t in facts.trainers if t in TRAINER_FORMATS), None)
-    if trainer is None:
-        if facts.datasets and facts.trainers:
-            out.append(Check("warn", f"{facts.trainers[0]} has no fixed dataset format (the script's own "
-                                     "preprocessing decides): the dataset format was not checked"))
-        return out
-    if not facts.datasets and not out:
-        out.append(Check("warn", f"No load_dataset(\"…\") call with a dataset id found: the data {trainer} "
-                                 "trains on was not checked"))
-    results = await asyncio.gather(*(_dataset_fit(ctx, ref, trainer, facts) for ref in facts.datasets[:3]))
-    return out + list(results)
+# --- hardware ------------------------------------------------------------------------------------------
+
+def _gb(value: float) -> str:
+    return f"{value:.0f} GB" if value >= 10 else f"{value:.1f} GB"
 
 
-async def _dataset_fit(ctx: ToolContext, ref: DatasetRef, trainer: str, facts: ScriptFacts) -> Check:
-    try:
-        ins = await inspect_dataset(ctx, ref.id, ref.config, ref.split)
-    except ToolFeedback as exc:
-        return Check("warn", f"Could not check dataset {ref.id} against {trainer}: {exc}")
-    except Exception as exc:
-        return Check("warn", f"Could not check dataset {ref.id} against {trainer}: {_first_line(exc)}")
-    where = f"{ref.id} ({ins.config}/{ins.split})"
-    accepted = TRAINER_FORMATS[trainer]
-    fits = set(ins.report.fits)
-    if fits & accepted:
-        return Check("ok", f"Dataset {where} fits {trainer} as it is ({', '.join(sorted(fits & accepted))})")
-    is_now = ", ".join(ins.report.fits) or "none of the known formats"
-    needs = ", ".join(sorted(accepted))
-    if facts.transforms:
-        return Check("warn", f"Dataset {where} is {is_now} as it is, not what {trainer} takes ({needs}); the script "
-                             f"transforms it ({', '.join(dict.fromkeys(facts.transforms))}): check the result fits")
-    hint = next((c for c in ins.report.conversions if any(f"-> {a}" in c for a in accepted)), None)
-    text = f"Dataset {where} does not fit {trainer}: it is {is_now}, {trainer} needs {needs}"
-    return Check("error", text + (f". {hint}" if hint else ""))
+def _model(size: ModelSize) -> str:
+    count = _billions(size.params or 0)
+    article = "an" if count.startswith(("8", "11", "18")) else "a"
+    return f"{article} {count} model ({size.model}, {size.source})"
 
 
-def hardware_check(size: ModelSize, flavor: Flavor, facts: ScriptFacts) -> Check:
+def _parts(est: MemoryEstimate) -> str:
+    return ", ".join(f"{name} {_gb(gb)}" for name, gb in est.parts[:4])
+
+
+def hardware_check(size: ModelSize, flavor: Flavor, facts: ScriptFacts, flavors: list[Flavor]) -> Check:
+    """Memory per GPU: each GPU holds the whole estimate unless the job really shards."""
     assert size.params is not None
-    vram, examples, _ = size_guide_for(size.params / 1e9)
-    what = f"a {_billions(size.params)} model ({size.model}, {size.source})"
+    recipe = facts.recipe
+    gpu = hw.gpu_of(flavor)
+    est = estimate_memory(size.params, recipe, flavor.gpus, size.dtype)
     level: Level = "warn" if size.source.startswith("estimated") else "error"
-    if not flavor.is_gpu:
-        return Check(level, f"Hardware {flavor.name} has no GPU: training {what} needs about {vram} GB of GPU "
-                            f"memory (e.g. {examples})")
-    if flavor.vram_gb >= vram:
-        return Check("ok", f"Hardware {flavor.name} ({flavor.vram_gb} GB) fits {what} (guide: {vram} GB)")
-    bits = {"4bit": 4, "8bit": 8}.get(facts.recipe.quantization or "", 16)
-    if facts.recipe.peft or bits < 16:
-        weights = size.params * bits / 8 / 1e9
-        method = f"{bits}-bit " if bits < 16 else ""
-        if flavor.vram_gb >= weights * _ADAPTER_HEADROOM:
-            return Check("ok", f"Hardware {flavor.name} ({flavor.vram_gb} GB) fits {what} with {method}adapters: "
-                               f"the frozen weights take about {weights:.1f} GB (full fine-tuning guide: {vram} GB)")
-        return Check(level, f"Hardware {flavor.name} ({flavor.vram_gb} GB) is too small for {what} even with "
-                            f"{method}adapters: the weights alone take about {weights:.1f} GB (e.g. {examples})")
-    return Check(level, f"Hardware {flavor.name} ({flavor.vram_gb} GB) is too small to fine-tune {what}: the guide "
-                        f"is {vram} GB (e.g. {examples}), or use LoRA")
+    if gpu is None:
+        return Check(level, f"Hardware {flavor.name} has no GPU: training {_model(size)} needs ≈ "
+                            f"{_gb(est.per_gpu_gb)} of GPU memory ({est.how}){_cheapest(size, facts, flavors)}")
+    share = est.vllm_share
+    usable = gpu.memory_gb * (1 - share)
+    needed = f"≈ {_gb(est.per_gpu_gb)} needed" + (f" per GPU ({est.layout.what})" if est.layout.shards > 1 else "")
+    if share:
+        needed += f" + vLLM's {share:.0%} ({_gb(gpu.memory_gb * share)})"
+    lead = f"Hardware {flavor.name}: {needed}, {gpu.memory_gb} GB per GPU"
+    detail = f"{est.how} ({_parts(est)})"
+    if est.per_gpu_gb <= usable * hw.TIGHT_SHARE:
+        idle = flavor.gpus - 1 if est.layout.processes == 1 and est.layout.shards == 1 else 0
+        unused = f" (one process: {idle} of the {flavor.gpus} GPUs stay idle)" if idle > 0 else ""
+        return Check("ok", f"{lead}: fits {_model(size)}{unused}; {detail}")
+    if est.per_gpu_gb <= usable:
+        return Check("warn", f"{lead}: tight for {_model(size)} (over {hw.TIGHT_SHARE:.0%} of the memory); {detail}")
+    why = ""
+    if flavor.gpus > 1 and est.layout.shards == 1:
+        why = (f"; {'a plain script is one process' if est.layout.processes == 1 else est.layout.what}, so each "
+               f"of the {flavor.gpus} GPUs must hold it all (shard with FSDP or DeepSpeed ZeRO-3 through "
+               "accelerate launch / torchrun, or device_map=\"auto\")")
+    note = f"; {est.notes[0]}" if est.notes else ""
+    return Check(level, f"{lead}: too small for {_model(size)}; {detail}{why}{note}"
+                        f"{_cheapest(size, facts, flavors)}")
 
 
-def timeout_check(size: ModelSize | None, timeout_seconds: int, timeout_given: bool, trains: bool) -> Check:
+def _cheapest(size: ModelSize, facts: ScriptFacts, flavors: list[Flavor]) -> str:
+    assert size.params is not None
+    for option in sorted((f for f in flavors if f.is_gpu), key=lambda f: (f.hourly_usd, f.name)):
+        gpu = hw.gpu_of(option)
+        if gpu is None or (uses_bf16(facts.recipe) and not gpu.bf16):
+            continue
+        est = estimate_memory(size.params, facts.recipe, option.gpus, size.dtype)
+        if est.per_gpu_gb <= gpu.memory_gb * (1 - est.vllm_share) * hw.TIGHT_SHARE:
+            return f"; the cheapest flavor it fits as written: {option.name}"
+    return "; no flavor fits it as written (use LoRA/QLoRA, or shard it)"
+
+
+def launch_checks(size: ModelSize | None, flavor: Flavor, facts: ScriptFacts) -> list[Check]:
+    """Failures at start-up that the configuration already shows."""
+    recipe, gpu, out = facts.recipe, hw.gpu_of(flavor), []
+    if gpu is not None and not gpu.bf16 and facts.trains and uses_bf16(recipe):
+        why = "bf16=True" if recipe.bf16 else "bf16 (TRL's default when fp16 is not set)"
+        out.append(Check("error", f"{why} on {flavor.name}: the {gpu.model} has no bf16 support and transformers "
+                                  "stops at start (\"Your setup doesn't support bf16/gpu\"); set bf16=False, "
+                                  "fp16=True"))
+    if gpu is not None and not gpu.bf16 and recipe.tf32:
+        out.append(Check("error", f"tf32=True on {flavor.name}: TF32 needs an Ampere or newer GPU, transformers "
+                                  "stops at start"))
+    if recipe.fp16 and recipe.torch_dtype == "float16" and not (recipe.peft or recipe.quantization):
+        out.append(Check("error", "fp16=True with the model loaded in float16 (full fine-tune): the gradient scaler "
+                                  "stops at the first step (\"Attempting to unscale FP16 gradients\"); load it in "
+                                  "float32 or use bf16"))
+    if recipe.use_vllm:
+        out += _vllm_checks(size, flavor, facts)
+    return out
+
+
+def _vllm_checks(size: ModelSize | None, flavor: Flavor, facts: ScriptFacts) -> list[Check]:
+    recipe = facts.recipe
+    if recipe.vllm_mode == "server":
+        if facts.starts_vllm_server or (recipe.vllm_server and not re.search(
+                r"(localhost|127\.0\.0\.1|0\.0\.0\.0)", recipe.vllm_server)):
+            return [Check("ok", "vLLM in server mode: the job starts its server (or names a remote one)")]
+        return [Check("error", "vLLM in server mode (vllm_mode=\"server\") but nothing in the job starts a server "
+                               "(trl vllm-serve): the trainer waits for it and fails; use vllm_mode=\"colocate\" or "
+                               "start `trl vllm-serve` in the job's command")]
+    gpu = hw.gpu_of(flavor)
+    if gpu is None or size is None or size.params is None:
+        return []
+    share = vllm_share(recipe)
+    reserved = gpu.memory_gb * share
+    weights = size.params * 2 / 1e9  # vLLM serves the policy in bf16
+    if reserved < weights + 1.0:
+        return [Check("error", f"vLLM colocated with training gets vllm_gpu_memory_utilization={share:g} of "
+                               f"{gpu.memory_gb} GB = {_gb(reserved)} per GPU, but the model's bf16 weights alone "
+                               f"take {_gb(weights)}: vLLM fails at start (no memory left for its KV cache)")]
+    return [Check("ok", f"vLLM colocated: {_gb(reserved)} per GPU ({share:.0%}) holds the {_gb(weights)} of "
+                        "weights and a KV cache")]
+
+
+# --- timeout -------------------------------------------------------------------------------------------
+
+def timeout_check(size: ModelSize | None, flavor: Flavor, facts: ScriptFacts, data: DataSize,
+                  timeout_seconds: int, timeout_given: bool) -> Check:
+    """An error only when the estimated run (start-up, training, generation, push) exceeds the timeout."""
     shown = format_duration(timeout_seconds)
-    if not trains:
+    if not facts.trains:
         return Check("ok", f"Timeout {shown} (the script does not train)" if timeout_given
                      else "No timeout given: the Hub default of 30 minutes applies (the script does not train)")
     lead = f"Timeout {shown}" if timeout_given else "No timeout given: the Hub default of 30 minutes applies, which"
-    if size is not None and size.params is not None:
-        _, _, (low, high) = size_guide_for(size.params / 1e9)
-        guide = f"(guide: {low:g}–{high:g} h)"
-        model = f"a {_billions(size.params)} model"
-        if timeout_seconds < low * 3600:
-            return Check("warn" if size.source.startswith("estimated") else "error",
-                         f"{lead} is too short for {model} {guide}")
-        return Check("ok", f"{lead} fits {model} {guide}")
-    if timeout_seconds < SHORT_TRAINING:
-        return Check("warn", f"{lead} is short for a training job (under 2 h); the model size is unknown")
-    return Check("ok", f"{lead} allows a training run of up to {shown}")
+    gpu = hw.gpu_of(flavor)
+    if size is None or size.params is None or gpu is None:
+        if timeout_seconds < SHORT_TRAINING:
+            return Check("warn", f"{lead} is short for a training job (under 2 h); the model size is unknown")
+        return Check("ok", f"{lead} allows a training run of up to {shown}")
+    est = estimate_time(size.params, facts.recipe, flavor, gpu, rows=data.rows, tokens_per_row=data.tokens_per_row,
+                        pushes=bool(facts.recipe.push_to_hub or facts.recipe.post_training_pushes),
+                        checkpoint_dtype=size.dtype)
+    if est is None:
+        return Check("warn", f"{lead}: the training time could not be estimated (no max_steps and the dataset's "
+                             "size is unknown)")
+    run = format_duration(max(60, round(est.seconds / 60) * 60))
+    cost = f" (≈ ${flavor.hourly_usd * est.seconds / 3600:,.2f})" if flavor.hourly_usd else ""
+    assumed = f"; assumed: {', '.join(est.assumed)}" if est.assumed else ""
+    detail = f"≈ {run} estimated{cost}: {est.how}{assumed}"
+    if est.seconds > timeout_seconds:
+        level: Level = "warn" if size.source.startswith("estimated") else "error"
+        return Check(level, f"{lead} is too short: {detail}")
+    if est.seconds > timeout_seconds * hw.CLOSE_SHARE:
+        return Check("warn", f"{lead} is close to the estimate: {detail}")
+    return Check("ok", f"{lead} fits: {detail}")
 
 
 async def _sizes(ctx: ToolContext, facts: ScriptFacts) -> list[ModelSize]:
     return list(await asyncio.gather(*(_model_size(ctx, m) for m in facts.models[:3])))
-
 
 def _code(script: str | None, command: list[str] | None) -> tuple[ScriptFacts | None, Check | None]:
     if script is not None and re.match(r"^https?://\S+$", script.strip()):
@@ -229,22 +285,23 @@ def _with_command(facts: ScriptFacts, words: list[str]) -> ScriptFacts:
 
 async def job_checks(ctx: ToolContext, *, script: str | None, command: list[str] | None, flavor: Flavor,
                      timeout_seconds: int, timeout_given: bool) -> list[Check]:
-    """One line per check: push, dataset vs trainer, hardware vs model size, timeout vs model size."""
+    """One line per check: push, dataset vs trainer, launch-time failures, memory per GPU, timeout."""
     facts, problem = _code(script, command)
     if facts is None:
         assert problem is not None
         default = [] if timeout_given else [Check("warn", "No timeout given: the Hub default of 30 minutes applies")]
         return [problem, *default]
-    datasets, sizes = await asyncio.gather(dataset_checks(ctx, facts), _sizes(ctx, facts))
+    (datasets, data), sizes = await asyncio.gather(dataset_checks(ctx, facts), _sizes(ctx, facts))
     checks = [push_check(facts), *datasets]
     known = [s for s in sizes if s.params is not None]
     checks += [Check("warn", f"Could not read the size of model {s.model} from the Hub ({s.source}): hardware "
                              "and timeout were not checked against it") for s in sizes if s.params is None]
     largest = max(known, key=lambda s: s.params or 0) if known else None
+    checks += launch_checks(largest, flavor, facts)
     if facts.trains and largest is not None:
-        checks.append(hardware_check(largest, flavor, facts))
+        checks.append(hardware_check(largest, flavor, facts, ctx.prices.all()))
     elif facts.trains and not facts.models:
         checks.append(Check("warn", "No Hub model id found in the script (from_pretrained / model=): hardware and "
                                     "timeout were not checked against a model size"))
-    checks.append(timeout_check(largest, timeout_seconds, timeout_given, facts.trains))
+    checks.append(timeout_check(largest, flavor, facts, data, timeout_seconds, timeout_given))
     return [Check(c.level, " ".join(c.text.split())) for c in checks]

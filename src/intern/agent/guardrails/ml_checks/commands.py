@@ -7,6 +7,8 @@ otherwise, as accelerate does without a config file), `torchrun --nproc_per_node
 
 from __future__ import annotations
 
+import base64
+import binascii
 import itertools
 import os
 import re
@@ -35,6 +37,14 @@ def unwrap_shell(command: list[str]) -> list[str]:
 
 
 def inline_code(command: list[str]) -> str | None:
+    """`python -c '…'`, or the script a job launched from `hf_jobs run script=…` carries in its command
+    (`echo <base64> | base64 -d > file && uv run … file`), as a rerun or a schedule shows it."""
+    for i, token in enumerate(command[:-4]):
+        if token == "echo" and command[i + 2: i + 5] == ["|", "base64", "-d"]:
+            try:
+                return base64.b64decode(command[i + 1], validate=True).decode("utf-8")
+            except (binascii.Error, UnicodeDecodeError):
+                return None
     for i, token in enumerate(command[:-2]):
         if re.fullmatch(r"python(\d+(\.\d+)?)?", os.path.basename(token)) and command[i + 1] == "-c":
             return command[i + 2]

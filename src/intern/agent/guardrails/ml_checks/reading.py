@@ -43,6 +43,7 @@ class DatasetRef:
     id: str
     config: str | None = None
     split: str | None = None
+    rows: str | None = None  # a split slice such as "[:5%]" or "[:1000]", as written
 
 
 @dataclass
@@ -61,6 +62,7 @@ class ScriptFacts:
     maybe_pushes: list[str] = field(default_factory=list)  # push_to_hub=<expression the code cannot resolve>
     formatting_columns: list[str] = field(default_factory=list)  # columns the formatting_func reads
     starts_vllm_server: bool = False  # the job's command starts `trl vllm-serve` / `vllm serve` itself
+    row_limit: int | None = None  # .select(range(N)) / .take(N) on the data
 
 
 # --- values --------------------------------------------------------------------------------------------
@@ -256,8 +258,17 @@ class _Reader(ast.NodeVisitor):
             self.set("gradient_checkpointing", True, strong=False)
         elif name in _OPTIMIZERS and (_receiver(node.func) in (None, "optim", "bnb", "bitsandbytes")):
             self.set("optimizer", _OPTIMIZERS[name], strong=False)
+        elif name in ("select", "take") and isinstance(node.func, ast.Attribute) and node.args:
+            self._row_limit(node.args[0])
         elif name in _TRANSFORMS and isinstance(node.func, ast.Attribute):
             f.transforms.append(f".{name}()")
+
+    def _row_limit(self, arg: ast.expr) -> None:
+        if isinstance(arg, ast.Call) and call_name(arg.func) == "range" and arg.args:
+            arg = arg.args[-1] if len(arg.args) == 1 else arg.args[1]
+        value = self.values.literal(arg)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            self.facts.row_limit = min(value, self.facts.row_limit or value)
 
     def _is_trainer(self, node: ast.expr) -> bool:
         if isinstance(node, ast.Name):
@@ -360,7 +371,8 @@ class _Reader(ast.NodeVisitor):
         config_node = node.args[1] if len(node.args) > 1 else kw.get("name")
         config = self.values.literal(config_node) if config_node is not None else None
         split = self.values.literal(kw["split"]) if "split" in kw else None
-        ref = DatasetRef(name, config if isinstance(config, str) else None, _plain_split(split))
+        rows = split[split.index("["):] if isinstance(split, str) and "[" in split else None
+        ref = DatasetRef(name, config if isinstance(config, str) else None, _plain_split(split), rows)
         if ref not in self.facts.datasets:
             self.facts.datasets.append(ref)
 
@@ -368,6 +380,8 @@ class _Reader(ast.NodeVisitor):
         receiver = _receiver(node.func) or ""
         if any(word in receiver for word in _NOT_MODELS):
             return
+        if receiver.endswith(("ForSequenceClassification", "ForTokenClassification")):
+            self.set("classifier", True, strong=True)
         kw = {k.arg: k.value for k in node.keywords if k.arg}
         arg = node.args[0] if node.args else next((kw[k] for k in _MODEL_KWARGS if k in kw), None)
         value = self.values.literal(arg) if arg is not None else None

@@ -66,6 +66,7 @@ class Recipe:
     hub_model_id: str | None = None
     save_strategy: str | None = None
     post_training_pushes: list[str] = field(default_factory=list)  # push/upload calls after training
+    classifier: bool = False  # a classification head (…ForSequenceClassification / …ForTokenClassification)
 
     def as_dict(self) -> dict[str, Any]:
         """The fields that are set, for run records."""
@@ -92,7 +93,7 @@ KEYWORDS: dict[str, str] = {
 _INTS = {"max_steps", "per_device_train_batch_size", "gradient_accumulation_steps", "lora_rank", "max_length",
          "num_generations", "max_prompt_length", "max_completion_length", "num_processes", "zero_stage"}
 _FLOATS = {"learning_rate", "num_train_epochs", "vllm_gpu_memory_utilization", "beta"}
-_BOOLS = {"peft", "packing", "bf16", "fp16", "tf32", "gradient_checkpointing", "use_vllm", "precompute_ref_log_probs",
+_BOOLS = {"classifier", "peft", "packing", "bf16", "fp16", "tf32", "gradient_checkpointing", "use_vllm", "precompute_ref_log_probs",
           "push_to_hub"}
 
 
