@@ -4,13 +4,15 @@ request; every job a call the Hub stand-in records."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
 
 from intern.agent.tools.base import ApprovalInfo, ApprovalRequest, spec_hash
-from intern.bot.approvals import Gate
+from intern.bot.approvals import Gate, now
+from intern.bot.inbox import enqueue
 from intern.bot.models import Approval, ApprovalDecision, Job, Session, SpendEntry
 from intern.standins.hub_jobs import jobs_state
 from intern.standins.hub_repos import repo_store
@@ -308,3 +310,63 @@ async def test_the_reservation_is_replaced_by_the_actual_cost_when_the_job_ends(
     assert "$99.25 left" in (await command(bot, "policy", ADMIN)).text
     finished = await audit_events(bot, "job_finished")
     assert finished[0].detail["cost"] == 0.75 and finished[0].job_id == job_id
+
+
+async def overdue(h: Harness, approval_id: str, by: timedelta = timedelta(seconds=1)) -> None:
+    """The approval's expiry time passes while the sweeper sleeps (it runs every few seconds)."""
+    async with rt(h).db.transaction() as db:
+        a = await db.get(Approval, approval_id)
+        assert a is not None and a.status == "pending"
+        a.expires_at = now() - by
+
+
+async def test_a_click_after_the_expiry_time_is_refused_even_before_the_sweep(bot: Harness) -> None:
+    await set_policy(bot, f"approvers add <@{APPROVER_1}>")
+    thread, aid = await new_card(bot)
+    rt(bot).sweep_seconds = 3600.0  # the sweeper's next round is far away: only the click sees the time
+    await asyncio.sleep(0.5)
+    await overdue(bot, aid)
+    await click(bot, "intern_approve", aid, APPROVER_1, thread)
+    assert "expired" in await private_reply(bot, APPROVER_1)
+    a = await approval(bot, aid)
+    assert a.status == "expired" and a.decided_by is None
+    await card_reads(bot, aid, "Expired")
+    await wait_until(lambda: any("not launched" in t and "expired" in t for t in bot.slack.texts(thread_ts=thread)),
+                     timeout=20)
+    assert launched(bot) == 0
+    assert await count(bot, ApprovalDecision, ApprovalDecision.approval_id == aid) == 0
+    assert await count(bot, SpendEntry, SpendEntry.ref == aid) == 0
+    refused = await audit_events(bot, "approval_refused")
+    assert [(e.actor, e.detail["reason"]) for e in refused] == [(APPROVER_1, "expired")]
+    assert [e.approval_id for e in await audit_events(bot, "approval_expired")] == [aid]
+
+
+async def test_the_vote_that_would_complete_n_of_m_after_the_expiry_time_is_refused(bot: Harness) -> None:
+    await set_policy(bot, f"approvers add <@{APPROVER_1}> <@{APPROVER_2}>", "approvals-required 2")
+    thread, aid = await new_card(bot)
+    rt(bot).sweep_seconds = 3600.0
+    await click(bot, "intern_approve", aid, APPROVER_1, thread)
+    await card_reads(bot, aid, "1 of 2")
+    await overdue(bot, aid)
+    await click(bot, "intern_approve", aid, APPROVER_2, thread)
+    assert "expired" in await private_reply(bot, APPROVER_2)
+    await asyncio.sleep(1.0)
+    assert (await approval(bot, aid)).status == "expired" and launched(bot) == 0
+
+
+async def test_an_approval_decided_after_its_expiry_time_never_launches(bot: Harness) -> None:
+    """A decision written past the expiry time (a clicking process whose clock ran behind) is treated
+    as expired by the launch itself."""
+    await set_policy(bot, f"approvers add <@{APPROVER_1}>")
+    thread, aid = await new_card(bot)
+    rt(bot).sweep_seconds = 3600.0
+    await asyncio.sleep(0.5)
+    async with rt(bot).db.transaction() as db:
+        a = await db.get(Approval, aid)
+        assert a is not None
+        a.expires_at, a.status, a.decided_by, a.decided_at = now() - timedelta(minutes=2), "approved", APPROVER_1, now()
+        enqueue(db, a.session_id, "resume", {"approval_id": aid})
+    rt(bot).poke()
+    await wait_until(lambda: any("not launched" in t and "expired" in t for t in bot.slack.texts(thread_ts=thread)),
+                     timeout=20)
+    assert launched(bot) == 0

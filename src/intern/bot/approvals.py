@@ -47,6 +47,13 @@ def _answer(a: Approval) -> GateAnswer:
                       by=a.decided_by, reason=a.reason, auto=a.auto_approved)
 
 
+def decided_late(a: Approval) -> bool:
+    """Approved by a decision recorded after the expiry time (a clicking process whose clock ran
+    behind): such an approval counts as expired and never launches."""
+    return (a.status == "approved" and not a.auto_approved and a.decided_at is not None
+            and a.decided_at > a.expires_at)
+
+
 def flavor_rank(rt: Runtime, name: str) -> float | None:
     try:
         return rt.prices.lookup(name).hourly_usd
@@ -67,6 +74,9 @@ class Gate:
         async with self.rt.db.session() as db:
             a = (await db.execute(select(Approval).where(
                 Approval.session_id == self.session.id, Approval.call_id == call_id))).scalar_one_or_none()
+        if a is not None and decided_late(a):
+            await Approvals(self.rt).expire_late(a.id)
+            return GateAnswer("expired", a.id)
         return _answer(a) if a else None
 
     async def request(self, req: ApprovalRequest) -> GateAnswer:
@@ -217,6 +227,8 @@ class Approvals:
             await self._refusal_audit(c, None, "unknown approval id")
             return Reply("This button does not belong to a known approval (unknown or altered id). Nothing was "
                          "changed.", ok=False)
+        at = now()  # one moment for the expiry check and the compare-and-set that decides
+        expired, result = False, None
         async with self.rt.db.transaction() as db:
             q = select(Approval).where(Approval.id == c.approval_id)
             if self.rt.db.is_postgres:
@@ -231,25 +243,38 @@ class Approvals:
                 return Reply("You can't decide on this request: it belongs to another workspace.", ok=False)
             if a.status != "pending":
                 return Reply(self.already(a), ok=False)
-            refusal = await self.authorize(db, a, c)
-            if refusal:
-                self._audit_refusal(db, a=a, c=c, reason=refusal)
-                return Reply(refusal, ok=False)
-            # Claimed only once the click counts: a refused click (over budget, not yet an approver)
-            # must not make the same person's later, valid click look like a duplicate.
-            if not await claim_event(db, f"click:{c.approval_id}:{c.user}:{c.decision}", "click"):
-                return Reply("Your click on this card was already recorded.", ok=False)
-            try:
-                async with db.begin_nested():
-                    db.add(ApprovalDecision(approval_id=a.id, user_id=c.user, decision=c.decision))
-                    await db.flush()
-            except IntegrityError:
-                return Reply("You already decided on this request.", ok=False)
-            result = await self.apply(db, a, c)
+            if a.expires_at <= at:
+                # Past its time though the sweeper has not seen it yet: it expires now, with this click.
+                self._audit_refusal(db, c, a, "expired")
+                expired = await expire(db, a)
+            else:
+                result = await self.decide(db, a, c, at)
+        if expired:
+            await self.refresh_card(a.id)
+            self.rt.poke()
+        if result is None:
+            return Reply(self.already(a), ok=False)
         if result.ok:
             await self.refresh_card(a.id)
             self.rt.poke()
         return result
+
+    async def decide(self, db: AsyncSession, a: Approval, c: ApprovalClick, at: datetime) -> Reply:
+        refusal = await self.authorize(db, a, c)
+        if refusal:
+            self._audit_refusal(db, a=a, c=c, reason=refusal)
+            return Reply(refusal, ok=False)
+        # Claimed only once the click counts: a refused click (over budget, not yet an approver)
+        # must not make the same person's later, valid click look like a duplicate.
+        if not await claim_event(db, f"click:{c.approval_id}:{c.user}:{c.decision}", "click"):
+            return Reply("Your click on this card was already recorded.", ok=False)
+        try:
+            async with db.begin_nested():
+                db.add(ApprovalDecision(approval_id=a.id, user_id=c.user, decision=c.decision))
+                await db.flush()
+        except IntegrityError:
+            return Reply("You already decided on this request.", ok=False)
+        return await self.apply(db, a, c, at)
 
     async def authorize(self, db: AsyncSession, a: Approval, c: ApprovalClick) -> str | None:
         pol = await policies.effective(db, a.platform, a.workspace, a.channel, self.rt.settings.approvers)
@@ -265,7 +290,7 @@ class Approvals:
                         "the budget is left this month, so it cannot be approved.")
         return None
 
-    async def apply(self, db: AsyncSession, a: Approval, c: ApprovalClick) -> Reply:
+    async def apply(self, db: AsyncSession, a: Approval, c: ApprovalClick, at: datetime) -> Reply:
         scope = dict(platform=a.platform, workspace=a.workspace, channel=a.channel, session_id=a.session_id,
                      approval_id=a.id, spec_sha256=a.spec_sha256)
         approvers = (await db.execute(select(ApprovalDecision.user_id).where(
@@ -277,8 +302,9 @@ class Approvals:
             return Reply(f"Approval recorded: {len(approvers)} of {a.required_approvals}.")
         status = "approved" if c.decision == "approve" else "denied"
         decided_by = ",".join(approvers) if status == "approved" else c.user
-        res = await db.execute(update(Approval).where(Approval.id == a.id, Approval.status == "pending")
-                               .values(status=status, decided_by=decided_by, decided_at=now()))
+        res = await db.execute(update(Approval).where(Approval.id == a.id, Approval.status == "pending",
+                                                      Approval.expires_at > at)
+                               .values(status=status, decided_by=decided_by, decided_at=at))
         if res.rowcount != 1:
             await db.refresh(a)
             return Reply(self.already(a), ok=False)
@@ -341,22 +367,31 @@ class Approvals:
         expired = []
         for aid in due:
             async with self.rt.db.transaction() as db:
-                res = await db.execute(update(Approval).where(Approval.id == aid, Approval.status == "pending")
-                                       .values(status="expired", decided_at=now()))
-                if res.rowcount != 1:
-                    continue
                 a = await db.get(Approval, aid)
-                assert a is not None
-                audit.record(db, "approval_expired", platform=a.platform, workspace=a.workspace,
-                             channel=a.channel, session_id=a.session_id, approval_id=a.id,
-                             spec_sha256=a.spec_sha256)
-                enqueue(db, a.session_id, "resume", {"approval_id": a.id})
+                if a is None or not await expire(db, a):
+                    continue
             expired.append(aid)
         for aid in expired:
             await self.refresh_card(aid)
         if expired:
             self.rt.poke()
         return len(expired)
+
+    async def expire_late(self, approval_id: str) -> None:
+        """An approval decided after its expiry time is expired instead; its reservation is released."""
+        async with self.rt.db.transaction() as db:
+            res = await db.execute(update(Approval).where(Approval.id == approval_id, Approval.status == "approved")
+                                   .values(status="expired", reason="decided after its expiry time"))
+            if res.rowcount != 1:
+                return
+            a = await db.get(Approval, approval_id)
+            assert a is not None
+            await db.execute(update(SpendEntry).where(SpendEntry.ref == approval_id, SpendEntry.final.is_(False))
+                             .values(amount_usd=0.0, final=True))
+            audit.record(db, "approval_expired", platform=a.platform, workspace=a.workspace, channel=a.channel,
+                         session_id=a.session_id, approval_id=a.id, spec_sha256=a.spec_sha256,
+                         reason="decided after its expiry time", decided_by=a.decided_by)
+        await self.refresh_card(approval_id)
 
     async def cancel_pending(self, session_id: str, actor: str, reason: str = "session stopped") -> list[str]:
         async with self.rt.db.transaction() as db:
@@ -375,6 +410,20 @@ class Approvals:
         for aid in ids:
             await self.refresh_card(aid)
         return ids
+
+
+async def expire(db: AsyncSession, a: Approval) -> bool:
+    """Pending → expired (compare-and-set): audited, and the waiting turn resumes to hear it. True
+    when this call made the transition."""
+    res = await db.execute(update(Approval).where(Approval.id == a.id, Approval.status == "pending")
+                           .values(status="expired", decided_at=now()))
+    await db.refresh(a)
+    if res.rowcount != 1:
+        return False
+    audit.record(db, "approval_expired", platform=a.platform, workspace=a.workspace, channel=a.channel,
+                 session_id=a.session_id, approval_id=a.id, spec_sha256=a.spec_sha256)
+    enqueue(db, a.session_id, "resume", {"approval_id": a.id})
+    return True
 
 
 async def pending_count(db: AsyncSession, session_id: str) -> int:
