@@ -114,6 +114,32 @@ async def test_a_retried_launch_finds_the_job_instead_of_starting_another(ctx: T
     assert first.artifacts["job"]["hf_job_id"] == second.artifacts["job"]["hf_job_id"]
 
 
+async def test_a_hub_ignoring_the_label_filter_does_not_make_a_launch_adopt_another_approvals_job(
+        ctx: ToolContext, hub: HubStandIn) -> None:
+    jobs = jobs_state(hub)
+    jobs.honour_label_filter = False  # the job list answers with every job of the namespace
+    a = args(operation="run", command=["python", "-c", "print(1)"], image="python:3.12", timeout="10m")
+    first = await handle(ctx.for_call("call-1", approval_id="aaaaaaaa-0000-0000-0000-000000000001"), a)
+    second = await handle(ctx.for_call("call-2", approval_id="aaaaaaaa-0000-0000-0000-000000000002"), a)
+    assert len(jobs.created) == 2
+    assert first.artifacts["job"]["hf_job_id"] != second.artifacts["job"]["hf_job_id"]
+    assert jobs.job(second.artifacts["job"]["hf_job_id"]).labels[APPROVAL_LABEL] == \
+        "aaaaaaaa-0000-0000-0000-000000000002"
+    again = await handle(ctx.for_call("call-2", approval_id="aaaaaaaa-0000-0000-0000-000000000002"), a)
+    assert again.artifacts["job"]["hf_job_id"] == second.artifacts["job"]["hf_job_id"] and len(jobs.created) == 2
+
+
+async def test_a_lost_launch_answer_is_not_taken_for_another_approvals_job(ctx: ToolContext, hub: HubStandIn) -> None:
+    jobs = jobs_state(hub)
+    jobs.honour_label_filter = False
+    a = args(operation="run", command=["python", "-c", "print(1)"], image="python:3.12", timeout="10m")
+    other = await handle(ctx.for_call("call-1", approval_id="bbbbbbbb-0000-0000-0000-000000000001"), a)
+    jobs.fail_next(5, status=503, path_contains="/api/jobs/", method="POST")  # the launch never gets through
+    with pytest.raises(ToolFeedback, match="no job with this approval's label"):
+        await handle(ctx.for_call("call-2", approval_id="bbbbbbbb-0000-0000-0000-000000000002"), a)
+    assert [j.job_id for j in jobs.created] == [other.artifacts["job"]["hf_job_id"]]
+
+
 async def test_url_script_uses_uv_with_dependencies(ctx: ToolContext, hub: HubStandIn) -> None:
     url = "https://huggingface.co/datasets/team/scripts/resolve/main/train.py"
     await handle(ctx.for_call("c"), args(operation="run", script=url, dependencies=["trl"]))

@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from intern.agent.pricing import format_duration
-from intern.agent.tools.jobs import APPROVAL_LABEL, TERMINAL, clean_logs
+from intern.agent.tools.jobs import TERMINAL, clean_logs, launched_with_label
 from intern.bot import audit, runs
 from intern.bot.cards import StatusState, money
 from intern.bot.chat import MessageRef
@@ -492,6 +492,6 @@ def runtime_seconds(info: Any, job: Job) -> float:
 async def launches_of(rt: Runtime, job: Job) -> list[Any]:
     """The Hub's jobs carrying the approval label of `job`: how a launch recorded only as an intent
     (its process died between the Hub's answer and the database write) is found."""
-    hub = rt.hub
-    return await hub.read(lambda: list(hub.api.list_jobs(labels={APPROVAL_LABEL: job.approval_id},
-                                                         namespace=job.namespace)))
+    if not job.approval_id:
+        return []
+    return await launched_with_label(rt.hub, job.approval_id, job.namespace)

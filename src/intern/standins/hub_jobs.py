@@ -7,8 +7,8 @@ Routes (all under the stand-in's own host, so job URLs built from `endpoint` poi
 jobs under `/api/scheduled-jobs/{ns}[/{id}[/suspend|resume|run|schedule|labels]]`.
 
 Jobs do not run by themselves: a test drives them through `JobsState` (`hub.state["jobs"]`):
-`set_stage`, `append_logs`, `end_log_stream`, `drop_log_connection`, `fail_next`, and reads what the
-app asked for in `created` / `created_schedules`.
+`set_stage`, `append_logs`, `end_log_stream`, `drop_log_connection`, `fail_next`, `fire_schedule`,
+`honour_label_filter`, and reads what the app asked for in `created` / `created_schedules`.
 """
 
 from __future__ import annotations
@@ -247,6 +247,9 @@ class JobsState:
         self.initial_stage = "SCHEDULING"
         self.keepalive_seconds = 30.0  # the Hub sends ": keep-alive" every 30 s on a quiet stream
         self.log_idle_timeout: float | None = None  # close a quiet stream of a live job after this long
+        # False plays a Hub (or a proxy in front of it) that drops the `label` filter of the job list
+        # and answers with every job of the namespace.
+        self.honour_label_filter = True
         self._failures: list[_Failure] = []
         self._last_log_ms = 0
 
@@ -502,7 +505,7 @@ class _Routes:
     async def list_jobs(self, request: web.Request) -> web.StreamResponse:
         namespace = request.match_info["ns"]
         stages = {s.upper() for s in request.query.getall("stage", [])}
-        labels = request.query.getall("label", [])
+        labels = request.query.getall("label", []) if self.state.honour_label_filter else []
         found = [job.to_api() for job in self.state.jobs.values()
                  if job.namespace == namespace and (not stages or job.stage in stages)
                  and _label_filter_matches(job, labels)]

@@ -333,11 +333,23 @@ class LaunchLedger(Protocol):
         ...
 
 
+def labelled(jobs: list[Any], approval_id: str) -> list[Any]:
+    """The jobs that really carry this approval's label: the list is asked for them by a label
+    filter, but a Hub or proxy that drops the filter must not make a launch adopt another's job."""
+    return [j for j in jobs if (getattr(j, "labels", None) or {}).get(APPROVAL_LABEL) == approval_id]
+
+
+async def launched_with_label(hub: Any, approval_id: str, namespace: str) -> list[Any]:
+    """The Hub's jobs of `namespace` launched for `approval_id`."""
+    label = {APPROVAL_LABEL: approval_id}
+    jobs = await hub.read(lambda: list(hub.api.list_jobs(labels=label, namespace=namespace)))
+    return labelled(jobs, approval_id)
+
+
 async def _already_launched(ctx: ToolContext, ns: str) -> Any | None:
     if not ctx.approval_id:
         return None
-    label = {APPROVAL_LABEL: ctx.approval_id}
-    jobs = await ctx.hub.read(lambda: list(ctx.hub.api.list_jobs(labels=label, namespace=ns)))
+    jobs = await launched_with_label(ctx.hub, ctx.approval_id, ns)
     return jobs[0] if jobs else None
 
 
