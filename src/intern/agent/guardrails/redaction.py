@@ -6,6 +6,13 @@ places are guarded against code and ML vocabulary (`pad_token = tokenizer.eos_to
 `max_new_tokens=512`, `token=os.environ["HF_TOKEN"]`), because the bot stores tool-call arguments
 through this redactor and a false positive would corrupt a script the model wrote.
 
+What counts as a secret by its shape: a provider's own prefix at the start of a word (`hf_`, `sk-`,
+`ghp_`, `xoxb-`, `AKIA`, a Discord token's base64 user id, …) followed by that provider's alphabet for
+at least the shortest length it issues, in any case and any mix of letters and digits (a body of one
+case, or of digits only, is still a token). A bare random-looking string without such a prefix (a git
+hash, a UUID, a job id, a digest, an identifier) is never a secret by its shape: it is masked only in
+a secret place or when it is one of the configured secrets.
+
 Speed: every rule starts at one of a few literal needles. The needles are found with `str.find`
 and the rule's pattern is only tried there (`pattern.match(text, pos)`), instead of letting the
 regex engine try every position of a 30k-character tool output. Rules report spans; the spans of all
@@ -165,7 +172,9 @@ def _discord_spans(text: str) -> Iterator[Span]:
     """Bot tokens: base64(user id) . 6 chars . 27+ chars. Found from the middle part, then extended left."""
     for m in _DISCORD_TAIL.finditer(text):
         start = _name_before(text, m.start(), _TOKEN_CHARS)
-        if 24 <= m.start() - start <= 28 and text[start] in "MNO":
+        if start >= 1 and text[start - 1] == "\\" and text[start] in "nrt":
+            start += 1  # the letter of an escaped line break (JSON-encoded text) is not the token's
+        if 23 <= m.start() - start <= 28 and text[start] in "MNO":  # base64 of a 17- to 20-digit user id
             yield start, m.end()
 
 
@@ -211,15 +220,18 @@ def _after_escape(text: str, pos: int) -> bool:
 RULES: tuple[Rule, ...] = (
     _rule("pem", r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?"
                  r"(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|\Z)"),
-    _rule("hf", _word("hf_", r"(?=[A-Za-z0-9]*[A-Z])(?=[A-Za-z0-9]*[a-z])[A-Za-z0-9]{30,}\b")),
+    # Any case, any mix of letters and digits: the Hub does not promise both cases in a token.
+    _rule("hf", _word("hf_", r"[A-Za-z0-9]{30,}\b")),
     _rule("hf_oauth", _word("hf_oauth_", r"[A-Za-z0-9_]{20,}")),
     _rule("hf_org", _word("api_org_", r"[A-Za-z0-9]{30,}\b")),
     _rule("slack", _word("xox", r"[abcdeoprs]-[A-Za-z0-9-]{10,}")),
     _rule("slack_app", _word("xapp-", r"\d+-[A-Za-z0-9-]{10,}")),
     _rule("slack_webhook", r"https://hooks\.slack\.com/(?:services|workflows|triggers)/(?P<secret>[A-Za-z0-9/_-]{8,})"),
     _rule("anthropic", _word("sk-ant-", r"[A-Za-z0-9_-]{20,}")),
-    # OpenAI (legacy, proj-, svcacct-, admin-), OpenRouter (sk-or-v1-), DeepSeek and other sk- keys.
-    _rule("sk", _word("sk-", r"(?=[A-Za-z0-9_-]*\d)[A-Za-z0-9_-]{20,}")),
+    # OpenAI (legacy, proj-, svcacct-, admin-), OpenRouter (sk-or-v1-), DeepSeek and other sk- keys:
+    # a body of one piece in any case, or pieces with a digit or a capital (`sk-learn-style` is prose).
+    _rule("sk", _word("sk-", r"(?:[A-Za-z0-9]{20,}(?![A-Za-z0-9_-])|(?:proj|svcacct|admin)-[A-Za-z0-9_-]{20,}"
+                             r"|(?=[A-Za-z0-9_-]*[0-9A-Z])[A-Za-z0-9_-]{20,})")),
     _rule("github", "gh[pousr]_" + _b(4) + r"[A-Za-z0-9]{30,}", _word("github_pat_", r"[A-Za-z0-9_]{40,}")),
     _rule("gitlab", _word("glpat-", r"[A-Za-z0-9_-]{20,}")),
     _rule("aws_access_key_id", *(_word(p, r"[A-Z0-9]{16}\b") for p in ("AKIA", "ASIA", "ABIA", "ACCA"))),
