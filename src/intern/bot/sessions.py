@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from intern.bot import audit
 from intern.bot.chat import Conversation
-from intern.bot.models import Message, Session
+from intern.bot.models import Approval, Message, Session, WorkItem
 from intern.bot.runtime import Runtime
 
 
@@ -33,6 +35,28 @@ async def create_session(db: AsyncSession, conv: Conversation, user: str, model:
     db.add(s)
     await db.flush()
     return s
+
+
+async def abandon_work(rt: Runtime, platform: str, workspace: str, reason: str) -> int:
+    """Drop what the platform's sessions left unfinished (queued or interrupted work items, pending
+    approval cards), for a chat that lives only as long as its process (the terminal): what the person
+    interrupted or left behind must not run again in the next one. Sessions another live process holds
+    a lease on are left alone. Returns how many work items were dropped."""
+    t = datetime.now(UTC)
+    idle = select(Session.id).where(Session.platform == platform, Session.workspace == workspace, or_(
+        Session.lease_owner.is_(None), Session.lease_expires_at < t, Session.lease_owner == rt.owner))
+    async with rt.db.transaction() as db:
+        dropped = await db.execute(update(WorkItem).where(
+            WorkItem.session_id.in_(idle), WorkItem.status.in_(("queued", "running"))).values(
+            status="done", error=f"dropped: {reason}", lease_owner=None, finished_at=t))
+        cards = (await db.execute(update(Approval).where(Approval.session_id.in_(idle), Approval.status == "pending")
+                                  .values(status="cancelled", decided_by="intern", decided_at=t, reason=reason)
+                                  .returning(Approval.id, Approval.session_id, Approval.channel,
+                                             Approval.spec_sha256))).all()
+        for aid, sid, channel, sha in cards:
+            audit.record(db, "approval_cancelled", actor="intern", platform=platform, workspace=workspace,
+                         channel=channel, session_id=sid, approval_id=aid, spec_sha256=sha, reason=reason)
+    return int(dropped.rowcount or 0)
 
 
 def conversation_of(s: Session) -> Conversation:

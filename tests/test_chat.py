@@ -1,0 +1,172 @@
+"""`intern chat` driven as a person drives it: a real subprocess reading lines, Ctrl-C as SIGINT, the
+real agent and litellm against the scripted model stand-in."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from intern.adapters.console.chat import card_answer
+from intern.adapters.console.render import plain
+from intern.standins.hub import HubStandIn
+from intern.standins.llm import LLMStandIn
+from tests.test_cli import clean_env
+
+KEY = "sk-chat-0123456789abcdefghijkl"
+
+
+class Terminal:
+    """One `intern chat` process: what it printed so far, lines typed into it, Ctrl-C sent to it."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.output = ""
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self.proc.stdout is not None
+        while chunk := await self.proc.stdout.read(4096):
+            self.output += chunk.decode(errors="replace")
+
+    async def wait_for(self, text: str, *, after: int = 0, timeout: float = 60.0) -> int:
+        """Wait until `text` appears past position `after`; returns the position just after it."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while (at := self.output.find(text, after)) < 0:
+            if asyncio.get_running_loop().time() > deadline or self.proc.returncode is not None:
+                raise AssertionError(f"{text!r} never appeared; the terminal shows:\n{self.output[-3000:]}")
+            await asyncio.sleep(0.05)
+        return at + len(text)
+
+    def type(self, line: str) -> int:
+        assert self.proc.stdin is not None
+        mark = len(self.output)
+        self.proc.stdin.write(line.encode() + b"\n")
+        return mark
+
+    def ctrl_c(self) -> int:
+        mark = len(self.output)
+        self.proc.send_signal(signal.SIGINT)
+        return mark
+
+    async def exited(self, timeout: float = 30.0) -> int:
+        code = await asyncio.wait_for(self.proc.wait(), timeout)
+        await self._reader
+        return code
+
+
+@pytest.fixture
+async def stands() -> AsyncIterator[tuple[LLMStandIn, HubStandIn]]:
+    async with LLMStandIn(api_key=KEY) as llm, HubStandIn() as hub:
+        yield llm, hub  # type: ignore[misc]
+
+
+@contextlib.asynccontextmanager
+async def terminal(tmp: Path, llm: LLMStandIn, hub: HubStandIn) -> AsyncIterator[Terminal]:
+    env = clean_env(tmp, INTERN_MODEL="openai/scripted", INTERN_LLM_API_BASE=f"{llm.url}/v1",
+                    INTERN_LLM_API_KEY=KEY, HF_TOKEN=hub.token, HF_ENDPOINT=hub.url)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "intern.bot.cli", "chat", env=env, cwd=tmp, stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    term = Terminal(proc)
+    try:
+        await term.wait_for("you> ")
+        yield term
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def test_ctrl_c_stops_the_turn_at_once_and_a_second_one_quits(
+        stands: tuple[LLMStandIn, HubStandIn], tmp_path: Path) -> None:
+    llm, hub = stands
+    llm.enqueue_text("a slow answer that never comes", delay=60)
+    llm.enqueue_text("Here is the *second* answer for <@local-user>, see <https://hf.co/docs|the docs>.")
+    async with terminal(tmp_path, llm, hub) as term:
+        term.type("plan a long fine-tune")
+        await wait_until(lambda: len(llm.chat_requests) == 1)
+        started = asyncio.get_running_loop().time()
+        mark = term.ctrl_c()
+        at = await term.wait_for("(stopping the turn; Ctrl-C again to quit)", after=mark)
+        await term.wait_for("you> ", after=at)
+        await term.wait_for("Stopped by @local-user", after=mark, timeout=15)
+        assert asyncio.get_running_loop().time() - started < 10
+        assert term.proc.returncode is None  # back at the prompt, not gone
+
+        mark = term.type("and now something quick")
+        at = await term.wait_for("intern> Here is the second answer for @local-user, see the docs "
+                                 "(https://hf.co/docs).", after=mark)
+        await term.wait_for("you> ", after=at)  # the prompt comes back under the answer
+
+        mark = term.ctrl_c()
+        await term.wait_for("(nothing is running; Ctrl-C again or Ctrl-D to quit)", after=mark)
+        mark = term.ctrl_c()
+        await term.wait_for("(bye)", after=mark)
+        assert await term.exited() == 0
+    assert len(llm.chat_requests) == 2
+
+
+async def test_an_interrupted_message_is_not_replayed_by_the_next_chat(
+        stands: tuple[LLMStandIn, HubStandIn], tmp_path: Path) -> None:
+    llm, hub = stands
+    llm.enqueue_text("never seen", delay=60)
+    async with terminal(tmp_path, llm, hub) as term:
+        term.type("the task that was interrupted")
+        await wait_until(lambda: len(llm.chat_requests) == 1)
+        os.kill(term.proc.pid, signal.SIGKILL)  # the worst case: no chance to tidy up
+        await term.exited()
+    llm.enqueue_text("fresh answer")
+    async with terminal(tmp_path, llm, hub) as term:
+        await asyncio.sleep(3)  # a replay would have asked the model by now
+        assert len(llm.chat_requests) == 1
+        mark = term.type("a new task")
+        await term.wait_for("intern> fresh answer", after=mark)
+        assert "the task that was interrupted" not in str(llm.chat_requests[-1]["messages"])
+        term.proc.stdin.close()  # type: ignore[union-attr]  # Ctrl-D
+        assert await term.exited() == 0
+
+
+async def test_approve_with_no_card_says_so_and_asks_no_model(
+        stands: tuple[LLMStandIn, HubStandIn], tmp_path: Path) -> None:
+    llm, hub = stands
+    async with terminal(tmp_path, llm, hub) as term:
+        for word in ("approve", "deny it"):
+            mark = term.type(word)
+            at = await term.wait_for("(no approval card is waiting)", after=mark)
+            await term.wait_for("you> ", after=at)
+        assert llm.chat_requests == []
+        term.proc.stdin.close()  # type: ignore[union-attr]  # Ctrl-D
+        assert await term.exited() == 0
+
+
+async def wait_until(cond: object, timeout: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not cond():  # type: ignore[operator]
+        assert asyncio.get_running_loop().time() < deadline, "condition never held"
+        await asyncio.sleep(0.05)
+
+
+def test_card_answers_are_told_from_messages_to_the_model() -> None:
+    assert card_answer("approve", pending=False) == "approve"
+    assert card_answer("Deny: too big", pending=True) is None  # not the word "deny" on its own
+    assert card_answer("deny too big", pending=True) == "deny"
+    assert card_answer("yes", pending=True) == "approve" and card_answer("n", pending=True) == "deny"
+    assert card_answer("yes", pending=False) is None  # an answer to a question the model asked
+    assert card_answer("no, use a smaller model", pending=True) is None
+
+
+def test_chat_text_reads_plainly_in_a_terminal() -> None:
+    assert plain("⏹️ Stopped by <@U0ABC>.") == "⏹️ Stopped by @U0ABC."
+    assert plain("ask <!subteam^S0123|@ml-team> or <@&112233>") == "ask @ml-team or @role:112233"
+    assert plain("in <#C0123|general>: <https://huggingface.co/x|the model> and <https://a.b/c>") == \
+        "in #general: the model (https://huggingface.co/x) and https://a.b/c"
+    assert plain("*Job* `abc` 3 &lt; 4 &amp; 2*3*4") == "Job abc 3 < 4 & 2*3*4"
+    assert plain("```\nprint(1)\n```") == "    print(1)"
+    assert plain("*bold*", color=True) == "\033[1mbold\033[0m"
