@@ -91,15 +91,31 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return _run(run_doctor(_settings(), live_llm=args.live_llm))
 
 
+def _export_problem(args: argparse.Namespace) -> str | None:
+    if args.all and args.id:
+        return "give a session id or --all, not both"
+    if not args.all and not args.id:
+        return "give a session id (see `intern sessions list`) or --all"
+    if not args.all and (args.since or args.out):
+        return "--since and --out go with --all"
+    return None
+
+
 def cmd_sessions(args: argparse.Namespace) -> int:
     from intern.bot import export
 
+    problem = _export_problem(args) if args.sessions_cmd == "export" else None
+    if problem:
+        print(f"intern sessions export: {problem}", file=sys.stderr)
+        return 2
     settings = _settings()
     _database(settings, must_exist=True)
     if args.sessions_cmd == "list":
         return _run(export.list_sessions(settings, limit=args.limit))
     if args.sessions_cmd == "show":
         return _run(export.show_session(settings, args.id))
+    if args.all:
+        return _run(export.export_sessions(settings, since=args.since, fmt=args.format, out_dir=args.out))
     return _run(export.export_session(settings, args.id, args.format))
 
 
@@ -146,9 +162,13 @@ def parser() -> argparse.ArgumentParser:
     sh = sssub.add_parser("show", help="one session's transcript")
     sh.add_argument("id")
     sh.set_defaults(fn=cmd_sessions)
-    ex = sssub.add_parser("export", help="write a session as JSONL or markdown")
-    ex.add_argument("id")
-    ex.add_argument("--format", choices=("jsonl", "md"), default="jsonl")
+    ex = sssub.add_parser("export", help="write a session (or --all of them) as JSONL, markdown or an agent trace")
+    ex.add_argument("id", nargs="?", help="the session id (or --all)")
+    ex.add_argument("--format", choices=("jsonl", "md", "trace"), default="jsonl",
+                    help="trace: agent-trace JSONL, as the Hub's trace viewer reads it")
+    ex.add_argument("--all", action="store_true", help="every session (started since --since, when given)")
+    ex.add_argument("--since", help="with --all: sessions started at or after this ISO date or time (UTC)")
+    ex.add_argument("--out", help="with --all: a folder to write one file per session into (default: stdout)")
     ex.set_defaults(fn=cmd_sessions)
     au = add("audit", cmd_audit, "Export the append-only audit log.")
     au.add_argument("--since", help="ISO date or time (UTC), e.g. 2026-11-01")

@@ -31,13 +31,13 @@ def _redactor(settings: Settings) -> Redactor:
     return Redactor(settings.secret_values())
 
 
-def parse_since(value: str | None) -> datetime | None:
+def parse_since(value: str | None, command: str = "intern audit") -> datetime | None:
     if not value:
         return None
     try:
         at = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise SystemExit(f"intern audit: --since {value!r} is not an ISO date or time (e.g. 2026-11-01)") from None
+        raise SystemExit(f"{command}: --since {value!r} is not an ISO date or time (e.g. 2026-11-01)") from None
     return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
@@ -110,8 +110,49 @@ async def export_session(settings: Settings, session_id: str, fmt: str, out: Tex
     if loaded is None:
         print(f"intern: no session {session_id!r}", file=sys.stderr)
         return 1
-    sess, msgs = loaded
+    write_session(*loaded, fmt, _redactor(settings), out)
+    return 0
+
+
+async def export_sessions(settings: Settings, *, since: str | None, fmt: str, out: TextIO = sys.stdout,
+                          out_dir: str | None = None) -> int:
+    """Every session started since `since` (all of them without it), oldest first: one after the
+    other on `out`, or one file each (`<session id>.<format>`) in `out_dir`."""
+    from pathlib import Path
+
+    start = parse_since(since, command="intern sessions export")
+    db = await _db(settings)
+    try:
+        q = select(Session.id).order_by(Session.created_at, Session.id)
+        if start is not None:
+            q = q.where(Session.created_at >= start)
+        async with db.session() as s:
+            ids = list((await s.execute(q)).scalars().all())
+    finally:
+        await db.dispose()
+    folder = Path(out_dir) if out_dir else None
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
     redactor = _redactor(settings)
+    for sid in ids:
+        loaded = await _load(settings, sid)
+        if loaded is None:
+            continue
+        if folder is None:
+            write_session(*loaded, fmt, redactor, out)
+            continue
+        with (folder / f"{sid}.{'md' if fmt == 'md' else 'jsonl'}").open("w", encoding="utf-8") as f:
+            write_session(*loaded, fmt, redactor, f)
+    print(f"Exported {len(ids)} session(s)" + (f" to {folder}" if folder else "") + ".", file=sys.stderr)
+    return 0
+
+
+def write_session(sess: Session, msgs: list[Message], fmt: str, redactor: Redactor, out: TextIO) -> None:
+    if fmt == "trace":
+        from intern.bot.trace import write_trace
+
+        write_trace(sess, msgs, redactor.redact_obj, out)
+        return
     if fmt == "jsonl":
         out.write(json.dumps({"type": "session", "id": sess.id, "platform": sess.platform, "workspace": sess.workspace,
                               "channel": sess.channel, "thread": sess.thread, "started_by": sess.started_by,
@@ -121,7 +162,7 @@ async def export_session(settings: Settings, session_id: str, fmt: str, out: Tex
             out.write(json.dumps({"type": "message", "seq": m.seq, "at": m.created_at.isoformat(), "role": m.role,
                                   "author": m.author, "message": redactor.redact_obj(m.payload)},
                                  ensure_ascii=False) + "\n")
-        return 0
+        return
     out.write(f"# Session {sess.id}\n\n{sess.platform} · channel {sess.channel} · thread {sess.thread} · started by "
               f"{sess.started_by} at {sess.created_at:%Y-%m-%d %H:%M UTC} · status {sess.status}\n\n")
     for m in msgs:
@@ -134,4 +175,3 @@ async def export_session(settings: Settings, session_id: str, fmt: str, out: Tex
         for call in p.get("tool_calls") or []:
             fn = call.get("function", {})
             out.write(f"```json\n{fn.get('name')}({fn.get('arguments')})\n```\n\n")
-    return 0
