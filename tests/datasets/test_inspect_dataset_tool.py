@@ -231,7 +231,7 @@ async def test_truncated_cells_are_left_out_and_said(ctx: ToolContext, viewer: D
 
 
 async def test_answers_are_cached_when_a_cache_is_given(ctx: ToolContext, viewer: DatasetsServerStandIn) -> None:
-    ctx.extras["cache"] = MemoryCache()
+    ctx.deps.cache = MemoryCache()
     register(viewer, "trl-lib/tldr")
     first = await run(ctx, dataset="trl-lib/tldr")
     asked = len(viewer.requests)

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from aiohttp import web
 
-from intern.agent.context_deps import AgentConfig, ToolContext
+from intern.agent.context_deps import AgentConfig, ToolContext, ToolDeps
 from intern.agent.docs import DocsIndex, open_index
 from intern.agent.hub import HubClient
 from intern.agent.plan import PlanState
@@ -98,14 +98,14 @@ def snapshot_index(snapshot_dir: Path) -> Iterator[DocsIndex]:
 def make_ctx(hub: HubStandIn, http: httpx.AsyncClient) -> Iterator[Any]:
     clients: list[HubClient] = []
 
-    def make(*, endpoint: str | None = None, token: str | None = "hub", extras: dict[str, Any] | None = None) -> ToolContext:
+    def make(*, endpoint: str | None = None, token: str | None = "hub", deps: ToolDeps | None = None) -> ToolContext:
         client = HubClient(endpoint=endpoint or hub.url, token=hub.token if token == "hub" else token,
                            namespace="intern-test")
         clients.append(client)
         config = AgentConfig(model="test", research_model="test", hf_endpoint=endpoint or hub.url,
                              namespace="intern-test")
         return ToolContext(session_id="s1", config=config, hub=client, http=http, prices=PriceTable(),
-                           plan=PlanState(), events=Events(), extras=dict(extras or {}))
+                           plan=PlanState(), events=Events(), deps=deps or ToolDeps())
 
     yield make
     for client in clients:

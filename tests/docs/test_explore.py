@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from intern.agent.context_deps import ToolDeps
 from intern.agent.docs import DocsIndex, open_index
 from intern.agent.docs.index import Page, write_index
 from intern.agent.docs.sets import DOCS_SETS
@@ -39,7 +40,7 @@ def test_the_table_lists_at_least_forty_sets() -> None:
 
 
 async def test_ranked_hits_with_urls_on_the_configured_hub(make_ctx: Any, snapshot_index: DocsIndex) -> None:
-    ctx = make_ctx(extras={"docs_index": snapshot_index})
+    ctx = make_ctx(deps=ToolDeps(docs_index=snapshot_index))
     result = await explore(ctx, endpoint="trl", query="GRPO reward function", max_results=3)
     assert not result.is_error
     first = result.artifacts["hits"][0]
@@ -52,7 +53,7 @@ async def test_ranked_hits_with_urls_on_the_configured_hub(make_ctx: Any, snapsh
 
 
 async def test_endpoint_aliases_and_groups(make_ctx: Any, snapshot_index: DocsIndex) -> None:
-    ctx = make_ctx(extras={"docs_index": snapshot_index})
+    ctx = make_ctx(deps=ToolDeps(docs_index=snapshot_index))
     tgi = await explore(ctx, endpoint="TGI", query="max total tokens")
     assert tgi.artifacts["hits"][0]["url"].endswith("/docs/text-generation-inference/reference/launcher")
     url_form = await explore(ctx, endpoint="https://huggingface.co/docs/peft", query="merge adapter")
@@ -62,7 +63,7 @@ async def test_endpoint_aliases_and_groups(make_ctx: Any, snapshot_index: DocsIn
 
 
 async def test_unknown_endpoint_lists_the_sets_and_suggests(make_ctx: Any, snapshot_index: DocsIndex) -> None:
-    ctx = make_ctx(extras={"docs_index": snapshot_index})
+    ctx = make_ctx(deps=ToolDeps(docs_index=snapshot_index))
     with pytest.raises(ToolArgumentError) as err:
         await explore(ctx, endpoint="transfomers", query="trainer")
     message = str(err.value)
@@ -71,7 +72,7 @@ async def test_unknown_endpoint_lists_the_sets_and_suggests(make_ctx: Any, snaps
 
 
 async def test_a_set_missing_from_the_index_says_how_to_get_it(make_ctx: Any, snapshot_index: DocsIndex) -> None:
-    ctx = make_ctx(extras={"docs_index": snapshot_index})
+    ctx = make_ctx(deps=ToolDeps(docs_index=snapshot_index))
     with pytest.raises(ToolFeedback) as err:
         await explore(ctx, endpoint="timm", query="resnet")
     assert "intern docs index" in str(err.value)
@@ -84,7 +85,7 @@ async def test_without_an_index_the_tool_says_so(make_ctx: Any) -> None:
 
 
 async def test_no_query_lists_pages_in_sidebar_order(make_ctx: Any, snapshot_index: DocsIndex) -> None:
-    ctx = make_ctx(extras={"docs_index": snapshot_index})
+    ctx = make_ctx(deps=ToolDeps(docs_index=snapshot_index))
     result = await explore(ctx, endpoint="trl", max_results=4)
     titles = [h["title"] for h in result.artifacts["hits"]]
     assert titles == ["TRL", "Installation", "Quickstart", "Dataset formats"]
@@ -92,7 +93,7 @@ async def test_no_query_lists_pages_in_sidebar_order(make_ctx: Any, snapshot_ind
 
 
 async def test_max_results_is_capped_and_validated(make_ctx: Any, snapshot_index: DocsIndex) -> None:
-    ctx = make_ctx(extras={"docs_index": snapshot_index})
+    ctx = make_ctx(deps=ToolDeps(docs_index=snapshot_index))
     result = await explore(ctx, endpoint="all", max_results=500)
     assert len(result.artifacts["hits"]) == 50 and "capped at 50" in result.content
     with pytest.raises(ToolArgumentError, match="max_results"):
@@ -100,7 +101,7 @@ async def test_max_results_is_capped_and_validated(make_ctx: Any, snapshot_index
 
 
 async def test_no_match_is_not_an_error_and_suggests_what_to_try(make_ctx: Any, snapshot_index: DocsIndex) -> None:
-    ctx = make_ctx(extras={"docs_index": snapshot_index})
+    ctx = make_ctx(deps=ToolDeps(docs_index=snapshot_index))
     result = await explore(ctx, endpoint="trl", query="xylophone zeppelin")
     assert not result.is_error and result.artifacts["hits"] == []
     assert "Try other words" in result.content
@@ -111,9 +112,9 @@ async def test_stale_live_index_is_flagged(make_ctx: Any, tmp_path: Path) -> Non
                 source="live")
     index = open_index(tmp_path, max_age_hours=24)
     try:
-        fresh = await explore(make_ctx(extras={"docs_index": index}), endpoint="trl", query="packing")
+        fresh = await explore(make_ctx(deps=ToolDeps(docs_index=index)), endpoint="trl", query="packing")
         assert "Note:" not in fresh.content
-        stale = await explore(make_ctx(extras={"docs_index": index, "docs_stale": True}), endpoint="trl",
+        stale = await explore(make_ctx(deps=ToolDeps(docs_index=index, docs_stale=True)), endpoint="trl",
                               query="packing")
         assert "pages may have changed" in stale.content
     finally:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from intern.agent.cache import MemoryCache
+from intern.agent.context_deps import ToolDeps
 from intern.agent.docs.openapi import ApiSearch, example_from_schema, operations
 from intern.agent.docs.snapshot import snapshot_openapi_text
 from intern.agent.errors import ToolArgumentError, ToolFeedback
@@ -107,7 +108,7 @@ async def test_bad_arguments_list_the_tags(make_ctx: Any) -> None:
 
 async def test_spec_is_fetched_once_through_the_cache(make_ctx: Any, hub: Any) -> None:
     cache = MemoryCache()
-    ctx = make_ctx(extras={"cache": cache})
+    ctx = make_ctx(deps=ToolDeps(cache=cache))
     await find(ctx, query="create repo")
     await find(ctx, query="delete branch")
     assert len(hub.calls(SPEC_PATH)) == 1

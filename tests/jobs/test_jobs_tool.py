@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from intern.agent.context_deps import AgentConfig, ToolContext
+from intern.agent.context_deps import AgentConfig, ToolContext, ToolDeps
 from intern.agent.errors import ToolArgumentError, ToolFeedback
 from intern.agent.hub import HubClient
 from intern.agent.plan import PlanState
@@ -75,7 +75,7 @@ async def ctx(hub: HubStandIn) -> AsyncIterator[ToolContext]:
                          datasets_server_url=f"{hub.url}/no-viewer")
     async with httpx.AsyncClient() as http:
         yield ToolContext(session_id="sess-1", config=config, hub=client, http=http, prices=PriceTable(fetch),
-                          plan=PlanState(), events=Events(), extras={"jobs": Registry()})
+                          plan=PlanState(), events=Events(), deps=ToolDeps(jobs=Registry()))
     client.close()
 
 
@@ -170,7 +170,7 @@ async def test_scheduled_run_card_shows_schedule_and_runs_per_month(ctx: ToolCon
     assert info.schedule == "0 3 * * *" and info.runs_per_month == 30 and not info.auto_approvable
     result = await handle(ctx.for_call("c"), a)
     sid = result.artifacts["scheduled_job"]["id"]
-    ctx.extras["jobs"].add(sid, "scheduled")
+    ctx.deps.jobs.add(sid, "scheduled")
     listed = await handle(ctx, args(operation="scheduled ps"))
     assert sid in listed.content
     for op in ("scheduled suspend", "scheduled inspect", "scheduled resume", "scheduled delete"):
@@ -188,7 +188,7 @@ async def test_ps_inspect_logs_cancel_and_rerun(ctx: ToolContext, hub: HubStandI
     launched = await handle(ctx.for_call("c"), args(operation="run", command=["python", "train.py"],
                                                     image="python:3.12", hardware_flavor="t4-small"))
     jid = launched.artifacts["job"]["hf_job_id"]
-    ctx.extras["jobs"].add(jid)
+    ctx.deps.jobs.add(jid)
     jobs.set_stage(jid, "RUNNING")
     jobs.append_logs(jid, "\x1b[32mDownloading torch\x1b[0m", "Installed 42 packages in 3s", "step 1 loss 2.0")
     assert jid in (await handle(ctx, args(operation="ps"))).content
@@ -211,7 +211,7 @@ async def test_hardware_lists_prices_per_hour(ctx: ToolContext) -> None:
 
 
 async def test_unknown_job_is_a_clear_tool_error(ctx: ToolContext) -> None:
-    ctx.extras["jobs"].add("000000000000000000000000")
+    ctx.deps.jobs.add("000000000000000000000000")
     with pytest.raises(ToolFeedback, match="not found"):
         await handle(ctx, args(operation="inspect", job_id="000000000000000000000000"))
 
@@ -238,9 +238,9 @@ async def test_jobs_intern_did_not_launch_for_this_workspace_are_refused_and_lef
             await handle(ctx, args(operation=op, scheduled_job_id=sid))
     assert sid not in (await handle(ctx, args(operation="scheduled ps"))).content
     # Known but another channel's, and the requester has no say there: read yes, control no.
-    ctx.extras["jobs"].add(jid)
-    ctx.extras["jobs"].add(sid, "scheduled")
-    ctx.extras["jobs"].controls = False
+    ctx.deps.jobs.add(jid)
+    ctx.deps.jobs.add(sid, "scheduled")
+    ctx.deps.jobs.controls = False
     assert "RUNNING" in (await handle(ctx, args(operation="inspect", job_id=jid))).content
     for op, key in (("cancel", "job_id"), ("scheduled suspend", "scheduled_job_id"),
                     ("scheduled delete", "scheduled_job_id")):
@@ -252,7 +252,7 @@ async def test_jobs_intern_did_not_launch_for_this_workspace_are_refused_and_lef
 
 
 async def test_without_the_bots_record_no_job_id_is_acted_on(ctx: ToolContext) -> None:
-    ctx.extras.pop("jobs")
+    ctx.deps.jobs = None
     with pytest.raises(ToolFeedback, match="cannot tell"):
         await handle(ctx, args(operation="cancel", job_id="000000000000000000000000"))
 

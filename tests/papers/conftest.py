@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from intern.agent.cache import MemoryCache
-from intern.agent.context_deps import AgentConfig, ToolContext
+from intern.agent.context_deps import AgentConfig, ToolContext, ToolDeps
 from intern.agent.hub import HubClient
 from intern.agent.papers.sources import RetryPolicy
 from intern.agent.plan import PlanState
@@ -189,15 +189,9 @@ def make_ctx(world: World) -> Callable[..., ToolContext]:
         world.clients += [http, hub_client]
         config = AgentConfig(model="test", research_model="test", hf_endpoint=world.hub.url,
                              semantic_scholar_url=s2_url or world.s2.url, arxiv_url=world.arxiv.url)
-        extras: dict[str, Any] = {}
-        if cache is not None:
-            extras["cache"] = cache
-        if s2_api_key is not None:
-            extras["s2_api_key"] = s2_api_key
-        if retry is not None:
-            extras["s2_retry"] = retry
         return ToolContext(session_id="s1", config=config, hub=hub_client, http=http, prices=PriceTable(),
-                           plan=PlanState(), events=Events(), extras=extras)
+                           plan=PlanState(), events=Events(),
+                           deps=ToolDeps(cache=cache, s2_api_key=s2_api_key, s2_retry=retry))
 
     return build
 

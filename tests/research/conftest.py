@@ -13,7 +13,7 @@ import pytest
 from pydantic import BaseModel, Field
 
 from intern.agent.cache import MemoryCache
-from intern.agent.context_deps import AgentConfig, ToolContext
+from intern.agent.context_deps import AgentConfig, ToolContext, ToolDeps
 from intern.agent.events import AgentEvent, ResearchProgress, UsageRecorded
 from intern.agent.hub import HubClient
 from intern.agent.llm import LiteLLM
@@ -69,7 +69,7 @@ class Env:
                              semantic_scholar_url="http://127.0.0.1:9")
         ctx = ToolContext(session_id="s-research", config=config, hub=self.hub_client, http=self.http,
                           prices=PriceTable(), plan=PlanState(), events=Recorder(), call_id=call_id,
-                          extras={"llm": self.client, "cache": MemoryCache()})
+                          deps=ToolDeps(llm=self.client, cache=MemoryCache()))
         self.made.append(ctx)
         return ctx
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from intern.agent.cache import MemoryCache
-from intern.agent.context_deps import AgentConfig, ToolContext
+from intern.agent.context_deps import AgentConfig, ToolContext, ToolDeps
 from intern.agent.plan import PlanState
 from intern.bot.sandboxes import SandboxManager
 from intern.bot.store import Database
@@ -50,7 +50,7 @@ async def world(db: Database, hub: HubStandIn) -> AsyncIterator[World]:
         manager = fast(SandboxManager(rt))
         config = AgentConfig(model="test", research_model="test", hf_endpoint=hub.url, namespace=hub.user)
         ctx = ToolContext(session_id="", config=config, hub=rt.hub, http=http, prices=rt.prices, plan=PlanState(),
-                          events=Events(), extras={"sandboxes": manager, "cache": MemoryCache()})
+                          events=Events(), deps=ToolDeps(sandboxes=manager, cache=MemoryCache()))
         w = World(hub, db, rt, manager, "", ctx)
         w.ctx = await w.new_session("1700000000.000100")
         w.session_id = w.ctx.session_id

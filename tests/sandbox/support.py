@@ -109,7 +109,7 @@ class World:
             row = Session(platform="slack", workspace="T1", channel="C1", thread=thread, started_by="U1")
             s.add(row)
         return ToolContext(session_id=row.id, config=self.ctx.config, hub=self.ctx.hub, http=self.ctx.http,
-                           prices=self.ctx.prices, plan=PlanState(), events=Events(), extras=self.ctx.extras)
+                           prices=self.ctx.prices, plan=PlanState(), events=Events(), deps=self.ctx.deps)
 
 
 def runtime(db: Database, hub: HubStandIn, http: httpx.AsyncClient, secret_key: str | None) -> Runtime:

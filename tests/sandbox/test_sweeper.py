@@ -163,7 +163,7 @@ async def test_tokens_are_encrypted_and_a_lost_key_means_a_new_sandbox(world: Wo
     assert (await one(world)).status == "deleting"
     await keyless.sweep()
     assert (await one(world)).status == "deleted" and await hub_spaces(world) == []
-    world.ctx.extras["sandboxes"] = keyless
+    world.ctx.deps.sandboxes = keyless
     fresh = await run(world.ctx, sandbox_bash_tool, command="echo ok")
     assert fresh.content.startswith("[Started a new sandbox") and "ok" in fresh.content
 

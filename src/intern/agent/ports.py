@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -142,3 +143,69 @@ class JobRegistry(Protocol):
     async def ours(self, hub_ids: list[str], kind: JobKind) -> set[str]:
         """The subset of `hub_ids` that are this workspace's."""
         ...
+
+
+class LaunchLedger(Protocol):
+    """The bot's record of launches: an approval's launch is written down before the Hub is asked."""
+
+    async def intent(self, session_id: str, approval_id: str, namespace: str) -> None:
+        """Store that this approval is about to be launched; returns once it is durable."""
+        ...
+
+    async def abandon(self, approval_id: str, reason: str) -> None:
+        """The launch did not happen (the Hub refused it, or said nothing and has no such job)."""
+        ...
+
+
+@dataclass(frozen=True)
+class SandboxRecord:
+    id: str
+    session_id: str
+    space_id: str
+    hardware: str
+    hourly_usd: float
+    url: str | None
+    token: str
+
+
+class SandboxRegistry(Protocol):
+    """Durable record of every sandbox, and the deleting of them. Implemented by `bot/sandboxes.py`."""
+
+    poll_seconds: float  # between two looks at a starting Space's stage
+    start_timeout_seconds: float  # longest wait for a Space to build and start
+    idle_ttl_seconds: float  # a sandbox unused this long is deleted
+
+    def session_lock(self, session_id: str) -> asyncio.Lock:
+        """Held while looking up or creating the session's sandbox (parallel calls share one)."""
+        ...
+
+    async def record(self, *, session_id: str, space_id: str, hardware: str, hourly_usd: float,
+                     token: str) -> str:
+        """Store a sandbox about to be created (status creating); the token is stored encrypted."""
+        ...
+
+    async def mark_running(self, sandbox_id: str, url: str) -> bool:
+        """creating → running. False when it was ended meanwhile (the caller then discards it)."""
+        ...
+
+    async def starting(self, sandbox_id: str) -> bool:
+        """Still wanted: recorded as creating, not ended meanwhile."""
+        ...
+
+    async def live(self, session_id: str) -> SandboxRecord | None:
+        """The session's running sandbox, with its token decrypted; None if there is none usable."""
+        ...
+
+    async def touch(self, sandbox_id: str) -> None: ...
+
+    async def discard(self, sandbox_id: str, reason: str) -> bool:
+        """Delete the sandbox's Space now (True when it is gone); if the Hub refuses, keep retrying later."""
+        ...
+
+
+class TextRedactor(Protocol):
+    """Takes known secrets and secret-shaped strings out of text before it is stored or shown."""
+
+    def redact(self, text: str) -> str: ...
+
+    def redact_obj(self, obj: Any) -> Any: ...

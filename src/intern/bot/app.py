@@ -29,7 +29,7 @@ class BotApp:
         self.approvals = Approvals(rt)
         self.worker = Worker(rt, slots=workers)
         self.watcher = JobWatcher(rt)
-        rt.extras["job_watcher"] = self.watcher
+        rt.job_watcher = self.watcher
         self._tasks: list[asyncio.Task[Any]] = []
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -119,9 +119,8 @@ class BotApp:
         while True:
             try:
                 await self.approvals.expire_due()
-                sandboxes = self.rt.extras.get("sandboxes")
-                if sandboxes is not None:
-                    await sandboxes.sweep()
+                if self.rt.sandboxes is not None:
+                    await self.rt.sandboxes.sweep()
             except Exception as exc:
                 log_failure(log, exc, "sweep", "trying again at the next one")
             await asyncio.sleep(self.rt.sweep_seconds)

@@ -67,9 +67,8 @@ async def record_launch(rt: Runtime, session: Session, requester: str, art: dict
             conversation_of(session),
             f"🚀 Job `{art['hf_job_id']}` launched on {art['flavor']} (timeout "
             f"{format_duration(art['timeout_seconds'])}, at most {money(art['estimated_cost_usd'])}). {art.get('url') or ''}")
-        watcher = rt.extras.get("job_watcher")
-        if watcher is not None:
-            watcher.wake()
+        if rt.job_watcher is not None:
+            rt.job_watcher.wake()
 
 
 async def _store_launch(db: AsyncSession, session: Session, requester: str, art: dict[str, Any]) -> bool:

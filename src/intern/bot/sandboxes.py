@@ -30,8 +30,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import Update, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from intern.agent.ports import SandboxRecord
 from intern.agent.pricing import format_duration
-from intern.agent.tools.sandbox import SandboxRecord
 from intern.bot import audit
 from intern.bot import policy as policies
 from intern.bot.models import Sandbox, Session, SpendEntry, new_id
@@ -61,7 +61,7 @@ def fernet_key(secret: SecretStr | None) -> tuple[bytes, bool]:
 
 
 class SandboxManager:
-    """The bot's `SandboxRegistry`; `rt.extras["sandboxes"]`."""
+    """The bot's `SandboxRegistry`; `rt.sandboxes`."""
 
     def __init__(self, rt: Runtime, *, idle_ttl_seconds: float = 1800.0, poll_seconds: float = 3.0,
                  start_timeout_seconds: float = 1200.0, retry_seconds: float = 15.0,

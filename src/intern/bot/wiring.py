@@ -100,15 +100,15 @@ async def build_runtime(settings: Settings, db: Any | None = None) -> Any:
                                         trust_env=False),
                  cache=DbCache(db), lease_seconds=settings.lease_seconds,
                  heartbeat_seconds=min(5.0, settings.lease_seconds / 4))
-    rt.extras["mcp"] = mcp
-    rt.extras["s2_api_key"] = settings.s2_api_key.get_secret_value() if settings.s2_api_key else None
+    rt.mcp = mcp
+    rt.s2_api_key = settings.s2_api_key.get_secret_value() if settings.s2_api_key else None
     from intern.bot.sandboxes import SandboxManager
 
-    rt.extras["sandboxes"] = SandboxManager(rt)
+    rt.sandboxes = SandboxManager(rt)
     with contextlib.suppress(Exception):
         from intern.agent.docs import open_index
 
-        rt.extras["docs_index"] = open_index(settings.docs_path, max_age_hours=settings.docs_max_age_hours)
+        rt.docs_index = open_index(settings.docs_path, max_age_hours=settings.docs_max_age_hours)
     return rt
 
 
@@ -146,8 +146,8 @@ async def warm_up(rt: Any) -> None:
 
 
 async def close_runtime(rt: Any) -> None:
-    if rt.extras.get("mcp") is not None:
-        await rt.extras["mcp"].aclose()
+    if rt.mcp is not None:
+        await rt.mcp.aclose()
     await rt.http.aclose()
     rt.hub.close()
     await rt.db.dispose()

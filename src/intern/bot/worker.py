@@ -37,7 +37,7 @@ from intern.bot import audit
 from intern.bot.approvals import Approvals, Gate
 from intern.bot.history import WorkspaceHistory
 from intern.bot.inbox import claim_events, next_seqs
-from intern.bot.jobs import LAUNCHING, Launches, launches_of
+from intern.bot.jobs import LAUNCHING, launches_of
 from intern.bot.models import InboundEvent, Job, Message, Session, WorkItem
 from intern.bot.ownership import TurnJobs
 from intern.bot.progress import ProgressSink, add_llm_spend
@@ -447,10 +447,8 @@ class Worker:
         llm = YieldingLLM(self.rt.llm, self.rt)
         ctx = ToolContext(session_id=s.id, config=config, hub=self.rt.hub, http=self.rt.http, prices=self.rt.prices,
                           plan=PlanState.from_messages(messages), events=sink,
-                          extras={**self.rt.extras, "cache": self.rt.cache, "llm": llm,
-                                  "redactor": self.rt.redactor, "launches": Launches(self.rt),
-                                  "team_history": WorkspaceHistory(self.rt, s.platform, s.workspace),
-                                  "jobs": TurnJobs(self.rt, s, requester)})
+                          deps=self.rt.tool_deps(llm, WorkspaceHistory(self.rt, s.platform, s.workspace),
+                                                 TurnJobs(self.rt, s, requester)))
         context = ContextManager(llm, transcript, window_override=config.context_window_tokens)
         namespace = config.namespace or (await self.safe_namespace())
         agent = Agent(llm=llm, tools=self.rt.tools, transcript=transcript,
@@ -502,9 +500,8 @@ class Worker:
                 cancelled_jobs.append(hf_job_id)
             except Exception as exc:
                 log.warning("could not cancel job %s: %s", hf_job_id, exc)
-        sandboxes = self.rt.extras.get("sandboxes")
-        if sandboxes is not None:
-            await sandboxes.end_session(sid)
+        if self.rt.sandboxes is not None:
+            await self.rt.sandboxes.end_session(sid)
         async with self.rt.db.transaction() as db:
             await db.execute(update(Session).where(Session.id == sid).values(stop_requested=False, status="active"))
             for jid in cancelled_jobs:

@@ -76,12 +76,12 @@ class Sources:
 
     def __init__(self, ctx: ToolContext) -> None:
         self.http: httpx.AsyncClient = ctx.http
-        self.cache: Cache | None = ctx.extras.get("cache")
+        self.cache: Cache | None = ctx.deps.cache
         self.hub_url = ctx.config.hf_endpoint.rstrip("/")
         self.s2_url = ctx.config.semantic_scholar_url.rstrip("/")
         self.arxiv_url = ctx.config.arxiv_url.rstrip("/")
-        self._s2_key: str | None = ctx.extras.get("s2_api_key") or None
-        self.retry: RetryPolicy = ctx.extras.get("s2_retry") or RetryPolicy()
+        self._s2_key: str | None = ctx.deps.s2_api_key or None
+        self.retry: RetryPolicy = ctx.deps.s2_retry or RetryPolicy()
 
     # ---- the Hub -------------------------------------------------------------------------------
 

@@ -263,7 +263,7 @@ async def _gather(viewer: DatasetViewer, dataset: str, config: str, split: str) 
 async def inspect_dataset(ctx: ToolContext, dataset: str, config: str | None = None,
                           split: str | None = None) -> Inspection:
     """Everything the viewer knows about one config/split; bad input raises ToolFeedback."""
-    viewer = DatasetViewer(ctx.http, ctx.config.datasets_server_url, ctx.extras.get("cache"), viewer_token(ctx))
+    viewer = DatasetViewer(ctx.http, ctx.config.datasets_server_url, ctx.deps.cache, viewer_token(ctx))
     try:
         capabilities = await viewer.get("/is-valid", dataset=dataset)
         splits = _split_map(await viewer.get("/splits", dataset=dataset))

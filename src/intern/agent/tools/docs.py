@@ -1,7 +1,7 @@
 """Documentation tools: `explore_hf_docs` (search the index), `fetch_hf_docs` (read one page),
 `find_hf_api` (search the Hub's OpenAPI description). All read-only, no approval.
 
-The docs index comes from `ctx.extras["docs_index"]` (opened once by the bot); `ctx.extras["docs_stale"]`
+The docs index comes from `ctx.deps.docs_index` (opened once by the bot); `ctx.deps.docs_stale`
 may say it is overdue for a refresh. The user's token is read only through
 `ctx.hub.token_for_job_secrets()` and only ever sent to the configured Hub host (see docs/web.py).
 """
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from pydantic import BaseModel, Field
 
+from intern.agent.context_deps import required
 from intern.agent.docs.index import DocHit, DocsIndex
 from intern.agent.docs.openapi import ApiSearch, load_search, render
 from intern.agent.docs.sets import DOCS_SETS, SETS_BY_NAME, resolve_endpoint
@@ -44,11 +45,8 @@ class ExploreArgs(BaseModel):
 
 
 def _docs_index(ctx: ToolContext) -> DocsIndex:
-    index = ctx.extras.get("docs_index")
-    if index is None:
-        raise ToolFeedback("The documentation index is not available in this session. Use fetch_hf_docs with "
-                           "a page URL such as https://huggingface.co/docs/trl/sft_trainer instead.")
-    return index
+    return required(ctx.deps.docs_index, "The documentation index is not available in this session. Use "
+                    "fetch_hf_docs with a page URL such as https://huggingface.co/docs/trl/sft_trainer instead.")
 
 
 async def explore_docs(ctx: ToolContext, args: ExploreArgs) -> ToolResult:
@@ -113,7 +111,7 @@ def _notes(ctx: ToolContext, index: DocsIndex, capped: bool) -> str:
     if index.source != "live":
         notes.append("This index holds the short summaries shipped with Intern (the live documentation has "
                      "not been indexed yet); fetch_hf_docs reads the full, current page.")
-    elif ctx.extras.get("docs_stale") or index.stale:
+    elif ctx.deps.docs_stale or index.stale:
         notes.append(f"The index was built {index.age_hours:.0f} hours ago; pages may have changed since.")
     return "".join(f"\nNote: {n}" for n in notes)
 
@@ -246,7 +244,7 @@ class FindApiArgs(BaseModel):
 async def find_api(ctx: ToolContext, args: FindApiArgs) -> ToolResult:
     query = (args.query or "").strip()
     try:
-        search = await load_search(ctx.http, ctx.config.hf_endpoint, ctx.extras.get("cache"))
+        search = await load_search(ctx.http, ctx.config.hf_endpoint, ctx.deps.cache)
     except (FetchError, HostNotAllowed, ValueError) as exc:
         raise ToolFeedback(f"The Hub's API description could not be loaded: {exc}") from exc
     tag = _checked_tag(search, args.tag)

@@ -1,7 +1,7 @@
 """`team_history`: the workspace's earlier runs, so a plan starts from what the team already tried.
 
 Read-only and free: no approval. The runs come through the `TeamHistory` port
-(`ctx.extras["team_history"]`), which the bot binds to the turn's own workspace.
+(`ctx.deps.team_history`), which the bot binds to the turn's own workspace.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
-from intern.agent.errors import ToolArgumentError, ToolFeedback
+from intern.agent.context_deps import required
+from intern.agent.errors import ToolArgumentError
 from intern.agent.pricing import format_duration
 from intern.agent.recipe import hyperparams_text, recipe_of_spec
 from intern.agent.tools.base import Check, Tool, ToolResult
@@ -36,10 +37,7 @@ class HistoryArgs(BaseModel):
 
 
 def port(ctx: ToolContext) -> TeamHistory:
-    history: TeamHistory | None = ctx.extras.get("team_history")
-    if history is None:
-        raise ToolFeedback("The team's run history is not available in this session.")
-    return history
+    return required(ctx.deps.team_history, "The team's run history is not available in this session.")
 
 
 async def handle(ctx: ToolContext, args: HistoryArgs) -> ToolResult:
@@ -108,7 +106,7 @@ history_tool = Tool(
 async def similar_run_checks(ctx: ToolContext, spec: dict[str, object]) -> list[Check]:
     """Card lines from the workspace's earlier runs on the same base model and dataset: the latest
     failure (so it is not repeated) and the latest success (a sizing hint)."""
-    history: TeamHistory | None = ctx.extras.get("team_history")
+    history = ctx.deps.team_history
     recipe = recipe_of_spec(spec)
     if history is None or not recipe.base_model or not recipe.dataset:
         return []

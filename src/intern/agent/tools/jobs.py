@@ -6,7 +6,7 @@ sees or chooses them.
 
 An approval launches at most one job, even when a process dies between the Hub's answer and the
 database write: the launch carries a label with its approval id, the intent is recorded (through
-`ctx.extras["launches"]`, a `LaunchLedger`) before the Hub is asked, a re-executed launch first looks
+`ctx.deps.launches`, a `LaunchLedger`) before the Hub is asked, a re-executed launch first looks
 the label up, and a launch whose answer was lost (timeout, 5xx, dropped connection) is never sent
 again — the label tells whether the Hub started it.
 """
@@ -17,14 +17,14 @@ import base64
 import re
 import shlex
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from intern.agent.context_deps import ToolContext
+from intern.agent.context_deps import ToolContext, required
 from intern.agent.errors import ToolArgumentError, ToolFeedback
 from intern.agent.hub import is_transient
-from intern.agent.ports import JobKind, JobRegistry
+from intern.agent.ports import JobKind, JobRegistry, LaunchLedger
 from intern.agent.pricing import Flavor, format_duration, max_cost, parse_job_timeout, parse_timeout
 from intern.agent.tools.base import ApprovalInfo, Check, Policy, Tool, ToolResult
 
@@ -267,12 +267,9 @@ async def _describe_delete(ctx: ToolContext, args: JobsArgs) -> ApprovalInfo:
 # --- whose job is it -------------------------------------------------------------------------------
 
 def _registry(ctx: ToolContext) -> JobRegistry:
-    registry: JobRegistry | None = ctx.extras.get("jobs")
-    if registry is None:
-        # Without the bot's record nothing tells this workspace's jobs from anyone else's.
-        raise ToolFeedback("Intern cannot tell here which jobs belong to this workspace, so it does not act on "
-                           "job ids.")
-    return registry
+    # Without the bot's record nothing tells this workspace's jobs from anyone else's.
+    return required(ctx.deps.jobs, "Intern cannot tell here which jobs belong to this workspace, so it does not "
+                                   "act on job ids.")
 
 
 async def _check_ours(ctx: ToolContext, hub_id: str, kind: JobKind, control: bool) -> None:
@@ -321,18 +318,6 @@ def _secrets(ctx: ToolContext) -> dict[str, str]:
     return {"HF_TOKEN": token} if token else {}
 
 
-class LaunchLedger(Protocol):
-    """The bot's record of launches (`ctx.extras["launches"]`)."""
-
-    async def intent(self, session_id: str, approval_id: str, namespace: str) -> None:
-        """Store that this approval is about to be launched; returns once it is durable."""
-        ...
-
-    async def abandon(self, approval_id: str, reason: str) -> None:
-        """The launch did not happen (the Hub refused it, or said nothing and has no such job)."""
-        ...
-
-
 def labelled(jobs: list[Any], approval_id: str) -> list[Any]:
     """The jobs that really carry this approval's label: the list is asked for them by a label
     filter, but a Hub or proxy that drops the filter must not make a launch adopt another's job."""
@@ -367,7 +352,7 @@ async def _launch(ctx: ToolContext, args: JobsArgs) -> ToolResult:
     secs = timeout_seconds(args)
     job = await _find_launched(ctx, ns)
     if job is None:
-        ledger: LaunchLedger | None = ctx.extras.get("launches")
+        ledger = ctx.deps.launches
         if ledger is not None and ctx.approval_id:
             await ledger.intent(ctx.session_id, ctx.approval_id, ns)
         job = await _submit_once(ctx, args, ns, secs, ledger)

@@ -29,6 +29,7 @@ from intern.agent.context import (
     ContextManager,
     render_middle,
 )
+from intern.agent.context_deps import required
 from intern.agent.errors import ContextOverflow, ToolFeedback, TurnStopped
 from intern.agent.events import ResearchProgress, UsageRecorded
 from intern.agent.guardrails.doom_loop import RepetitionGuard
@@ -144,14 +145,12 @@ class Ledger:
 
 class Research:
     def __init__(self, ctx: ToolContext, tools: ToolRegistry, args: ResearchArgs) -> None:
-        llm = ctx.extras.get("llm")
-        if llm is None:
-            raise RuntimeError("research needs the LLM port in ctx.extras['llm'] (set by the composition root)")
+        llm = required(ctx.deps.llm, "Research is not available in this process: it was given no language model.")
         self.llm: LLM = llm
         self.tools, self.call_id, self.events = tools, ctx.call_id, ctx.events
         self.model = ctx.config.research_model or ctx.config.model
         self.context = ContextManager(llm, _Scratch(), window_override=research_window(llm, ctx.config, self.model),
-                                      tool_output_max_chars=TOOL_OUTPUT_CHARS, redactor=ctx.extras.get("redactor"))
+                                      tool_output_max_chars=TOOL_OUTPUT_CHARS, redactor=ctx.deps.redactor)
         # inner tools share the session's connections and caches, never its plan
         self.inner = ctx.for_call(ctx.call_id)
         self.inner.plan = PlanState()

@@ -3,7 +3,7 @@ session where the agent tries code, running the exec server Intern ships (`inter
 
 Lifecycle. A sandbox is created lazily (the first sandbox call of a session starts one on free
 cpu-basic hardware) or with `sandbox_create` on the requested hardware, which needs a spend approval
-when that hardware is not free. The bot's registry (`SandboxRegistry`, in `ctx.extras["sandboxes"]`)
+when that hardware is not free. The bot's registry (`SandboxRegistry`, in `ctx.deps.sandboxes`)
 records it BEFORE the Space exists, so a crash at any point leaves a row its sweeper deletes; it also
 deletes sandboxes of ended sessions and idle ones. Creating a Space uses the bot's own Hub token
 (through `ctx.hub`); the Space receives only a random token of its own, as a Space secret, which the
@@ -25,15 +25,15 @@ import json
 import re
 import secrets
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 from pydantic import BaseModel, Field, field_validator
 
-from intern.agent.context_deps import ToolContext
+from intern.agent.context_deps import ToolContext, required
 from intern.agent.errors import ToolArgumentError, ToolFeedback
+from intern.agent.ports import SandboxRecord, SandboxRegistry
 from intern.agent.pricing import flavor_from_hub, format_duration, parse_timeout
 from intern.agent.tools.base import ApprovalInfo, Check, Policy, Tool, ToolResult
 from intern.sandbox import TOKEN_ENV, TOKEN_HEADER, space_files
@@ -49,54 +49,6 @@ FAILED_STAGES = frozenset({"BUILD_ERROR", "RUNTIME_ERROR", "CONFIG_ERROR", "PAUS
 PRICE_CACHE_SECONDS = 3600.0
 ENDED_WHILE_STARTING = "The session ended while its sandbox was starting."
 ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
-
-
-# ---------------------------------------------------------------- the port the bot implements
-
-@dataclass(frozen=True)
-class SandboxRecord:
-    id: str
-    session_id: str
-    space_id: str
-    hardware: str
-    hourly_usd: float
-    url: str | None
-    token: str
-
-
-class SandboxRegistry(Protocol):
-    """Durable record of every sandbox, and the deleting of them. Implemented by `bot/sandboxes.py`."""
-
-    poll_seconds: float  # between two looks at a starting Space's stage
-    start_timeout_seconds: float  # longest wait for a Space to build and start
-    idle_ttl_seconds: float  # a sandbox unused this long is deleted
-
-    def session_lock(self, session_id: str) -> asyncio.Lock:
-        """Held while looking up or creating the session's sandbox (parallel calls share one)."""
-        ...
-
-    async def record(self, *, session_id: str, space_id: str, hardware: str, hourly_usd: float,
-                     token: str) -> str:
-        """Store a sandbox about to be created (status creating); the token is stored encrypted."""
-        ...
-
-    async def mark_running(self, sandbox_id: str, url: str) -> bool:
-        """creating → running. False when it was ended meanwhile (the caller then discards it)."""
-        ...
-
-    async def starting(self, sandbox_id: str) -> bool:
-        """Still wanted: recorded as creating, not ended meanwhile."""
-        ...
-
-    async def live(self, session_id: str) -> SandboxRecord | None:
-        """The session's running sandbox, with its token decrypted; None if there is none usable."""
-        ...
-
-    async def touch(self, sandbox_id: str) -> None: ...
-
-    async def discard(self, sandbox_id: str, reason: str) -> bool:
-        """Delete the sandbox's Space now (True when it is gone); if the Hub refuses, keep retrying later."""
-        ...
 
 
 class SandboxFailed(ToolFeedback):
@@ -187,7 +139,7 @@ async def space_hourly_usd(ctx: ToolContext, hardware: str) -> float:
 
 
 async def _space_prices(ctx: ToolContext) -> dict[str, float]:
-    cache = ctx.extras.get("cache")
+    cache = ctx.deps.cache
     key = f"hub:spaces-hardware:{ctx.hub.endpoint}"
     if cache is not None and (hit := await cache.get(key)):
         return {k: float(v) for k, v in json.loads(hit).items()}
@@ -204,7 +156,7 @@ async def _space_prices(ctx: ToolContext) -> dict[str, float]:
 async def describe_create(ctx: ToolContext, args: CreateArgs) -> ApprovalInfo:
     hourly = await space_hourly_usd(ctx, args.hardware)
     namespace = ctx.config.namespace or await ctx.hub.namespace()
-    reg = ctx.extras.get("sandboxes")
+    reg = ctx.deps.sandboxes
     ttl = format_duration(reg.idle_ttl_seconds) if reg is not None else "a while"
     info = ApprovalInfo(kind="spend", title=f"sandbox_create on {args.hardware}", flavor=args.hardware,
                         hourly_usd=hourly, estimated_cost_usd=round(hourly, 4))
@@ -224,12 +176,10 @@ _starting: set[asyncio.Task[Any]] = set()  # strong references: a start outlives
 
 
 def registry(ctx: ToolContext) -> SandboxRegistry:
-    reg = ctx.extras.get("sandboxes")
-    if reg is None:
-        raise ToolFeedback("Sandboxes are not available here: this process has no sandbox registry.")
+    reg = required(ctx.deps.sandboxes, "Sandboxes are not available here: this process has no sandbox registry.")
     if not ctx.hub.has_token:
         raise ToolFeedback("Sandboxes need a Hub token: set HF_TOKEN for Intern.")
-    return reg  # type: ignore[no-any-return]
+    return reg
 
 
 async def ensure(ctx: ToolContext) -> tuple[SandboxRecord, str]:
