@@ -52,7 +52,7 @@ async def test_run_card_shows_the_estimate_on_slack_and_discord(ctx: ToolContext
 
 
 async def test_rerun_reads_the_launched_script_from_the_jobs_command(ctx: ToolContext) -> None:
-    ctx.extras["jobs"] = registry = Registry()
+    ctx.deps.jobs = registry = Registry()
     launched = await handle(ctx.for_call("c1"), args(operation="run", script=SFT_05B, hardware_flavor="t4-small",
                                                      timeout="2h"))
     job_id = launched.artifacts["job"]["hf_job_id"]
@@ -67,7 +67,7 @@ async def test_rerun_reads_the_launched_script_from_the_jobs_command(ctx: ToolCo
 
 
 async def test_scheduled_resume_gets_the_same_checks(ctx: ToolContext) -> None:
-    ctx.extras["jobs"] = registry = Registry()
+    ctx.deps.jobs = registry = Registry()
     made = await handle(ctx.for_call("c1"), args(operation="scheduled run", script=SAVE_NO_PUSH_AFTER,
                                                  schedule="@daily", hardware_flavor="a10g-large", timeout="3h"))
     sid = made.artifacts["scheduled_job"]["id"]
