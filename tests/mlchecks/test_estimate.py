@@ -87,3 +87,26 @@ def test_time_is_six_params_per_token_at_the_flavors_share_of_peak() -> None:
     assert est.seconds == pytest.approx(compute + hw.STARTUP_SECONDS + 2 / hw.DOWNLOAD_GBS)
     assert estimate_time(B, Recipe(method="Trainer"), a100, hw.GPUS["A100"], rows=None, tokens_per_row=None,
                          pushes=False) is None  # neither max_steps nor the dataset's size
+
+
+async def test_an_unforeseen_failure_in_an_estimate_is_a_warning(ctx: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    from intern.agent.guardrails.ml_checks import checks as module
+    from tests.mlchecks.cases.sft import SFT_05B
+
+    def broken(*args: object, **kwargs: object) -> object:
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(module, "estimate_memory", broken)
+    found = await module.job_checks(ctx, script=SFT_05B, command=None,  # type: ignore[arg-type]
+                                    flavor=PriceTable().lookup("a10g-small"), timeout_seconds=7200,
+                                    timeout_given=True)
+    assert module.Check("warn", "The hardware check could not be computed (ZeroDivisionError: division by zero)") \
+        in found
+    assert any(c.text.startswith("Timeout 2h fits") for c in found)
+
+
+def test_a_script_too_deep_for_ast_is_a_warning() -> None:
+    from intern.agent.guardrails.ml_checks.checks import _code
+
+    facts, problem = _code("x = " + "(" * 5000 + "1" + ")" * 5000 + "\n", None)
+    assert facts is None and problem is not None and problem.level in ("warn", "error")

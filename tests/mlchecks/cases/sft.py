@@ -208,6 +208,20 @@ trainer = SFTTrainer(
 trainer.train()
 '''
 
+FP16_WEIGHTS_FP16_AMP = '''\
+import torch
+from datasets import load_dataset
+from transformers import AutoModelForCausalLM
+from trl import SFTConfig, SFTTrainer
+
+model = AutoModelForCausalLM.from_pretrained("Qwen/Qwen2.5-1.5B-Instruct", torch_dtype=torch.float16)
+trainer = SFTTrainer(model=model, train_dataset=load_dataset("trl-lib/Capybara", split="train"),
+                     args=SFTConfig(output_dir="qwen-fp16", fp16=True, num_train_epochs=1, push_to_hub=True))
+trainer.train()
+'''
+
+TF32_ON_T4 = SFT_05B_T4.replace("    fp16=True,\n", "    fp16=True,\n    tf32=True,\n")
+
 CASES = [
     Case("sft-0.5b-full-a10g", SFT_05B, "a10g-small", "2h",
          {"push": "ok", "dataset": "ok", "launch": None, "hardware": "ok", "timeout": "ok"},
@@ -223,6 +237,16 @@ CASES = [
     Case("sft-0.5b-t4-fp16", SFT_05B_T4, "t4-small", "1h",
          {"push": "ok", "dataset": "ok", "launch": None, "hardware": "ok", "timeout": "ok"},
          "fp16=True, bf16=False runs on a T4; 1.0M tokens x 8 x 0.494B = 4.1e15 / (65 TFLOPS x 35%) ≈ 3 min."),
+    Case("sft-fp16-weights-fp16-amp", FP16_WEIGHTS_FP16_AMP, "t4-medium", "2h",
+         {"push": "ok", "dataset": "ok", "launch": "error", "hardware": "warn", "timeout": "ok"},
+         "Weights loaded in float16 and fp16=True: the gradient scaler refuses fp16 gradients at the first "
+         "optimizer step (\"Attempting to unscale FP16 gradients\"). Memory 1.54B x 8 = 12.3 GB + activations "
+         "(8 x 1024 checkpointed ≈ 1.5 GB) + 1.5 ≈ 15 GB of 16: over 90%, tight (and the fix, fp32 weights with "
+         "fp16 autocast at 18 B/param, would need 28 GB).",
+         contains=("Attempting to unscale FP16 gradients",)),
+    Case("sft-tf32-on-t4", TF32_ON_T4, "t4-small", "2h",
+         {"push": "ok", "dataset": "ok", "launch": "error", "hardware": "ok", "timeout": "ok"},
+         "tf32=True needs an Ampere or newer GPU: transformers stops at start on a T4 (Turing)."),
     Case("sft-0.5b-cpu", SFT_05B, "cpu-upgrade", "2h",
          {"push": "ok", "dataset": "ok", "launch": None, "hardware": "error", "timeout": "ok"},
          "No GPU: training needs ≈ 6 GB of GPU memory. (No time estimate on CPU, the 2 h allows a run.)",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import re
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -273,6 +274,8 @@ def _code(script: str | None, command: list[str] | None) -> tuple[ScriptFacts | 
     except SyntaxError as exc:
         return None, Check("error", f"The script does not parse (SyntaxError at line {exc.lineno}: {exc.msg}): "
                                     "the job would fail at once")
+    except (RecursionError, ValueError) as exc:  # nesting too deep for `ast`, or a NUL byte in the source
+        return None, Check("warn", f"The checks could not read the script ({type(exc).__name__})")
 
 
 def _with_command(facts: ScriptFacts, words: list[str]) -> ScriptFacts:
@@ -281,6 +284,14 @@ def _with_command(facts: ScriptFacts, words: list[str]) -> ScriptFacts:
         apply_launcher(words, facts.recipe)
         facts.starts_vllm_server = starts_vllm_server(words)
     return facts
+
+
+def _guarded(what: str, compute: Callable[[], list[Check]]) -> list[Check]:
+    """An estimate that meets something unforeseen in a script becomes a warning, never a failed card."""
+    try:
+        return compute()
+    except Exception as exc:
+        return [Check("warn", f"The {what} check could not be computed ({first_line(exc)})")]
 
 
 async def job_checks(ctx: ToolContext, *, script: str | None, command: list[str] | None, flavor: Flavor,
@@ -297,11 +308,13 @@ async def job_checks(ctx: ToolContext, *, script: str | None, command: list[str]
     checks += [Check("warn", f"Could not read the size of model {s.model} from the Hub ({s.source}): hardware "
                              "and timeout were not checked against it") for s in sizes if s.params is None]
     largest = max(known, key=lambda s: s.params or 0) if known else None
-    checks += launch_checks(largest, flavor, facts)
+    checks += _guarded("launch", lambda: launch_checks(largest, flavor, facts))
     if facts.trains and largest is not None:
-        checks.append(hardware_check(largest, flavor, facts, ctx.prices.all()))
+        size = largest
+        checks += _guarded("hardware", lambda: [hardware_check(size, flavor, facts, ctx.prices.all())])
     elif facts.trains and not facts.models:
         checks.append(Check("warn", "No Hub model id found in the script (from_pretrained / model=): hardware and "
                                     "timeout were not checked against a model size"))
-    checks.append(timeout_check(largest, flavor, facts, data, timeout_seconds, timeout_given))
+    checks += _guarded("timeout", lambda: [timeout_check(largest, flavor, facts, data, timeout_seconds,
+                                                         timeout_given)])
     return [Check(c.level, " ".join(c.text.split())) for c in checks]
