@@ -23,13 +23,28 @@ SCHEMAS = Path(__file__).parent / "fixtures" / "schemas"
 
 
 def load_schema(dataset: str) -> dict[str, Any]:
-    return cast(dict[str, Any], json.loads((SCHEMAS / (dataset.replace("/", "__") + ".json")).read_text()))
+    """A fixture as the classifier reads it: `features` in the viewer's notation the fixture uses
+    (`/info`'s mapping or `/first-rows`' list), `rows` as plain rows, `verdict` what it should get."""
+    fx = cast(dict[str, Any], json.loads((SCHEMAS / (dataset.replace("/", "__") + ".json")).read_text()))
+    fx["rows"] = [r["row"] if "row_idx" in r else r for r in fx["rows"]]
+    return fx
+
+
+def features_mapping(features: Any) -> dict[str, Any]:
+    """`/first-rows`' feature list as `/info`'s mapping."""
+    if isinstance(features, dict):
+        return features
+    return {f["name"]: f["type"] for f in features}
+
+
+def all_schemas() -> list[str]:
+    return sorted(json.loads(p.read_text())["dataset"] for p in SCHEMAS.glob("*.json"))
 
 
 def register(viewer: DatasetsServerStandIn, dataset: str, **kwargs: Any) -> dict[str, Any]:
     """Serve one fixture schema from the viewer stand-in, under its real config and split names."""
     fx = load_schema(dataset)
-    viewer.add_dataset(fx["dataset"], features=fx["features"], rows={fx["split"]: fx["rows"]},
+    viewer.add_dataset(fx["dataset"], features=features_mapping(fx["features"]), rows={fx["split"]: fx["rows"]},
                        config=fx["config"], **kwargs)
     return fx
 

@@ -14,45 +14,9 @@ from intern.agent.datasets_format import (
     column_from_type,
     parse_features,
 )
-from tests.datasets.conftest import SCHEMAS, load_schema
+from tests.datasets.conftest import all_schemas, load_schema
 
-# The exact set each dataset fits as it is, per TRL's dataset types.
-EXPECTED: dict[str, set[str]] = {
-    "HuggingFaceH4/ultrachat_200k": {"sft_messages", "grpo"},
-    "trl-lib/Capybara": {"sft_messages"},
-    "OpenAssistant/oasst1": set(),  # one message per row: a tree to rebuild, not text to train on
-    "timdettmers/openassistant-guanaco": {"sft_text"},
-    "tatsu-lab/alpaca": {"sft_alpaca", "sft_text"},  # its 'text' column holds the formatted example
-    "yahma/alpaca-cleaned": {"sft_alpaca"},
-    "philschmid/guanaco-sharegpt-style": {"sft_sharegpt"},
-    "teknium/OpenHermes-2.5": {"sft_sharegpt"},
-    "Anthropic/hh-rlhf": {"dpo_implicit", "reward"},
-    "trl-lib/ultrafeedback_binarized": {"dpo_implicit", "reward"},
-    # a text prompt next to conversational chosen/rejected: TRL extracts the prompt from the pair
-    "HuggingFaceH4/ultrafeedback_binarized": {"sft_messages", "dpo_implicit", "grpo", "reward"},
-    "argilla/distilabel-intel-orca-dpo-pairs": set(),  # chosen/rejected are bare answers, prompt is 'input'
-    "argilla/ultrafeedback-binarized-preferences-cleaned": {"dpo_implicit", "grpo", "reward"},
-    "argilla/dpo-mix-7k": {"dpo_implicit", "reward"},
-    "mlabonne/orpo-dpo-mix-40k": {"dpo_implicit", "grpo", "reward"},
-    "trl-lib/kto-mix-14k": {"kto", "grpo"},
-    "openai/gsm8k": set(),
-    "AI-MO/NuminaMath-TIR": {"sft_messages"},
-    "trl-lib/ultrafeedback-prompt": {"grpo"},
-    "trl-lib/tldr": {"sft_prompt_completion", "grpo"},
-    "trl-lib/tldr-preference": {"dpo_explicit", "grpo", "reward"},
-    "trl-lib/math_shepherd": {"grpo"},
-    "stanfordnlp/imdb": set(),
-    "dair-ai/emotion": set(),
-    "Salesforce/wikitext": {"sft_text"},
-    "HuggingFaceFW/fineweb": {"sft_text"},
-    "rajpurkar/squad": set(),
-    "databricks/databricks-dolly-15k": set(),
-    "Intel/orca_dpo_pairs": set(),
-    "lvwerra/stack-exchange-paired": set(),
-    "nvidia/HelpSteer2": {"grpo"},
-    "HuggingFaceTB/smoltalk": {"sft_messages"},
-    "Open-Orca/OpenOrca": set(),
-}
+SCHEMA_TABLE = all_schemas()
 
 
 def fits_of(line: str) -> set[str]:
@@ -61,29 +25,38 @@ def fits_of(line: str) -> set[str]:
     return set() if labels == {"none"} else labels
 
 
-def test_every_fixture_has_an_expectation() -> None:
-    on_disk = {load_schema(p.stem.replace("__", "/"))["dataset"] for p in SCHEMAS.glob("*.json")}
-    assert on_disk == set(EXPECTED)
-    assert len(on_disk) >= 25
+def test_the_table_holds_sixty_real_schemas_in_both_viewer_notations() -> None:
+    assert len(SCHEMA_TABLE) >= 60
+    notations = {type(load_schema(d)["features"]).__name__ for d in SCHEMA_TABLE}
+    assert notations == {"dict", "list"}  # /info's mapping and /first-rows' list
+    for dataset in SCHEMA_TABLE:
+        verdict = load_schema(dataset)["verdict"]
+        assert set(verdict["fits"]) <= set(LABELS), dataset
 
 
-@pytest.mark.parametrize("dataset", sorted(EXPECTED))
+@pytest.mark.parametrize("dataset", SCHEMA_TABLE)
 def test_fits_line_of_real_dataset_schemas(dataset: str) -> None:
+    """The verdict stored with each schema: the exact `Fits:` labels, and the conversion or the
+    warning it must carry when the fixture names one."""
     fx = load_schema(dataset)
+    verdict = fx["verdict"]
     report = classify(fx["features"], fx["rows"])
     line = report.fits_line()
-    assert fits_of(line) == EXPECTED[dataset]
-    assert set(report.fits) <= set(LABELS)
-    if not EXPECTED[dataset]:
+    assert fits_of(line) == set(verdict["fits"])
+    if not verdict["fits"]:
         assert line == "Fits: none"
     assert all(not c.startswith("Fits") for c in report.conversions)
+    if "conversion" in verdict:
+        assert any(c.startswith(verdict["conversion"]) for c in report.conversions), report.conversions
+    if "note" in verdict:
+        assert any(n.startswith(verdict["note"]) for n in report.notes), report.notes
 
 
-@pytest.mark.parametrize("dataset", sorted(EXPECTED))
+@pytest.mark.parametrize("dataset", SCHEMA_TABLE)
 def test_rows_only_give_the_same_answer_as_features(dataset: str) -> None:
     """With the schema missing (a viewer that only gave rows), the rows alone lead to the same labels."""
     fx = load_schema(dataset)
-    assert set(classify(None, fx["rows"]).fits) == EXPECTED[dataset]
+    assert set(classify(None, fx["rows"]).fits) == set(fx["verdict"]["fits"])
 
 
 def test_sharegpt_conversion_line() -> None:
@@ -269,3 +242,59 @@ def test_role_content_column_under_another_name() -> None:
     report = classify(features, [{"conversations": [m("user"), m("assistant")]}])
     assert report.fits == []
     assert report.conversions == ["Convert: column 'conversations' -> sft_messages by renaming it to 'messages'"]
+
+
+# --- shapes the table turned up -------------------------------------------------------------------------
+
+BOOL = {"dtype": "bool", "_type": "Value"}
+
+
+def test_a_prompt_repeated_in_chosen_and_rejected_of_the_same_kind_is_explicit_with_a_warning() -> None:
+    features = {"prompt": STRING, "chosen": STRING, "rejected": STRING}
+    rows = [{"prompt": "Human: Name a prime.\n\nAssistant:", "chosen": "Human: Name a prime.\n\nAssistant: 7",
+             "rejected": "Human: Name a prime.\n\nAssistant: 9"}] * 2
+    report = classify(features, rows)
+    assert report.fits == ["dpo_explicit", "grpo", "reward"]
+    [note] = [n for n in report.notes if n.startswith("The prompt is duplicated")]
+    assert "train on the prompt twice" in note
+    answers_only = [{"prompt": "Name a prime.", "chosen": "7", "rejected": "9"}]
+    assert not any("duplicated" in n for n in classify(features, answers_only).notes)
+
+
+def test_a_conversational_prompt_repeated_in_chosen_and_rejected_is_explicit_with_a_warning() -> None:
+    conv = {"feature": {"content": STRING, "role": STRING}, "_type": "List"}
+    prompt = [m("system", "Be brief."), m("user", "Name a prime.")]
+    rows = [{"prompt": prompt, "chosen": [*prompt, m("assistant", "7")], "rejected": [*prompt, m("assistant", "9")]}]
+    report = classify({"prompt": conv, "chosen": conv, "rejected": conv}, rows)
+    assert report.fits == ["dpo_explicit", "grpo", "reward"]
+    assert any(n.startswith("The prompt is duplicated") for n in report.notes)
+
+
+@pytest.mark.parametrize("labels", [{"feature": BOOL, "_type": "List"}, [BOOL],
+                                    {"feature": {"dtype": "int64", "_type": "Value"}, "_type": "List"}])
+def test_stepwise_supervision_in_each_notation(labels: Any) -> None:
+    features = {"prompt": STRING, "completions": {"feature": STRING, "_type": "List"}, "labels": labels}
+    assert classify(features).fits == ["grpo", "stepwise"]
+    rows = [{"prompt": "2+2?", "completions": ["2+2 = 4.", "The answer is 4."], "labels": [1, 1]}]
+    assert classify(None, rows).fits == ["grpo", "stepwise"]
+    assert "PRMTrainer" in (classify(features).trainers_line() or "")
+
+
+def test_unpaired_preference_in_each_notation_is_kto() -> None:
+    fx = load_schema("trl-lib/kto-mix-14k")
+    listed = [{"feature_idx": i, "name": n, "type": t} for i, (n, t) in enumerate(fx["features"].items())]
+    bare = {n: [t["feature"]] if isinstance(t, dict) and t.get("_type") == "List" else t
+            for n, t in fx["features"].items()}
+    for features in (fx["features"], listed, bare, None):
+        assert classify(features, fx["rows"]).fits == ["kto", "grpo"]
+
+
+@pytest.mark.parametrize(("a", "b", "winner"), [("response_a", "response_b", "winner"),
+                                                 ("completion_0", "completion_1", "preference"),
+                                                 ("output_1", "output_2", "choice")])
+def test_two_responses_and_a_winner_fit_nothing_and_say_how_to_pair_them(a: str, b: str, winner: str) -> None:
+    features = {"question": STRING, a: STRING, b: STRING, winner: STRING}
+    report = classify(features)
+    assert report.fits == []
+    [line] = [c for c in report.conversions if c.startswith(f"Convert: {a}/{b}/{winner} -> dpo_explicit")]
+    assert "'question' as 'prompt'" in line and "dropping ties" in line

@@ -1,8 +1,10 @@
 """Which training formats a dataset fits, read from the dataset viewer's `features` and sample rows.
 
-The labels follow TRL's dataset types. A label is given only when the data fits it as it is; what a
-small transformation would make it fit goes into `conversions`. Sample rows settle what the schema
-cannot: whether chosen/rejected share their prompt, and how the conversations are built.
+A label is given only when the data fits it as it is; what a small transformation would make it fit
+goes into `conversions`, and what a trainer would get wrong into `notes`. Sample rows settle what the
+schema cannot: whether chosen/rejected share their prompt or repeat the prompt column, and how the
+conversations are built. The labels, the trainers and the column namings are in `datasets_labels`;
+reading the columns is in `datasets_schema`.
 """
 
 from __future__ import annotations
@@ -13,335 +15,44 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-LABELS = ("sft_messages", "sft_text", "sft_prompt_completion", "sft_sharegpt", "sft_alpaca",
-          "dpo_explicit", "dpo_implicit", "kto", "grpo", "reward")
+from intern.agent.datasets_labels import (
+    ALPACA_INPUT,
+    ALPACA_INSTRUCTION,
+    ALPACA_OUTPUT,
+    ANSWER_ALIASES,
+    CANDIDATE_LISTS,
+    CONTEXT_ALIASES,
+    CONVERSATION_NAMES,
+    LABELS,
+    PAIR_SUFFIXES,
+    PREFERENCE_PROMPTS,
+    PROMPT_ALIASES,
+    RESPONSE_BASES,
+    ROLE_KEYS,
+    SHAREGPT_KEYS,
+    SHAREGPT_ROLES,
+    STEPWISE_COMPLETIONS,
+    STEPWISE_LABELS,
+    TRAINER_FORMATS,
+    TRAINERS_BY_LABEL,
+    WINNER_NAMES,
+)
+from intern.agent.datasets_schema import (
+    Column,
+    Kind,
+    MessagesAnalysis,
+    analyse_messages,
+    column_from_type,
+    column_from_values,
+    parse_features,
+    refine,
+)
 
-# What each TRL trainer accepts as it is (trainers that convert data themselves list what they convert).
-TRAINER_FORMATS: dict[str, frozenset[str]] = {
-    "SFTTrainer": frozenset({"sft_messages", "sft_text", "sft_prompt_completion"}),
-    "DPOTrainer": frozenset({"dpo_explicit", "dpo_implicit"}),
-    "ORPOTrainer": frozenset({"dpo_explicit", "dpo_implicit"}),
-    "CPOTrainer": frozenset({"dpo_explicit", "dpo_implicit"}),
-    "KTOTrainer": frozenset({"kto", "dpo_explicit", "dpo_implicit"}),  # it unpairs preference data
-    "BCOTrainer": frozenset({"kto", "dpo_explicit", "dpo_implicit"}),
-    "GRPOTrainer": frozenset({"grpo"}),
-    "RLOOTrainer": frozenset({"grpo"}),
-    "OnlineDPOTrainer": frozenset({"grpo"}),
-    "NashMDTrainer": frozenset({"grpo"}),
-    "XPOTrainer": frozenset({"grpo"}),
-    "RewardTrainer": frozenset({"reward"}),
-    "GKDTrainer": frozenset({"sft_messages", "sft_prompt_completion"}),
-}
+__all__ = ["LABELS", "TRAINERS_BY_LABEL", "TRAINER_FORMATS", "Column", "FormatReport", "MessagesAnalysis",
+           "analyse_messages", "classify", "clip_row", "column_from_type", "column_from_values", "parse_features"]
 
-TRAINERS_BY_LABEL: dict[str, tuple[str, ...]] = {
-    "sft_messages": ("SFTTrainer",),
-    "sft_text": ("SFTTrainer",),
-    "sft_prompt_completion": ("SFTTrainer",),
-    "dpo_explicit": ("DPOTrainer", "KTOTrainer (unpairs it)"),
-    "dpo_implicit": ("DPOTrainer", "KTOTrainer (unpairs it)"),
-    "kto": ("KTOTrainer",),
-    "grpo": ("GRPOTrainer", "RLOOTrainer"),
-    "reward": ("RewardTrainer",),
-}
-
-Kind = Literal["string", "bool", "int", "float", "classlabel", "conversation", "sharegpt", "string_list",
-               "list", "struct", "media", "other"]
-
-_MEDIA = {"Image", "Audio", "Video", "Pdf", "Nifti"}
-_ROLE_KEYS = {"role", "content"}
-_SHAREGPT_KEYS = {"from", "value"}
-_SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
-                   "chatgpt": "assistant", "bard": "assistant", "bing": "assistant", "model": "assistant",
-                   "system": "system", "function_call": "assistant", "tool_call": "assistant",
-                   "observation": "tool", "function_response": "tool", "tool": "tool"}
-_CHAT_ROLES = {"system", "developer", "user", "assistant", "tool", "ipython", "function"}
-_TOOL_ROLES = {"tool", "ipython", "function"}
-_CONVERSATION_NAMES = ("conversations", "conversation", "dialog", "dialogue", "chat", "turns", "messages")
-_PROMPT_ALIASES = ("prompt", "question", "problem", "instruction", "query", "input")
-_ANSWER_ALIASES = ("completion", "answer", "solution", "response", "output", "answers", "target")
-_CONTEXT_ALIASES = ("context", "passage", "document")
 _SHARED_PREFIX_CHARS = 16
 _EVIDENCE_SHARE = 0.8
-
-
-# --- schema ---------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Column:
-    name: str
-    kind: Kind
-    type_text: str
-    fields: tuple[str, ...] = ()  # struct fields, or the fields of a list's items
-
-
-def parse_features(features: Mapping[str, Any] | Sequence[Any] | None) -> list[Column]:
-    """Columns from either viewer form: `{name: type}` (/info) or `[{name, type}]` (/first-rows)."""
-    if not features:
-        return []
-    if isinstance(features, Mapping):
-        items = list(features.items())
-    else:
-        items = [(f["name"], f["type"]) for f in features if isinstance(f, Mapping)]
-    return [column_from_type(name, t) for name, t in items]
-
-
-def _node(t: Any) -> tuple[str, Any]:
-    """A small tree: (value, dtype) | (classlabel, names) | (list, node) | (struct, {k: node}) | (media|other, name)."""
-    if isinstance(t, list):  # older viewers: a bare list holds a list of structs
-        return ("list", _node(t[0]) if t else ("other", "unknown"))
-    if not isinstance(t, Mapping):
-        return ("other", str(t))
-    kind = t.get("_type")
-    if kind is None:
-        return ("struct", {k: _node(v) for k, v in t.items()})
-    if kind == "Value":
-        return ("value", str(t.get("dtype", "")))
-    if kind == "ClassLabel":
-        return ("classlabel", list(t.get("names") or []))
-    if kind in ("List", "LargeList"):
-        return ("list", _node(t.get("feature")))
-    if kind == "Sequence":
-        inner = t.get("feature")
-        # datasets < 4: a Sequence of a dict is a dict of lists, not a list of dicts.
-        if isinstance(inner, Mapping) and "_type" not in inner:
-            return ("struct", {k: ("list", _node(v)) for k, v in inner.items()})
-        return ("list", _node(inner))
-    return ("media" if kind in _MEDIA else "other", str(kind))
-
-
-def _node_text(node: tuple[str, Any]) -> str:
-    tag, arg = node
-    if tag == "value":
-        return arg
-    if tag == "classlabel":
-        names = ", ".join(arg[:6]) + (", …" if len(arg) > 6 else "")
-        return f"class label ({names})"
-    if tag == "list":
-        return f"list of {_node_text(arg)}"
-    if tag == "struct":
-        return "{" + ", ".join(f"{k}: {_node_text(v)}" for k, v in arg.items()) + "}"
-    return arg
-
-
-def _value_kind(dtype: str) -> Kind:
-    if dtype in ("string", "large_string"):
-        return "string"
-    if dtype == "bool":
-        return "bool"
-    if dtype.startswith(("int", "uint")):
-        return "int"
-    if dtype.startswith(("float", "double")):
-        return "float"
-    return "other"
-
-
-def _list_kind(inner: tuple[str, Any]) -> tuple[Kind, tuple[str, ...]]:
-    tag, arg = inner
-    if tag == "value" and _value_kind(arg) == "string":
-        return "string_list", ()
-    if tag == "struct":
-        keys = set(arg)
-        if _ROLE_KEYS <= keys:
-            return "conversation", tuple(arg)
-        if _SHAREGPT_KEYS <= keys:
-            return "sharegpt", tuple(arg)
-        return "list", tuple(arg)
-    return "list", ()
-
-
-def column_from_type(name: str, t: Any) -> Column:
-    node = _node(t)
-    tag, arg = node
-    text = _node_text(node)
-    if tag == "value":
-        return Column(name, _value_kind(arg), text)
-    if tag == "classlabel":
-        return Column(name, "classlabel", text)
-    if tag == "list":
-        kind, fields = _list_kind(arg)
-        return Column(name, kind, text, fields)
-    if tag == "struct":
-        return Column(name, "struct", text, tuple(arg))
-    return Column(name, "media" if tag == "media" else "other", text)
-
-
-def column_from_values(name: str, values: Iterable[Any]) -> Column | None:
-    """When the schema says nothing useful (unknown or JSON types), read the kind off the values."""
-    for value in values:
-        if value is None:
-            continue
-        if isinstance(value, bool):
-            return Column(name, "bool", "bool")
-        if isinstance(value, str):
-            return Column(name, "string", "string")
-        if isinstance(value, int):
-            return Column(name, "int", "int64")
-        if isinstance(value, float):
-            return Column(name, "float", "float64")
-        if isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
-            keys = set().union(*(v.keys() for v in value))
-            kind: Kind = "conversation" if _ROLE_KEYS <= keys else "sharegpt" if _SHAREGPT_KEYS <= keys else "list"
-            return Column(name, kind, "list of {" + ", ".join(sorted(keys)) + "}", tuple(sorted(keys)))
-        if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
-            return Column(name, "string_list", "list of string")
-        return None
-    return None
-
-
-def _refine(columns: list[Column], rows: Sequence[Mapping[str, Any]]) -> list[Column]:
-    known = {c.name for c in columns}
-    out = []
-    for col in columns:
-        if col.kind == "other":
-            col = column_from_values(col.name, (r.get(col.name) for r in rows)) or col
-        out.append(col)
-    for name in (rows[0].keys() if rows and not columns else ()):
-        if name not in known:
-            guessed = column_from_values(name, (r.get(name) for r in rows))
-            out.append(guessed or Column(name, "other", "unknown"))
-    return out
-
-
-# --- conversations ------------------------------------------------------------------------------
-
-@dataclass
-class MessagesAnalysis:
-    """What the conversations in one column look like, over the rows read."""
-
-    column: str
-    style: Literal["role/content", "from/value"]
-    rows: int = 0
-    unreadable: int = 0
-    roles: Counter[str] = field(default_factory=Counter)
-    rows_with_system: int = 0
-    system_not_first: int = 0
-    rows_with_tool_calls: int = 0
-    alternation_errors: int = 0
-    not_starting_with_user: int = 0
-    not_ending_with_assistant: int = 0
-    empty_turns: int = 0
-    unknown_roles: Counter[str] = field(default_factory=Counter)
-    examples: list[str] = field(default_factory=list)
-
-    def summary(self) -> str:
-        roles = ", ".join(f"{r} {n}" for r, n in self.roles.most_common()) or "none"
-        parts = [f"roles {roles}",
-                 f"system turns in {self.rows_with_system} row(s)"
-                 + (f" ({self.system_not_first} not first)" if self.system_not_first else ""),
-                 f"tool calls in {self.rows_with_tool_calls} row(s)",
-                 f"alternation errors in {self.alternation_errors} row(s)"]
-        if self.not_starting_with_user:
-            parts.append(f"{self.not_starting_with_user} row(s) do not start with a user turn")
-        if self.not_ending_with_assistant:
-            parts.append(f"{self.not_ending_with_assistant} row(s) do not end with an assistant turn")
-        if self.empty_turns:
-            parts.append(f"{self.empty_turns} empty turn(s)")
-        if self.unknown_roles:
-            parts.append("roles no chat template knows: " + ", ".join(sorted(self.unknown_roles)))
-        if self.unreadable:
-            parts.append(f"{self.unreadable} row(s) unreadable (truncated by the viewer)")
-        text = f"Messages '{self.column}' ({self.style}, {self.rows} row(s) read): " + "; ".join(parts)
-        if self.examples:
-            text += ". E.g. " + "; ".join(self.examples[:3])
-        return text
-
-
-def _role_of(message: Mapping[str, Any], style: str) -> str:
-    if style == "from/value":
-        raw = str(message.get("from") or "").lower()
-        return _SHAREGPT_ROLES.get(raw, raw)
-    return str(message.get("role") or "").lower()
-
-
-def _has_tool_call(message: Mapping[str, Any], style: str) -> bool:
-    if style == "from/value":
-        return str(message.get("from") or "").lower() in ("function_call", "tool_call")
-    return bool(message.get("tool_calls") or message.get("function_call"))
-
-
-def _is_empty(message: Mapping[str, Any], style: str) -> bool:
-    content = message.get("value" if style == "from/value" else "content")
-    return content is None or (isinstance(content, str | list) and len(content) == 0)
-
-
-class _Walk:
-    """One conversation, turn by turn: is the order one a chat template accepts?"""
-
-    def __init__(self, style: str) -> None:
-        self.style = style
-        self.prev: str | None = None  # user, assistant, assistant_call, tool
-        self.errors: list[str] = []
-
-    def step(self, index: int, role: str, message: Mapping[str, Any]) -> None:
-        if role in _TOOL_ROLES:
-            if self.prev not in ("assistant_call", "tool"):
-                self.errors.append(f"a {role} turn without a tool call before it at turn {index}")
-            self.prev = "tool"
-        elif role == "assistant":
-            if self.prev in ("assistant", "assistant_call"):
-                self.errors.append(f"assistant after assistant at turn {index}")
-            self.prev = "assistant_call" if _has_tool_call(message, self.style) else "assistant"
-        elif role == "user":
-            if self.prev == "user":
-                self.errors.append(f"user after user at turn {index}")
-            elif self.prev == "assistant_call":
-                self.errors.append(f"user turn before the tool result at turn {index}")
-            self.prev = "user"
-
-
-def _analyse_row(acc: MessagesAnalysis, conversation: list[Any], row_index: int, expect_question: bool,
-                 expect_answer: bool) -> None:
-    walk = _Walk(acc.style)
-    first_turn: str | None = None
-    last_turn: str | None = None
-    system_seen = tool_call_seen = False
-    for i, message in enumerate(conversation):
-        if not isinstance(message, Mapping):
-            acc.unreadable += 1
-            return
-        role = _role_of(message, acc.style)
-        acc.roles[role or "(none)"] += 1
-        if role not in _CHAT_ROLES:
-            acc.unknown_roles[role or "(none)"] += 1
-        if role in ("system", "developer"):
-            system_seen = True
-            if i != 0:
-                acc.system_not_first += 1
-            continue
-        tool_call_seen = tool_call_seen or role in _TOOL_ROLES or _has_tool_call(message, acc.style)
-        if _is_empty(message, acc.style) and not _has_tool_call(message, acc.style):
-            acc.empty_turns += 1
-        first_turn = first_turn or role
-        last_turn = role
-        walk.step(i, role, message)
-    acc.rows_with_system += system_seen
-    acc.rows_with_tool_calls += tool_call_seen
-    if walk.errors:
-        acc.alternation_errors += 1
-        acc.examples.append(f"row {row_index}: {walk.errors[0]}")
-    if expect_question and first_turn is not None and first_turn != "user":
-        acc.not_starting_with_user += 1
-    if expect_answer and last_turn != "assistant":
-        acc.not_ending_with_assistant += 1
-
-
-def analyse_messages(column: str, conversations: Iterable[Any], *, style: Literal["role/content", "from/value"]
-                     = "role/content", expect_question: bool = True, expect_answer: bool = True) -> MessagesAnalysis:
-    """Roles, system turns, tool calls and turn-order errors over the conversations of one column.
-
-    A whole conversation starts with a user turn (after any system turn) and ends with an assistant
-    turn; a prompt column need not end with an answer, a completion column need not start with a question.
-    """
-    acc = MessagesAnalysis(column, style)
-    for index, conversation in enumerate(conversations):
-        if conversation is None:
-            continue
-        acc.rows += 1
-        if not isinstance(conversation, list):
-            acc.unreadable += 1
-            continue
-        _analyse_row(acc, conversation, index, expect_question, expect_answer)
-    return acc
 
 
 # --- classification -------------------------------------------------------------------------------
@@ -422,13 +133,40 @@ def _implicit_prompt(s: _Schema) -> tuple[bool, bool]:
     return sum(verdicts) >= _EVIDENCE_SHARE * len(verdicts), True
 
 
+def _repeats_prompt(prompt: Any, answer: Any) -> bool | None:
+    """Does a chosen/rejected value start with the row's prompt again? None: cannot tell."""
+    if isinstance(prompt, str) and prompt.strip():
+        if isinstance(answer, str):
+            return answer.lstrip().startswith(prompt.strip())
+        if isinstance(answer, list) and answer and isinstance(answer[0], Mapping):
+            first = next((m for m in answer if str(m.get("role")) not in ("system", "developer")), None)
+            return first is not None and str(first.get("role")) == "user" and \
+                str(first.get("content") or "").strip() == prompt.strip()
+    if isinstance(prompt, list) and prompt and isinstance(answer, list):
+        return answer[:len(prompt)] == prompt
+    return None
+
+
+def _prompt_repeated(s: _Schema) -> bool:
+    """On the rows read, chosen and rejected both start with the prompt column's content."""
+    verdicts = []
+    for row in s.rows:
+        seen = [_repeats_prompt(row.get("prompt"), row.get(k)) for k in ("chosen", "rejected")]
+        if None not in seen:
+            verdicts.append(all(seen))
+    return bool(verdicts) and sum(verdicts) >= _EVIDENCE_SHARE * len(verdicts)
+
+
 def _preference_labels(s: _Schema, notes: list[str]) -> set[str]:
     chosen, rejected, prompt = s.kind("chosen"), s.kind("rejected"), s.kind("prompt")
     if chosen not in ("string", "conversation") or chosen != rejected:
         return set()
     out: set[str] = set()
-    if prompt == chosen:
+    repeated = prompt in ("string", "conversation") and _prompt_repeated(s)
+    if prompt == chosen or repeated:
         out.add("dpo_explicit")
+        if repeated:
+            notes.append(_DUPLICATED_PROMPT + (_DUPLICATED_EXTRACTED if prompt != chosen else _DUPLICATED_TWICE))
     else:
         shared, seen = _implicit_prompt(s)
         if shared:
@@ -438,6 +176,14 @@ def _preference_labels(s: _Schema, notes: list[str]) -> set[str]:
     if out:
         out.add("reward")
     return out
+
+
+_DUPLICATED_PROMPT = ("The prompt is duplicated: 'chosen' and 'rejected' start with the content of 'prompt' again. "
+                      "Drop the 'prompt' column (chosen/rejected are then dpo_implicit) or strip the prompt from "
+                      "chosen/rejected")
+_DUPLICATED_EXTRACTED = ("; as it is, TRL's maybe_extract_prompt takes the prompt out of chosen/rejected again "
+                         "because 'prompt' is text and they are conversations")
+_DUPLICATED_TWICE = "; as it is, DPOTrainer would train on the prompt twice"
 
 
 def _sft_labels(s: _Schema) -> set[str]:
@@ -451,10 +197,20 @@ def _sft_labels(s: _Schema) -> set[str]:
         out.add("sft_prompt_completion")
     if any(c.kind == "sharegpt" for c in s.cols.values()):
         out.add("sft_sharegpt")
-    alpaca_input = s.kind("input")
-    if s.kind("instruction") == "string" and s.kind("output") == "string" and alpaca_input in (None, "string"):
+    if _alpaca_columns(s) is not None:
         out.add("sft_alpaca")
     return out
+
+
+def _alpaca_columns(s: _Schema) -> tuple[str, str | None, str] | None:
+    """(instruction, input or None, output) under any of the instruction-input-output namings."""
+    instruction, output = s.first_of(ALPACA_INSTRUCTION), s.first_of(ALPACA_OUTPUT)
+    if instruction is None or output is None:
+        return None
+    given = next((n for n in ALPACA_INPUT if n in s.cols), None)
+    if given is not None and s.kind(given) != "string":
+        return None
+    return instruction, given, output
 
 
 def _other_labels(s: _Schema) -> set[str]:
@@ -464,13 +220,22 @@ def _other_labels(s: _Schema) -> set[str]:
         out.add("kto")
     if prompt in ("string", "conversation"):
         out.add("grpo")
+        if _stepwise(s):
+            out.add("stepwise")
     return out
+
+
+def _stepwise(s: _Schema) -> bool:
+    """A prompt, the steps of its completion (texts) and one label per step (bool or 0/1)."""
+    labels = s.cols.get(STEPWISE_LABELS)
+    return (s.kind(STEPWISE_COMPLETIONS) == "string_list" and labels is not None
+            and labels.type_text in ("list of bool", "list of int64", "list of int32", "list of int8"))
 
 
 def classify(features: Mapping[str, Any] | Sequence[Any] | None,
              rows: Sequence[Mapping[str, Any]] = ()) -> FormatReport:
     """Every label the data fits as it is, the conversions that would make it fit others, and notes."""
-    columns = _refine(parse_features(features), rows)
+    columns = refine(parse_features(features), rows)
     s = _Schema({c.name: c for c in columns}, rows)
     notes: list[str] = []
     fits = _sft_labels(s) | _preference_labels(s, notes) | _other_labels(s)
@@ -486,9 +251,9 @@ def classify(features: Mapping[str, Any] | Sequence[Any] | None,
 def _sharegpt_conversion(s: _Schema, col: Column) -> str:
     seen = Counter(str(m.get("from")) for conv in s.values(col.name) if isinstance(conv, list)
                    for m in conv if isinstance(m, Mapping))
-    mapping = ", ".join(f"{raw} → {_SHAREGPT_ROLES[raw.lower()]}" for raw in seen
-                        if raw.lower() in _SHAREGPT_ROLES) or "human → user, gpt → assistant, system → system"
-    unknown = sorted(raw for raw in seen if raw.lower() not in _SHAREGPT_ROLES)
+    mapping = ", ".join(f"{raw} → {SHAREGPT_ROLES[raw.lower()]}" for raw in seen
+                        if raw.lower() in SHAREGPT_ROLES) or "human → user, gpt → assistant, system → system"
+    unknown = sorted(raw for raw in seen if raw.lower() not in SHAREGPT_ROLES)
     text = (f"Convert: sft_sharegpt -> sft_messages by mapping from/value to role/content ({mapping}) "
             f"and naming the column 'messages' instead of '{col.name}'")
     return text + (f"; decide what to do with 'from' values {', '.join(unknown)}" if unknown else "")
@@ -502,19 +267,19 @@ def _json_conversation(text: Any) -> bool:
     except ValueError:
         return False
     return isinstance(value, list) and bool(value) and all(
-        isinstance(v, Mapping) and (_ROLE_KEYS <= v.keys() or _SHAREGPT_KEYS <= v.keys()) for v in value)
+        isinstance(v, Mapping) and (ROLE_KEYS <= v.keys() or SHAREGPT_KEYS <= v.keys()) for v in value)
 
 
 def _conversation_rename(s: _Schema, fits: set[str]) -> list[str]:
     if "sft_messages" in fits:
         return []
-    for name in _CONVERSATION_NAMES:
+    for name in CONVERSATION_NAMES:
         values = s.values(name)
         if s.kind(name) == "string" and values and all(_json_conversation(v) for v in values):
             return [f"Convert: column '{name}' -> sft_messages by parsing its JSON text (json.loads) into a list "
                     "of messages" + ("" if name == "messages" else " named 'messages'")]
     reserved = {"prompt", "completion", "chosen", "rejected"}
-    for name in _CONVERSATION_NAMES:
+    for name in CONVERSATION_NAMES:
         col = s.cols.get(name)
         if col and col.kind == "conversation" and name not in reserved and name != "messages":
             return [f"Convert: column '{name}' -> sft_messages by renaming it to 'messages'"]
@@ -522,10 +287,13 @@ def _conversation_rename(s: _Schema, fits: set[str]) -> list[str]:
 
 
 def _alpaca_conversions(s: _Schema) -> list[str]:
-    with_input = " (+ \"\\n\\n\" + input when input is not empty)" if "input" in s.cols else ""
-    return [f"Convert: sft_alpaca -> sft_prompt_completion by prompt = instruction{with_input}, completion = output",
-            f"Convert: sft_alpaca -> sft_messages by a user turn = instruction{with_input} and an assistant "
-            "turn = output"]
+    found = _alpaca_columns(s)
+    assert found is not None
+    instruction, given, output = found
+    joined = f" (+ \"\\n\\n\" + {given} when {given} is not empty)" if given else ""
+    return [f"Convert: sft_alpaca -> sft_prompt_completion by prompt = {instruction}{joined}, completion = {output}",
+            f"Convert: sft_alpaca -> sft_messages by a user turn = {instruction}{joined} and an assistant "
+            f"turn = {output}"]
 
 
 def _answer_source(s: _Schema, name: str) -> str:
@@ -540,18 +308,21 @@ def _answer_source(s: _Schema, name: str) -> str:
 def _qa_conversions(s: _Schema, fits: set[str]) -> list[str]:
     """Question/answer-style columns under other names (gsm8k, squad, dolly, HelpSteer...)."""
     out: list[str] = []
-    prompt_col = s.first_of(_PROMPT_ALIASES)
-    answer_col = next((n for n in _ANSWER_ALIASES if n in s.cols and n != prompt_col
-                       and s.kind(n) in ("string", "struct", "string_list")), None)
+    prompt_col = s.first_of(PROMPT_ALIASES)
     if prompt_col is None:
         return out
-    context_col = s.first_of(_CONTEXT_ALIASES)
+    answers = [n for n in ANSWER_ALIASES if n in s.cols and n != prompt_col
+               and s.kind(n) in ("string", "struct", "string_list")]
+    # a worked solution is what to train on; a bare final answer is what a reward function checks
+    answer_col = "solution" if "solution" in answers else next(iter(answers), None)
+    reward_col = "answer" if "answer" in answers else answer_col
+    context_col = s.first_of(CONTEXT_ALIASES)
     context = f" with '{context_col}' put before it" if context_col else ""
     if answer_col and not fits & {"sft_prompt_completion", "sft_alpaca", "sft_messages"}:
         out.append(f"Convert: {prompt_col}/{answer_col} -> sft_prompt_completion by making '{prompt_col}'{context} "
                    f"the prompt and {_answer_source(s, answer_col)} the completion")
     if "grpo" not in fits:
-        keep = f" (keep {_answer_source(s, answer_col)} for the reward function)" if answer_col else ""
+        keep = f" (keep {_answer_source(s, reward_col)} for the reward function)" if reward_col else ""
         out.append(f"Convert: {prompt_col} -> grpo by making '{prompt_col}'{context} the 'prompt' column{keep}")
     return out
 
@@ -572,7 +343,7 @@ def _preference_conversions(s: _Schema, fits: set[str]) -> list[str]:
 
 
 def _unprompted_preference(s: _Schema) -> str:
-    prompt_col = s.first_of(_PROMPT_ALIASES, ("string", "conversation"))
+    prompt_col = s.first_of(PROMPT_ALIASES, ("string", "conversation"))
     if prompt_col == "prompt" and s.kind("chosen") == "conversation":
         return ("Convert: prompt/chosen/rejected -> dpo_explicit by making 'prompt' a conversation "
                 "([{'role': 'user', 'content': prompt}]) like chosen/rejected")
@@ -586,6 +357,51 @@ def _unprompted_preference(s: _Schema) -> str:
     return "Convert: chosen/rejected -> dpo_explicit needs a prompt column: chosen/rejected hold only the answers"
 
 
+def _response_pair(s: _Schema) -> tuple[str, str] | None:
+    for base in RESPONSE_BASES:
+        for a, b in PAIR_SUFFIXES:
+            first, second = base + a, base + b
+            if s.kind(first) in ("string", "conversation") and s.kind(first) == s.kind(second):
+                return first, second
+    return None
+
+
+def _pairwise_conversions(s: _Schema) -> list[str]:
+    """Two responses and the verdict of which won, or a list of candidates with the one chosen."""
+    winner = next((n for n in WINNER_NAMES if n in s.cols), None)
+    pair = _response_pair(s)
+    if pair and winner:
+        return [_pair_conversion(s, f"{pair[0]}/{pair[1]}/{winner}", s.kind(pair[0]) == "conversation",
+                                 f"the response '{winner}' names", ties=s.kind(winner) == "string")]
+    for name in CANDIDATE_LISTS:
+        col = s.cols.get(name)
+        if col is None or col.kind not in ("string_list", "list"):
+            continue
+        if winner and winner != name:
+            item = f"{name}[{winner}]" + ("['text']" if "text" in col.fields else "")
+            return [_pair_conversion(s, f"{name}/{winner}", False, f"{item}", ties=False)]
+        if "rank" in col.fields:
+            return [_pair_conversion(s, f"{name} ranked by 'rank'", False, "the best-ranked answer",
+                                     ties=False, other="the worst-ranked one")]
+    return []
+
+
+def _pair_conversion(s: _Schema, source: str, whole_conversations: bool, chosen: str, *, ties: bool,
+                     other: str = "the other") -> str:
+    prompt = next((n for n in PREFERENCE_PROMPTS if n in s.cols), None)
+    if whole_conversations:
+        target, how = "dpo_implicit", ""
+    elif prompt == "prompt":
+        target, how = "dpo_explicit", ", keeping 'prompt'"
+    elif prompt:
+        target, how = "dpo_explicit", f", with '{prompt}' as 'prompt'" + (" (its post text)" if prompt == "info" else "")
+    else:
+        target, how = "dpo_explicit", " (a prompt column is needed too)"
+    drop = ", dropping ties" if ties else ""
+    return (f"Convert: {source} -> {target} by taking {chosen} as 'chosen' and {other} as 'rejected'"
+            f"{how}{drop} (as it is, these are judgements of responses, not preference pairs)")
+
+
 def _conversions(s: _Schema, fits: set[str]) -> list[str]:
     out: list[str] = []
     for col in s.cols.values():
@@ -597,6 +413,8 @@ def _conversions(s: _Schema, fits: set[str]) -> list[str]:
     if "kto" in fits and "sft_prompt_completion" not in fits:
         out.append("Convert: kto -> sft_prompt_completion by keeping the rows with label = true")
     out += _preference_conversions(s, fits)
+    if not fits & {"dpo_explicit", "dpo_implicit"}:
+        out += _pairwise_conversions(s)
     label = _is_classification(s)
     if label and s.kind("text") == "string":
         out.append(f"Convert: text/{label} -> sft_prompt_completion by making 'text' the prompt and the name of '{label}' "

@@ -365,8 +365,8 @@ inspect_dataset_tool = Tool(
         "Inspect a Hugging Face Hub dataset through the dataset viewer before training on it: configs, splits "
         "and row counts, schema, sample rows, parquet sizes, the conversations' roles/system turns/tool calls, "
         "and one line 'Fits: ...' naming the training formats the data fits as it is (sft_messages, sft_text, "
-        "sft_prompt_completion, sft_sharegpt, sft_alpaca, dpo_explicit, dpo_implicit, kto, grpo, reward, or "
-        "none), with 'Convert: ...' lines for what other formats need."
+        "sft_prompt_completion, sft_sharegpt, sft_alpaca, dpo_explicit, dpo_implicit, kto, grpo, reward, "
+        "stepwise, or none), with 'Convert: ...' lines for what other formats need."
     ),
     args=InspectDatasetArgs,
     handler=_inspect,
