@@ -48,7 +48,7 @@ async def test_orm_core_insert_and_update_writes_are_all_redacted(db: Database) 
                   estimated_cost_usd=0.0, requester="U", platform="slack", workspace="T", channel="C"))
         await s.flush()
         await s.execute(update(Job).where(Job.id == "j1").values(log_tail=f"token {TOKEN}\n{SHAPED}",
-                                                                 message=f"failed: {TOKEN}"))
+                                                                 message=f"failed: {TOKEN}\n" + "step 1\n" * 800))
         s.add(AuditEvent(kind="job_finished", actor="intern", detail={"error": f"bad {TOKEN}"}))
         s.add(CacheEntry(key="k", value=json.dumps({"body": f"Bearer {TOKEN}"}), expires_at=now + timedelta(hours=1)))
     for table in ("messages", "work_items", "jobs", "audit_events", "cache_entries"):
@@ -59,6 +59,7 @@ async def test_orm_core_insert_and_update_writes_are_all_redacted(db: Database) 
         job = await s.get(Job, "j1")
         entry = await s.get(CacheEntry, "k")
     assert job is not None and job.log_tail == "token [REDACTED]\n[REDACTED]"
+    assert job.message == "failed: [REDACTED]\n" + "step 1\n" * 800  # a long text, redacted once
     assert entry is not None and json.loads(entry.value) == {"body": "Bearer [REDACTED]"}
 
 
