@@ -3,11 +3,15 @@ what, what a bad value gets (a private reply, nothing changed), and what the cha
 
 from __future__ import annotations
 
+import io
+import json
 from typing import Any
 
 from sqlalchemy import select
 
+from intern.bot.export import export_audit
 from intern.bot.models import ChannelPolicy
+from intern.bot.settings import Settings
 from intern.standins.slack import SlackStandIn
 from tests.e2e.harness import Harness, wait_until
 from tests.governance.conftest import StartBot
@@ -108,6 +112,27 @@ async def test_a_non_administrator_is_refused_privately_and_nothing_changes(bot:
         assert "Nothing was changed" in answer.text
     assert await all_rows(bot) == {}
     assert await audit_events(bot, "policy_changed") == []
+
+
+async def test_a_refused_policy_change_is_audited_and_exported(bot: Harness) -> None:
+    tries = [("policy budget 500", BYSTANDER, "Only administrators"),
+             ("policy frobnicate 3", BYSTANDER, "Only administrators"),  # refused before its words are read
+             ("policy workspace-budget 50", CHANNEL_ADMIN, "global administrators")]
+    assert (await command(bot, f"policy admins add <@{CHANNEL_ADMIN}>", ADMIN)).public
+    for words, user, why in tries:
+        answer = await command(bot, words, user)
+        assert not answer.public and why in answer.text
+    refused = await audit_events(bot, "policy_refused")
+    assert [(e.actor, e.detail["tried"], e.channel, e.workspace) for e in refused] == [
+        (user, words, "C0GENERAL", bot.slack.team_id) for words, user, _ in tries]
+    assert all(why in e.detail["reason"] for e, (_, _, why) in zip(refused, tries, strict=True))
+    out = io.StringIO()
+    assert await export_audit(Settings(**bot.env()), since=None, fmt="jsonl", out=out) == 0  # type: ignore[arg-type]
+    exported = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [(e["actor"], e["detail"]["tried"]) for e in exported if e["kind"] == "policy_refused"] == [
+        (user, words) for words, user, _ in tries]
+    rows = await all_rows(bot)
+    assert rows["C0GENERAL"]["monthly_budget_usd"] is None and "*" not in rows  # type: ignore[index]
 
 
 async def test_a_channel_administrator_runs_the_channel_but_not_the_workspace_budget(bot: Harness) -> None:

@@ -33,6 +33,10 @@ class PolicyError(ValueError):
     pass
 
 
+class PolicyRefused(PolicyError):
+    """The person may not make this change (as opposed to a change that is wrong in itself)."""
+
+
 async def run_command(bot: BotApp, cmd: Command) -> Reply:
     if cmd.name == "status":
         return await status(bot, cmd)
@@ -199,24 +203,43 @@ async def policy(bot: BotApp, cmd: Command) -> Reply:
         return await show_policy(bot, cmd)
     c = cmd.conversation
     try:
+        async with bot.rt.db.session() as db:
+            authorize_change(cmd, await policies.effective(db, c.platform, c.workspace, c.channel,
+                                                           bot.rt.settings.approvers), None)
         change = parse_policy(words, {f.name for f in bot.rt.prices.all()})
         await check_refs(bot, c, change)
         async with bot.rt.db.transaction() as db:
             # Any PolicyError raised in here rolls the whole change back.
             await change_policy(bot, db, cmd, change)
+    except PolicyRefused as exc:
+        await audit_refusal(bot, cmd, str(exc))
+        return Reply(f"{exc} Nothing was changed.", ok=False)
     except PolicyError as exc:
         return Reply(f"{exc} Nothing was changed.", ok=False)
     return Reply(f"Policy updated by <@{cmd.user}>: {change.summary}.")
 
 
+def authorize_change(cmd: Command, pol: policies.EffectivePolicy, change: Change | None) -> None:
+    """Refuses (PolicyRefused) a person who may not make `change`; with None, any change at all."""
+    is_global = cmd.user in pol.global_admins
+    if change is not None and change.workspace and not is_global:
+        raise PolicyRefused("Only global administrators (INTERN_APPROVERS) can set the workspace budget.")
+    if not (is_global or cmd.user in pol.admins):
+        raise PolicyRefused("Only administrators can change this channel's policy.")
+
+
+async def audit_refusal(bot: BotApp, cmd: Command, reason: str) -> None:
+    """Who tried which change, and why it was refused (the change itself was rolled back)."""
+    c = cmd.conversation
+    async with bot.rt.db.transaction() as db:
+        audit.record(db, "policy_refused", actor=cmd.user[:64], platform=c.platform, workspace=c.workspace,
+                     channel=c.channel, tried=f"policy {' '.join(cmd.args.split())}"[:500], reason=reason)
+
+
 async def change_policy(bot: BotApp, db: Any, cmd: Command, change: Change) -> None:
     c = cmd.conversation
     pol = await policies.effective(db, c.platform, c.workspace, c.channel, bot.rt.settings.approvers)
-    is_global = cmd.user in pol.global_admins
-    if change.workspace and not is_global:
-        raise PolicyError("Only global administrators (INTERN_APPROVERS) can set the workspace budget.")
-    if not (is_global or cmd.user in pol.admins):
-        raise PolicyError("Only administrators can change this channel's policy.")
+    authorize_change(cmd, pol, change)
     channel = policies.WORKSPACE if change.workspace else c.channel
     row = await policies.load_row(db, c.platform, c.workspace, channel)
     if row is None:
