@@ -48,7 +48,9 @@ def test_the_system_prompt_tables_come_from_the_pricing_data() -> None:
     assert "Today is 2025-06-01" in text and "`acme`" in text
     live = [Flavor("gpu-test-x9", "Test GPU", 7.25, 1, "X9", 99), *STATIC_FLAVORS[:2]]
     text = prompts.system_prompt(today="2025-06-01", namespace=None, flavors=live)
-    assert "| gpu-test-x9 | 1x X9 | 99 | 7.25 |" in text and "| h200x8 |" not in text
+    assert "| gpu-test-x9 | 1x X9 | 99 GB | ? | 7.25 |" in text and "| h200x8 |" not in text
+    assert "| l4x4 | 4x L4 | 24 GB | yes |" in hardware_table_markdown()  # per GPU, never the sum
+    assert "| t4-small | 1x T4 | 16 GB | no |" in hardware_table_markdown()
     assert "(the Hub token's owner)" in text
 
 

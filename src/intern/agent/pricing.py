@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from intern.agent.errors import ToolArgumentError
+from intern.agent.hardware import GPUS
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,16 @@ class Flavor:
     @property
     def is_free(self) -> bool:
         return self.hourly_usd == 0
+
+    @property
+    def vram_per_gpu(self) -> int:
+        """What one process can use: a plain script does not pool the GPUs' memory."""
+        return self.vram_gb // self.gpus if self.gpus else 0
+
+    def gpu_text(self) -> str:
+        """'4x A100, 80 GB each' / '1x L4, 24 GB' (per GPU, never the sum)."""
+        each = " each" if self.gpus > 1 else ""
+        return f"{self.gpus}x {self.gpu_model}, {self.vram_per_gpu} GB{each}"
 
 
 def _f(name: str, pretty: str, hourly: float, gpus: int = 0, model: str | None = None, vram: int = 0,
@@ -203,8 +214,11 @@ def max_cost(flavor: Flavor, timeout_seconds: int) -> float:
 
 
 def hardware_table_markdown(flavors: list[Flavor] | None = None) -> str:
-    rows = ["| flavor | GPU | VRAM | $/hour |", "|---|---|---|---|"]
+    rows = ["| flavor | GPUs | memory per GPU | bf16 | $/hour |", "|---|---|---|---|---|"]
     for f in flavors or sorted(STATIC_FLAVORS, key=lambda f: (f.hourly_usd, f.name)):
         gpu = f"{f.gpus}x {f.gpu_model}" if f.gpus else "-"
-        rows.append(f"| {f.name} | {gpu} | {f.vram_gb or '-'} | {f.hourly_usd:.2f} |")
+        known = GPUS.get(f.gpu_model or "")
+        bf16 = "-" if not f.gpus else "?" if known is None else "yes" if known.bf16 else "no"
+        memory = f"{f.vram_per_gpu} GB" if f.gpus else "-"
+        rows.append(f"| {f.name} | {gpu} | {memory} | {bf16} | {f.hourly_usd:.2f} |")
     return "\n".join(rows)

@@ -174,7 +174,7 @@ async def describe(ctx: ToolContext, args: JobsArgs) -> ApprovalInfo:
 
 
 def _fields(ctx: ToolContext, flavor: Flavor, secs: int, args: JobsArgs) -> list[tuple[str, str]]:
-    hw = flavor.name + (f" ({flavor.gpus}x {flavor.gpu_model}, {flavor.vram_gb} GB)" if flavor.gpus else "")
+    hw = flavor.name + (f" ({flavor.gpu_text()})" if flavor.gpus else "")
     fields = [("Hardware flavor", hw),
               ("Timeout", format_duration(secs) + ("" if args.timeout else " (Hub default)"))]
     if args.command:
@@ -530,7 +530,7 @@ async def _hardware(ctx: ToolContext, args: JobsArgs) -> ToolResult:
     await ctx.prices.refresh()
     rows = []
     for f in ctx.prices.all():
-        gpu = f"{f.gpus}x {f.gpu_model} ({f.vram_gb} GB)" if f.gpus else (f.cpu or "CPU")
+        gpu = f.gpu_text() if f.gpus else (f.cpu or "CPU")
         rows.append(f"{f.name:<16} {gpu:<28} ${f.hourly_usd:.2f}/h")
     return ToolResult(f"Hardware flavors (prices from the {ctx.prices.source} table):\n" + "\n".join(rows))
 
