@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from intern.bot.models import AuditEvent, Job, Session, WorkItem
+from intern.bot.models import AuditEvent, InboundEvent, Job, Session, WorkItem
 from intern.standins.hub import HubStandIn
 from intern.standins.hub_jobs import jobs_state
 from intern.standins.llm import LLMStandIn, text_reply, tool_calls_reply
@@ -157,3 +157,40 @@ async def test_schedules_are_this_workspaces_and_deleting_one_needs_a_card(harne
     second = approval_id_of(next(c for c in cards(harness.slack, thread) if "scheduled delete" in c.text))
     await harness.sender.send_interaction(click(harness, "intern_approve", second, APPROVER, thread))
     await wait_until(lambda: sid not in jobs.scheduled, timeout=20)
+
+
+def llm_calls(h: Harness) -> int:
+    return sum(1 for r in h.llm.requests if r.path.endswith("/chat/completions"))
+
+
+async def test_another_slack_teams_events_are_acknowledged_and_dropped(harness: Harness) -> None:
+    adapter = harness.proc.rt.adapters["slack"]  # type: ignore[union-attr]
+    # The first request of all, before the bot token's team is known: stored, then dropped at work time.
+    early = mention_event("spend the operator's money", user="U0OUTSIDER", team="T0OTHER")
+    r = await harness.sender.send_event(early, team_id="T0OTHER")
+    assert r.status == 200
+    await wait_until(lambda: count(harness, AuditEvent, AuditEvent.kind == "workspace_refused"), timeout=20)
+    assert await count(harness, Session, Session.active.is_(True)) == 0
+    # Once known, another team's request stores nothing at all.
+    assert adapter.serves(harness.slack.team_id) is True
+    before = await count(harness, InboundEvent)
+    late = mention_event("and again", user="U0OUTSIDER", team="T0OTHER")
+    r = await harness.sender.send_event(late, team_id="T0OTHER")
+    assert r.status == 200
+    slash = await harness.sender.send_slash_command({"command": "/intern", "text": "ask train", "team_id": "T0OTHER",
+                                                     "user_id": "U0OUTSIDER", "channel_id": "C0GENERAL"})
+    assert slash.status == 200
+    assert await count(harness, InboundEvent) == before
+    assert await count(harness, Session) == 1
+    assert llm_calls(harness) == 0
+    assert harness.slack.posted(thread_ts=early["ts"]) == [] and harness.slack.posted(thread_ts=late["ts"]) == []
+
+
+async def test_the_workspace_is_the_envelopes_team_never_the_posters(harness: Harness) -> None:
+    # Slack Connect: a guest from another organisation posts in one of our channels; the event is
+    # delivered for our team, and `event.team` names the guest's home team.
+    event = mention_event("fine-tune a small model", user=REQUESTER, team="T0GUESTORG")
+    await harness.sender.send_event(event)
+    await wait_until(lambda: cards(harness.slack, event["ts"]), timeout=20)
+    assert await count(harness, Session, Session.workspace == harness.slack.team_id) == 1
+    assert await count(harness, Session, Session.workspace == "T0GUESTORG") == 0

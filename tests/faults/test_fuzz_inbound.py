@@ -65,7 +65,7 @@ def test_slack_events_never_crash_and_only_people_get_through(data: st.DataObjec
     bot = data.draw(st.sampled_from([BOT, None, ""]))
     body_for = body if isinstance(body, dict) else {"event": body}
     msg = message_from_event(body_for, bot)
-    team_of(body_for, event)
+    team_of(body_for)
     if msg is None:
         return
     ev = body_for["event"]

@@ -164,3 +164,24 @@ async def test_oauth_mode_refuses_to_start_without_a_secret_key(migrated_url: st
             finally:
                 await proc.stop()
         assert await serve(Settings(**h.env()), migrate=True) == 2  # type: ignore[arg-type]
+
+
+async def test_intern_slack_teams_limits_who_may_install_and_be_served(migrated_url: str) -> None:
+    async with SlackStandIn() as slack, HubStandIn() as hub, LLMStandIn() as llm:
+        llm.rule = job_rule()
+        h = OAuthHarness(migrated_url, slack, hub, llm, approvers=APPROVER,  # type: ignore[arg-type]
+                         extra_env={"INTERN_SLACK_TEAMS": TEAM_A})
+        await h.start()
+        try:
+            await install(h, TEAM_A)
+            with pytest.raises(AssertionError):
+                await install(h, TEAM_B)
+            assert [r["team_id"] for r in await raw_rows(h, "slack_bots")] == [TEAM_A]
+            event = mention_event("hello", team=TEAM_B, bot_user_id=bot_user_of(TEAM_B))
+            assert (await h.sender_for(TEAM_B).send_event(event)).status == 200
+            assert await count(h, Session) == 0
+            served = mention_event("hello", team=TEAM_A, bot_user_id=bot_user_of(TEAM_A))
+            await h.sender_for(TEAM_A).send_event(served)
+            await wait_until(lambda: count(h, Session), timeout=20)
+        finally:
+            await h.stop()

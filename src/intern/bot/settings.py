@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     slack_api_url: str = Field("https://slack.com/api/", validation_alias="SLACK_API_URL")
     slack_client_id: str | None = Field(None, validation_alias="SLACK_CLIENT_ID")
     slack_client_secret: SecretStr | None = Field(None, validation_alias="SLACK_CLIENT_SECRET")
+    slack_teams_raw: str | None = Field(None, validation_alias="INTERN_SLACK_TEAMS")
 
     http_host: str = Field("0.0.0.0", validation_alias="INTERN_HTTP_HOST")
     http_port: int = Field(3000, validation_alias=AliasChoices("INTERN_HTTP_PORT", "PORT"))
@@ -53,6 +54,7 @@ class Settings(BaseSettings):
     discord_guild_ids: str | None = Field(None, validation_alias="DISCORD_GUILD_IDS")
 
     hf_token: SecretStr | None = Field(None, validation_alias="HF_TOKEN")
+    hf_read_token: SecretStr | None = Field(None, validation_alias="INTERN_HF_READ_TOKEN")
     hf_endpoint: str = Field("https://huggingface.co", validation_alias="HF_ENDPOINT")
     hf_namespace: str | None = Field(None, validation_alias="INTERN_HF_NAMESPACE")
     datasets_server_url: str = Field(
@@ -71,6 +73,7 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(30.0, ge=2, validation_alias="INTERN_LEASE_SECONDS")
     max_iterations: int = Field(300, gt=0, validation_alias="INTERN_MAX_ITERATIONS")
     workers: int = Field(8, gt=0, validation_alias="INTERN_WORKERS")
+    max_sessions_per_user_hour: int = Field(20, ge=0, validation_alias="INTERN_MAX_SESSIONS_PER_USER_HOUR")
     docs_dir: str | None = Field(None, validation_alias="INTERN_DOCS_DIR")
     docs_max_age_hours: float = Field(168.0, gt=0, validation_alias="INTERN_DOCS_MAX_AGE_HOURS")
     mcp_servers: str | None = Field(None, validation_alias="INTERN_MCP_SERVERS")
@@ -109,6 +112,11 @@ class Settings(BaseSettings):
         raw = self.approvers_raw or ""
         return frozenset(p.strip() for p in raw.split(",") if p.strip())
 
+    @cached_property
+    def slack_teams(self) -> frozenset[str]:
+        """INTERN_SLACK_TEAMS: the only Slack team ids served (empty: no limit beyond the installs)."""
+        return frozenset(p.strip() for p in (self.slack_teams_raw or "").split(",") if p.strip())
+
     @property
     def slack_enabled(self) -> bool:
         return bool(self.slack_bot_token and self.slack_signing_secret) or bool(
@@ -140,6 +148,7 @@ class Settings(BaseSettings):
             self.slack_client_secret,
             self.discord_token,
             self.hf_token,
+            self.hf_read_token,
             self.s2_api_key,
             self.secret_key,
         ):

@@ -205,7 +205,7 @@ class Process:
                                  if s.slack_signing_secret else "",
                                  api_url=s.slack_api_url, bot=self.bot,
                                  app_token=s.slack_app_token.get_secret_value() if s.slack_app_token else None,
-                                 oauth=self.slack_oauth)
+                                 oauth=self.slack_oauth, teams=s.slack_teams)
             self.rt.adapters["slack"] = slack
             if s.slack_app_token:
                 self.socket_handler = slack

@@ -352,7 +352,28 @@ class Worker:
 
     # --- turns ----------------------------------------------------------------------------------
 
+    async def served(self, sid: str, item: WorkItem) -> bool:
+        """Whether the session's workspace is served. A request stored before the adapter knew (its
+        workspace not yet learnt) is decided here: another workspace's session ends unanswered."""
+        async with self.rt.db.session() as db:
+            s = await db.get(Session, sid)
+        assert s is not None
+        check = getattr(self.rt.adapter(s.platform), "serves_workspace", None)
+        if check is None or await check(s.workspace):
+            return True
+        log.warning("session %s belongs to workspace %r, which is not served here: dropped", sid, s.workspace[:32])
+        async with self.rt.db.transaction() as db:
+            await db.execute(update(Session).where(Session.id == sid).values(active=False, status="ended"))
+            await db.execute(update(WorkItem).where(WorkItem.session_id == sid, WorkItem.status == "queued",
+                                                    WorkItem.id != item.id)
+                             .values(status="done", error="workspace not served", finished_at=now()))
+            audit.record(db, "workspace_refused", platform=s.platform, workspace=s.workspace, channel=s.channel,
+                         session_id=sid)
+        return False
+
     async def turn(self, sid: str, item: WorkItem) -> None:
+        if not await self.served(sid, item):
+            return
         retry = item.attempts > 1
         async with self.rt.db.transaction() as db:
             s = await db.get(Session, sid)

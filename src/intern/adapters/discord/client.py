@@ -30,6 +30,7 @@ MEMBERS_PAGE = 1000
 FILE_LIMIT = 8 * 1024 * 1024
 DM_REFUSAL = ("Intern works in server channels, not in direct messages: run `/intern ask` in a channel of "
               "your server. Nothing was changed.")
+OTHER_GUILD = "Intern does not serve this server (it is not in DISCORD_GUILD_IDS). Nothing was changed."
 UNKNOWN_BUTTON = "This button is not one of Intern's current buttons, so nothing was changed."
 FAILED = "Sorry, that failed on my side; nothing was changed. Try again in a moment."
 ACCEPTED_TEXT = {
@@ -223,6 +224,17 @@ class DiscordAdapter:
             return False
         return True
 
+    def serves(self, guild_id: int | None) -> bool:
+        """DISCORD_GUILD_IDS, when set, are the only servers whose requests are taken."""
+        return guild_id is not None and (not self.guild_ids or guild_id in self.guild_ids)
+
+    async def _foreign(self, interaction: discord.Interaction[Any]) -> bool:
+        """True (and the person told privately) when the interaction comes from a server not served."""
+        if interaction.guild_id is None or self.serves(interaction.guild_id):
+            return False
+        await self._answer(interaction, OTHER_GUILD)
+        return True
+
     async def _answer(self, interaction: discord.Interaction[Any], text: str) -> None:
         try:
             for piece in outbound.chunks(outbound.markdown(text)):
@@ -242,6 +254,8 @@ class DiscordAdapter:
             await self._guarded(interaction, self._ask(interaction, task))
 
     async def _ask(self, interaction: discord.Interaction[Any], task: str) -> None:
+        if await self._foreign(interaction):
+            return
         here = place_of(interaction.channel, interaction.guild_id)
         if here is None:
             await self._answer(interaction, DM_REFUSAL)
@@ -295,6 +309,8 @@ class DiscordAdapter:
             await self._guarded(interaction, self._command(interaction, name, args))
 
     async def _command(self, interaction: discord.Interaction[Any], name: str, args: str) -> None:
+        if await self._foreign(interaction):
+            return
         here = place_of(interaction.channel, interaction.guild_id)
         if here is None:
             await self._answer(interaction, DM_REFUSAL)
@@ -316,6 +332,8 @@ class DiscordAdapter:
             await self._guarded(interaction, self._stop(interaction))
 
     async def _stop(self, interaction: discord.Interaction[Any]) -> None:
+        if await self._foreign(interaction):
+            return
         here = place_of(interaction.channel, interaction.guild_id)
         if here is None:
             await self._answer(interaction, DM_REFUSAL)
@@ -338,6 +356,8 @@ class DiscordAdapter:
             await self._guarded(interaction, self._press(interaction, action, value))
 
     async def _press(self, interaction: discord.Interaction[Any], action: str, value: str) -> None:
+        if await self._foreign(interaction):
+            return
         click = inbound.click(f"intern:{action}:{value}", user=str(interaction.user.id),
                               guild_id=interaction.guild_id, interaction_id=str(interaction.id),
                               roles=role_ids(interaction.user))
@@ -365,7 +385,8 @@ class DiscordAdapter:
     # --- inbound: messages -------------------------------------------------------------------
 
     async def on_discord_message(self, message: discord.Message) -> None:
-        if message.guild is None or message.author.bot or message.webhook_id is not None:
+        if message.guild is None or message.author.bot or message.webhook_id is not None \
+                or not self.serves(message.guild.id):
             return
         try:
             here = await self._place_of_message(message)

@@ -6,6 +6,7 @@ Events are persisted before the 200 goes back (`process_before_response=True`); 
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import logging
 from typing import TYPE_CHECKING, Any
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -42,6 +44,9 @@ _request_outcome: contextvars.ContextVar[dict[str, bool] | None] = contextvars.C
     "slack_request_outcome", default=None)
 
 
+# url_verification carries no team; clicks are refused (privately) by the approval's workspace check.
+PASS_THROUGH = ("url_verification", "block_actions")
+
 SLASH_HELP = ("*Intern* — `/intern ask <task>` starts a session in a new thread of this channel "
               "(or mention @intern with the task). `/intern status`, `/intern budget` and `/intern policy …` "
               "show this channel's sessions, spend and policy; `/intern history [words]` lists the workspace's "
@@ -52,8 +57,13 @@ class SlackAdapter:
     platform = PLATFORM
 
     def __init__(self, *, bot_token: str | None, signing_secret: str, api_url: str, bot: Any,
-                 app_token: str | None = None, oauth: SlackOAuth | None = None) -> None:
+                 app_token: str | None = None, oauth: SlackOAuth | None = None,
+                 teams: frozenset[str] = frozenset()) -> None:
         self.bot = bot
+        # INTERN_SLACK_TEAMS; with a bot token the token's own team (auth.test) is served and no other.
+        self.teams = teams
+        self._team_id: str | None = None
+        self._learning: asyncio.Task[None] | None = None
         self.api_url = api_url
         # With OAuth every workspace has its own bot token: outbound calls go through client_for().
         self.oauth = oauth
@@ -65,7 +75,7 @@ class SlackAdapter:
         # with 401 and nothing stored); bolt checking it again would only cost time.
         self.app = AsyncApp(client=self.client, signing_secret=signing_secret, process_before_response=True,
                             raise_error_for_unhandled_request=False, request_verification_enabled=False,
-                            oauth_settings=oauth.settings if oauth else None)
+                            oauth_settings=oauth.settings if oauth else None, before_authorize=self._served_only)
         if oauth is not None:
             self.app.enable_token_revocation_listeners()
         self._bot_user_id: str | None = None
@@ -103,9 +113,56 @@ class SlackAdapter:
 
     async def bot_user_id(self) -> str | None:
         if self._bot_user_id is None:
-            auth = await self.client.auth_test()
-            self._bot_user_id = auth.get("user_id")
+            await self._learn_identity()
         return self._bot_user_id
+
+    async def _learn_identity(self) -> None:
+        auth = await self.client.auth_test()
+        self._bot_user_id = auth.get("user_id")
+        if self.oauth is None and auth.get("team_id"):
+            self._team_id = str(auth["team_id"])
+
+    def _learn_later(self) -> None:
+        """Learn the bot token's team in the background: a request is never held up by the Web API."""
+        if self._learning is None or self._learning.done():
+            self._learning = asyncio.get_running_loop().create_task(self._learn_quietly())
+
+    async def _learn_quietly(self) -> None:
+        try:
+            await self._learn_identity()
+        except Exception as exc:
+            log.warning("auth.test failed (%s); the workspace is checked again at the next request",
+                        type(exc).__name__)
+
+    def serves(self, team: str) -> bool | None:
+        """Whether requests of this Slack team are served; None while the bot token's team is not
+        known yet (the request is then stored and decided when it is worked on)."""
+        if not team or (self.teams and team not in self.teams):
+            return False
+        if self.oauth is not None:
+            return True  # the installs decide further: a team without one is not authorized
+        if self._team_id is not None:
+            return team == self._team_id
+        if len(self.teams) == 1:
+            return True  # the one configured team
+        self._learn_later()
+        return None
+
+    async def serves_workspace(self, workspace: str) -> bool:
+        """At work time: the final answer (asking Slack who the bot token belongs to if need be)."""
+        if self.serves(workspace) is None:
+            await self._learn_identity()
+        return self.serves(workspace) is True
+
+    async def _served_only(self, body: dict[str, Any], next: Any) -> BoltResponse | None:
+        """Before authorization: another team's event or command is acknowledged and dropped (nothing
+        stored, no token looked up for it). A button click goes on: the card's own check refuses a
+        clicker of another workspace privately."""
+        if body.get("type") in PASS_THROUGH or self.serves(team_of(body)) is not False:
+            await next()
+            return None
+        log.info("dropped a Slack request of team %r: not served here", team_of(body)[:32])
+        return BoltResponse(status=200, body="")
 
     # --- inbound ----------------------------------------------------------------------------------
 
@@ -193,7 +250,7 @@ class SlackAdapter:
     async def _on_home_opened(self, body: dict[str, Any], event: dict[str, Any]) -> None:
         if event.get("tab", "home") != "home" or not event.get("user"):
             return
-        self.bot.spawn(self.publish_home(team_of(body, event), str(event["user"])))
+        self.bot.spawn(self.publish_home(team_of(body), str(event["user"])))
 
     async def publish_home(self, workspace: str, user: str) -> None:
         from intern.adapters.slack.home import publish_home

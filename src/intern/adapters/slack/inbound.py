@@ -12,13 +12,17 @@ HUMAN_SUBTYPES = {None, "thread_broadcast", "file_share", "me_message"}
 ACTIONS = {"intern_approve": "approve", "intern_deny": "deny", "intern_stop": "stop"}
 
 
-def team_of(body: dict[str, Any], event: dict[str, Any] | None = None) -> str:
-    team = (event or {}).get("team") or body.get("team_id")
+def team_of(body: dict[str, Any]) -> str:
+    """The workspace a request was delivered for: the envelope's team. Never `event.team` or the
+    user's `team_id`: in Slack Connect channels those name the poster's home team, whose policy (if
+    any) is not the channel's."""
+    team = body.get("team_id")
+    auths = body.get("authorizations")
+    if not team and isinstance(auths, list) and auths and isinstance(auths[0], dict):
+        team = auths[0].get("team_id")
     if not team and isinstance(body.get("team"), dict):
         team = body["team"].get("id")
-    if not team and isinstance(body.get("user"), dict):
-        team = body["user"].get("team_id")
-    return str(team or "")
+    return str(team) if isinstance(team, str) else ""
 
 
 def message_from_event(body: dict[str, Any], bot_user_id: str | None) -> UserMessage | None:
@@ -38,7 +42,7 @@ def message_from_event(body: dict[str, Any], bot_user_id: str | None) -> UserMes
     if not isinstance(channel, str) or not isinstance(ts, str):
         return None
     text = event.get("text") if isinstance(event.get("text"), str) else ""
-    team = team_of(body, event)
+    team = team_of(body)
     mention = f"<@{bot_user_id}>" if bot_user_id else None
     mentioned = event.get("type") == "app_mention" or bool(mention and mention in text) \
         or event.get("channel_type") == "im"

@@ -85,9 +85,11 @@ class EncryptedInstallationStore(AsyncInstallationStore):
     """slack_sdk's SQLAlchemy installation store, with every token encrypted before it is written and
     decrypted after it is read."""
 
-    def __init__(self, client_id: str, engine: AsyncEngine, cipher: TokenCipher) -> None:
+    def __init__(self, client_id: str, engine: AsyncEngine, cipher: TokenCipher,
+                 teams: frozenset[str] = frozenset()) -> None:
         self.inner = _Tables(client_id=client_id, engine=engine, logger=log)
         self.cipher = cipher
+        self.teams = teams  # INTERN_SLACK_TEAMS: when set, the only teams that may install
 
     @property
     def logger(self) -> logging.Logger:
@@ -117,10 +119,17 @@ class EncryptedInstallationStore(AsyncInstallationStore):
                     return None
         return item
 
+    def _allowed(self, team_id: str | None) -> None:
+        if self.teams and team_id not in self.teams:
+            # bolt answers the install with its failure page; nothing is stored.
+            raise PermissionError(f"Slack team {team_id} may not install this Intern (INTERN_SLACK_TEAMS)")
+
     async def async_save(self, installation: Installation) -> None:
+        self._allowed(installation.team_id)
         await self.inner.async_save(self._sealed(installation))
 
     async def async_save_bot(self, bot: Bot) -> None:
+        self._allowed(bot.team_id)
         await self.inner.async_save_bot(self._sealed(bot))
 
     async def async_find_bot(self, *, enterprise_id: str | None, team_id: str | None,
@@ -147,10 +156,10 @@ class SlackOAuth:
     """Everything OAuth mode needs: bolt's settings and the bot token of each workspace."""
 
     def __init__(self, *, client_id: str, client_secret: str, secret_key: str, engine: AsyncEngine,
-                 api_url: str) -> None:
+                 api_url: str, teams: frozenset[str] = frozenset()) -> None:
         if not client_id or not client_secret:
             raise SlackSetupError("Slack OAuth needs both SLACK_CLIENT_ID and SLACK_CLIENT_SECRET.")
-        self.installations = EncryptedInstallationStore(client_id, engine, TokenCipher(secret_key))
+        self.installations = EncryptedInstallationStore(client_id, engine, TokenCipher(secret_key), teams)
         self.states = AsyncSQLAlchemyOAuthStateStore(expiration_seconds=STATE_SECONDS, engine=engine, logger=log)
         self.settings = AsyncOAuthSettings(
             client_id=client_id, client_secret=client_secret, scopes=list(BOT_SCOPES), user_scopes=[],
@@ -201,4 +210,4 @@ def oauth_from_settings(settings: Any, engine: AsyncEngine) -> SlackOAuth | None
         raise SlackSetupError("Slack OAuth needs SLACK_SIGNING_SECRET too (it verifies every request from Slack).")
     key = settings.secret_key.get_secret_value() if settings.secret_key else ""
     return SlackOAuth(client_id=client_id or "", client_secret=secret or "", secret_key=key, engine=engine,
-                      api_url=settings.slack_api_url)
+                      api_url=settings.slack_api_url, teams=settings.slack_teams)
