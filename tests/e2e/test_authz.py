@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from intern.bot.models import AuditEvent, InboundEvent, Job, Session, WorkItem
+from intern.bot.models import AuditEvent, ChannelPolicy, InboundEvent, Job, Session, SpendEntry, WorkItem
+from intern.bot.policy import month_of
 from intern.standins.hub import HubStandIn
 from intern.standins.hub_jobs import jobs_state
 from intern.standins.llm import LLMStandIn, text_reply, tool_calls_reply
@@ -194,3 +195,53 @@ async def test_the_workspace_is_the_envelopes_team_never_the_posters(harness: Ha
     await wait_until(lambda: cards(harness.slack, event["ts"]), timeout=20)
     assert await count(harness, Session, Session.workspace == harness.slack.team_id) == 1
     assert await count(harness, Session, Session.workspace == "T0GUESTORG") == 0
+
+
+async def spend_all_of(h: Harness, channel: str, budget: float) -> None:
+    assert h.proc is not None
+    async with h.proc.rt.db.transaction() as db:
+        db.add(ChannelPolicy(platform="slack", workspace=h.slack.team_id, channel=channel, approvers=[],
+                             admins=[], monthly_budget_usd=budget))
+        db.add(SpendEntry(platform="slack", workspace=h.slack.team_id, channel=channel, kind="job", ref="earlier",
+                          amount_usd=budget, final=True, month=month_of()))
+
+
+async def test_a_spent_budget_stops_model_spend_before_the_turn_starts(harness: Harness) -> None:
+    await spend_all_of(harness, "C0GENERAL", 5.0)
+    event = mention_event("fine-tune a small model", user=REQUESTER)
+    await harness.sender.send_event(event)
+    await wait_until(lambda: any("budget" in t for t in harness.slack.texts(thread_ts=event["ts"])), timeout=20)
+    told = next(t for t in harness.slack.texts(thread_ts=event["ts"]) if "budget" in t)
+    assert "This channel's monthly budget of $5.00 is spent" in told and "policy budget" in told
+    assert llm_calls(harness) == 0
+
+
+async def test_a_turn_stops_at_the_next_step_once_its_spend_used_the_budget(harness: Harness) -> None:
+    assert harness.proc is not None
+    async with harness.proc.rt.db.transaction() as db:  # the job's $3.00 is auto-approved and is all there is
+        db.add(ChannelPolicy(platform="slack", workspace=harness.slack.team_id, channel="C0GENERAL", approvers=[],
+                             admins=[], monthly_budget_usd=3.0, auto_approve_below_usd=5.0))
+    event = mention_event("fine-tune a small model", user=REQUESTER)
+    await harness.sender.send_event(event)
+    await wait_until(lambda: jobs_state(harness.hub).created, timeout=20)
+    await wait_until(lambda: any("budget" in t for t in harness.slack.texts(thread_ts=event["ts"])), timeout=20)
+    assert llm_calls(harness) == 1  # the step that launched; not the one after it
+
+
+async def test_new_sessions_per_user_and_hour_are_limited(stands: tuple[SlackStandIn, HubStandIn, LLMStandIn],
+                                                          migrated_url: str) -> None:
+    slack, hub, llm = stands
+    llm.rule = lambda request: text_reply("Hello.")
+    h = Harness(migrated_url, slack, hub, llm, extra_env={"INTERN_MAX_SESSIONS_PER_USER_HOUR": "2"})
+    await h.start()
+    try:
+        for _ in range(3):
+            await h.sender.send_event(mention_event("a small question", user=OTHER))
+        await wait_until(lambda: slack.ephemerals(user=OTHER), timeout=20)
+        assert "2 sessions in the last hour" in slack.ephemerals(user=OTHER)[0].text
+        assert await count(h, Session, Session.started_by == OTHER) == 2
+        # Others are not affected.
+        await h.sender.send_event(mention_event("my own question", user=REQUESTER))
+        await wait_until(lambda: count(h, Session, Session.started_by == REQUESTER), timeout=20)
+    finally:
+        await h.stop()

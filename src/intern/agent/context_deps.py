@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         JobRegistry,
         LaunchLedger,
         SandboxRegistry,
+        SpendGuard,
         TeamHistory,
         TextRedactor,
     )
@@ -63,6 +64,7 @@ class ToolDeps:
     s2_retry: RetryPolicy | None = None  # how long paper sources wait out rate limits
     team_history: TeamHistory | None = None  # the runs of the turn's own workspace
     jobs: JobRegistry | None = None  # which Hub jobs are this workspace's, and who may control them
+    budget: SpendGuard | None = None  # asked before every model call of the research sub-agent
 
 
 class MissingDependency(ToolFeedback):

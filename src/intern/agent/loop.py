@@ -19,7 +19,7 @@ from intern.agent.errors import ContextOverflow, ToolFeedback, TurnStopped
 from intern.agent.events import AssistantReply, Notice, ToolFinished, ToolStarted, TurnStarted, UsageRecorded
 from intern.agent.guardrails.doom_loop import RepetitionGuard
 from intern.agent.guardrails.redaction import Redactor
-from intern.agent.ports import LLM, ApprovalGate, EventSink, GateAnswer, LLMResponse, Transcript
+from intern.agent.ports import LLM, ApprovalGate, EventSink, GateAnswer, LLMResponse, SpendGuard, Transcript
 from intern.agent.tools.base import ApprovalRequest, ToolRegistry, ToolResult, canonical_spec, spec_hash
 
 log = logging.getLogger(__name__)
@@ -58,10 +58,15 @@ class Agent:
         context: ContextManager,
         redactor: Redactor,
         max_iterations: int = 300,
+        budget: SpendGuard | None = None,
     ) -> None:
         self.llm, self.tools, self.transcript, self.gate = llm, tools, transcript, gate
         self.events, self.ctx, self.system_prompt, self.model = events, ctx, system_prompt, model
         self.context, self.redactor, self.max_iterations = context, redactor, max_iterations
+        self.budget = budget
+        # The estimate of a step's cost: the last step's. Each request carries the one before it and
+        # more, so the next step costs at least about as much.
+        self.step_cost = 0.0
         context.attach(events=events, redactor=redactor)
         self.schemas = tools.schemas()  # pydantic builds them in milliseconds: once per turn, not per step
         self.schemas_text = tools.schemas_text()
@@ -109,6 +114,7 @@ class Agent:
         hint: str | None = None
         for attempt in range(TRUNCATION_RETRIES + 1):
             view = await self.prepared_view(extra=hint)
+            await self.check_budget()
             try:
                 response = await self.llm.complete(model=self.model, messages=view, tools=self.schemas)
             except ContextOverflow:
@@ -118,12 +124,21 @@ class Agent:
                 continue
             await self.events.emit(UsageRecorded(response.model or self.model, response.usage.prompt_tokens,
                                                  response.usage.completion_tokens, response.usage.cost_usd))
+            self.step_cost = response.usage.cost_usd
             if response.finish_reason == "length" and response.tool_calls and attempt < TRUNCATION_RETRIES:
                 hint = ("Your previous reply was cut off by the output length limit while writing a tool call. "
                         "Send shorter arguments (split large files into several writes) or fewer calls at once.")
                 continue
             return response
         return response
+
+    async def check_budget(self) -> None:
+        """Before every model call: a spent budget stops the turn (spend on the model counts too)."""
+        if self.budget is None:
+            return
+        refusal = await self.budget.refusal(self.step_cost)
+        if refusal:
+            raise TurnStopped(refusal, reason="budget")
 
     async def prepared_view(self, extra: str | None = None) -> list[dict[str, Any]]:
         view = await self.context.view(self.system_prompt, self.messages, self.model, self.schemas,

@@ -209,3 +209,10 @@ class TextRedactor(Protocol):
     def redact(self, text: str) -> str: ...
 
     def redact_obj(self, obj: Any) -> Any: ...
+
+
+class SpendGuard(Protocol):
+    """Whether the turn may spend `estimate_usd` more on the model (the channel's and the workspace's
+    budgets). Returns None when it may, else what to tell the thread."""
+
+    async def refusal(self, estimate_usd: float) -> str | None: ...

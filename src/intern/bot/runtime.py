@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from intern.agent.docs.index import DocsIndex
     from intern.agent.guardrails.redaction import Redactor
     from intern.agent.hub import HubClient
-    from intern.agent.ports import LLM, Cache, JobRegistry, TeamHistory
+    from intern.agent.ports import LLM, Cache, JobRegistry, SpendGuard, TeamHistory
     from intern.agent.pricing import PriceTable
     from intern.agent.tools.base import ToolRegistry
     from intern.agent.tools.mcp import McpConnections
@@ -81,7 +81,7 @@ class Runtime:
         self.status_throttle_base = value
 
     def tool_deps(self, llm: LLM, team_history: TeamHistory | None = None,
-                  jobs: JobRegistry | None = None) -> ToolDeps:
+                  jobs: JobRegistry | None = None, budget: SpendGuard | None = None) -> ToolDeps:
         """What the tools of a turn get from this process (`llm` is the turn's own model port,
         `team_history` the runs of its workspace, `jobs` its view of the workspace's jobs)."""
         from intern.agent.context_deps import ToolDeps
@@ -89,7 +89,7 @@ class Runtime:
 
         return ToolDeps(llm=llm, cache=self.cache, redactor=self.redactor, launches=Launches(self),
                         sandboxes=self.sandboxes, docs_index=self.docs_index, s2_api_key=self.s2_api_key,
-                        team_history=team_history, jobs=jobs)
+                        team_history=team_history, jobs=jobs, budget=budget)
 
     def adapter(self, platform: str) -> ChatAdapter:
         try:

@@ -19,6 +19,7 @@ import contextlib
 import contextvars
 import functools
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,6 +36,7 @@ from intern.agent.plan import PlanState
 from intern.agent.prompts import system_prompt
 from intern.bot import audit
 from intern.bot.approvals import Approvals, Gate
+from intern.bot.budgets import TurnBudget
 from intern.bot.history import WorkspaceHistory
 from intern.bot.inbox import claim_events, next_seqs
 from intern.bot.jobs import LAUNCHING, launches_of
@@ -70,12 +72,40 @@ class TurnScope:
 current_turn: contextvars.ContextVar[TurnScope | None] = contextvars.ContextVar("intern_turn", default=None)
 
 
+@dataclass(frozen=True)
+class Claimable:
+    id: str
+    channel: str  # platform:workspace:channel
+    user: str  # platform:starter
+
+
+def fair_pick(candidates: list[Claimable], room: int, held: list[Claimable], slots: int) -> list[Claimable]:
+    """Up to `room` of `candidates` (oldest first), so that no channel and no user holds all the
+    workers: each pick goes to the channel, then the user, holding the fewest sessions in hand, and
+    none may hold more than all the slots but one (that one is kept for everybody else)."""
+    cap = max(1, slots - 1)
+    channels = Counter(c.channel for c in held)
+    users = Counter(c.user for c in held)
+    left, chosen = list(candidates), []
+    while left and len(chosen) < room:
+        eligible = [c for c in left if channels[c.channel] < cap and users[c.user] < cap]
+        if not eligible:
+            break
+        best = min(eligible, key=lambda c: (channels[c.channel], users[c.user]))  # ties: the oldest
+        chosen.append(best)
+        left.remove(best)
+        channels[best.channel] += 1
+        users[best.user] += 1
+    return chosen
+
+
 class Worker:
     def __init__(self, rt: Runtime, slots: int | None = None, poll_seconds: float = 1.0) -> None:
         self.rt = rt
         self.slots = slots or rt.settings.workers
         self.poll_seconds = poll_seconds
         self.running: dict[str, asyncio.Task[None]] = {}
+        self.owners: dict[str, Claimable] = {}  # channel and starter of each session in hand
         self._held: dict[str, tuple[asyncio.Future[Any], bool]] = {}
         self._keeper: asyncio.Task[None] | None = None
         self._accepting = True
@@ -120,25 +150,30 @@ class Worker:
                     await t
 
     async def claim(self, room: int = 1) -> list[str]:
-        """Lease up to `room` sessions that have work; returns their ids."""
+        """Lease up to `room` sessions that have work; returns their ids. Fairly: see `fair_pick`."""
         t = now()
         free = or_(Session.lease_owner.is_(None), Session.lease_expires_at < t)
         has_work = exists().where(WorkItem.session_id == Session.id, WorkItem.status.in_(("queued", "running")),
                                   WorkItem.available_at <= t)
-        pick = select(Session.id).where(free, has_work)
+        pick = select(Session.id, Session.platform, Session.workspace, Session.channel, Session.started_by) \
+            .where(free, has_work)
         if self.running:
             pick = pick.where(Session.id.not_in(list(self.running)))
-        pick = pick.order_by(Session.updated_at).limit(max(1, min(room, CLAIM_BATCH)))
+        # A wider window than the room, to choose from fairly.
+        pick = pick.order_by(Session.updated_at).limit(CLAIM_BATCH)
         if self.rt.db.is_postgres:
             pick = pick.with_for_update(skip_locked=True)
         async with self.rt.db.transaction() as db:
-            ids = list((await db.execute(pick)).scalars().all())
-            if not ids:
+            rows = [Claimable(r[0], f"{r[1]}:{r[2]}:{r[3]}", f"{r[1]}:{r[4]}") for r in (await db.execute(pick)).all()]
+            chosen = fair_pick(rows, room, list(self.owners.values()), self.slots)
+            if not chosen:
                 return []
-            res = await db.execute(update(Session).where(and_(Session.id.in_(ids), free)).values(
+            res = await db.execute(update(Session).where(and_(Session.id.in_([c.id for c in chosen]), free)).values(
                 lease_owner=self.rt.owner, lease_expires_at=t + timedelta(seconds=self.rt.lease_seconds))
                 .returning(Session.id))
-            return list(res.scalars().all())
+            ids = list(res.scalars().all())
+        self.owners.update({c.id: c for c in chosen if c.id in ids})
+        return ids
 
     async def work_session(self, sid: str) -> None:
         released = False
@@ -154,6 +189,7 @@ class Worker:
             if not released:
                 await self.release(sid)
             self.running.pop(sid, None)
+            self.owners.pop(sid, None)
             self.rt.poke()
 
     async def advance(self, sid: str, done_id: int | None) -> WorkItem | None:
@@ -466,10 +502,11 @@ class Worker:
                                                    "INTERN_MODEL (e.g. `anthropic/claude-sonnet-4-5`).")
             return
         llm = YieldingLLM(self.rt.llm, self.rt)
+        budget = TurnBudget(self.rt, s)
         ctx = ToolContext(session_id=s.id, config=config, hub=self.rt.hub, http=self.rt.http, prices=self.rt.prices,
                           plan=PlanState.from_messages(messages), events=sink,
                           deps=self.rt.tool_deps(llm, WorkspaceHistory(self.rt, s.platform, s.workspace),
-                                                 TurnJobs(self.rt, s, requester)))
+                                                 TurnJobs(self.rt, s, requester), budget))
         context = ContextManager(llm, transcript, window_override=config.context_window_tokens)
         namespace = config.namespace or (await self.safe_namespace())
         agent = Agent(llm=llm, tools=self.rt.tools, transcript=transcript,
@@ -477,7 +514,7 @@ class Worker:
                       system_prompt=system_prompt(today=now().date().isoformat(), namespace=namespace,
                                                   flavors=self.rt.prices.all()),
                       model=s.model or config.model, context=context, redactor=self.rt.redactor,
-                      max_iterations=config.max_iterations)
+                      max_iterations=config.max_iterations, budget=budget)
         try:
             outcome = await agent.run(messages)
         except TurnStopped as stop:

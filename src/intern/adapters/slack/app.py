@@ -243,6 +243,9 @@ class SlackAdapter:
             await ack(text="Sorry, I could not start the session on my side; nothing was started. Try again.",
                       response_type="ephemeral")
             return
+        if accepted.outcome == "refused":
+            await ack(text=accepted.message or "Refused; nothing was started.", response_type="ephemeral")
+            return
         await ack()
         if accepted.outcome == "command" and accepted.command is not None:
             self.bot.spawn(self._run_command(accepted.command))

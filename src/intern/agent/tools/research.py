@@ -40,7 +40,7 @@ from intern.agent.tools.base import Tool, ToolRegistry, ToolResult
 
 if TYPE_CHECKING:
     from intern.agent.context_deps import AgentConfig, ToolContext
-    from intern.agent.ports import LLM, LLMResponse, ToolCall
+    from intern.agent.ports import LLM, LLMResponse, SpendGuard, ToolCall
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +147,8 @@ class Research:
     def __init__(self, ctx: ToolContext, tools: ToolRegistry, args: ResearchArgs) -> None:
         llm = required(ctx.deps.llm, "Research is not available in this process: it was given no language model.")
         self.llm: LLM = llm
+        self.budget: SpendGuard | None = ctx.deps.budget
+        self.step_cost = 0.0
         self.tools, self.call_id, self.events = tools, ctx.call_id, ctx.events
         self.model = ctx.config.research_model or ctx.config.model
         self.context = ContextManager(llm, _Scratch(), window_override=research_window(llm, ctx.config, self.model),
@@ -195,8 +197,13 @@ class Research:
         return self.context.build(self.system, self.messages, self.model)
 
     async def ask(self, view: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> LLMResponse:
+        if self.budget is not None:
+            refusal = await self.budget.refusal(self.step_cost)
+            if refusal:
+                raise TurnStopped(refusal, reason="budget")  # ends the session's turn, not only the research
         response = await self.llm.complete(model=self.model, messages=view, tools=tools)
         u = response.usage
+        self.step_cost = u.cost_usd
         await self.events.emit(UsageRecorded(response.model or self.model, u.prompt_tokens, u.completion_tokens,
                                              u.cost_usd))
         return response

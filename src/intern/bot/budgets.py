@@ -1,0 +1,60 @@
+"""Budgets that stop model spend: the agent's `SpendGuard` port for one turn, and the per-user limit
+on new sessions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+
+from intern.bot import policy as policies
+from intern.bot.cards import money
+from intern.bot.models import Session
+from intern.bot.runtime import Runtime
+
+
+class TurnBudget:
+    """Asked before every model call of a turn (the research sub-agent's too)."""
+
+    def __init__(self, rt: Runtime, session: Session) -> None:
+        self.rt, self.session = rt, session
+
+    async def refusal(self, estimate_usd: float) -> str | None:
+        s = self.session
+        async with self.rt.db.session() as db:
+            pol = await policies.effective(db, s.platform, s.workspace, s.channel, self.rt.settings.approvers)
+            if pol.monthly_budget_usd is None and pol.workspace_budget_usd is None:
+                return None
+            view = await policies.budget_view(db, pol, s.platform, s.workspace, s.channel)
+        return spent_message(pol, view, estimate_usd)
+
+
+def spent_message(pol: policies.EffectivePolicy, view: policies.BudgetView, estimate_usd: float) -> str | None:
+    """Why the model may not be asked again, or None. A budget is spent when nothing is left or when
+    what is left cannot cover the next step's estimate."""
+    for left, budget, whose, how in (
+            (view.channel_left, pol.monthly_budget_usd, "This channel's", "`@intern policy budget <USD>`"),
+            (view.workspace_left, pol.workspace_budget_usd, "The workspace's",
+             "`@intern policy workspace-budget <USD>` (global administrators)")):
+        if left is not None and budget is not None and (left <= 1e-9 or left < estimate_usd):
+            return (f"{whose} monthly budget of {money(budget)} is spent ({money(max(left, 0.0))} left, the next "
+                    f"model step would cost about {money(estimate_usd)}), so I stopped before asking the model "
+                    f"again. An administrator can raise it with {how}; the session continues when you reply.")
+    return None
+
+
+async def sessions_started_last_hour(rt: Runtime, platform: str, user: str) -> int:
+    since = datetime.now(UTC) - timedelta(hours=1)
+    async with rt.db.session() as db:
+        return int((await db.execute(select(func.count()).select_from(Session).where(
+            Session.platform == platform, Session.started_by == user, Session.created_at >= since))).scalar_one())
+
+
+async def session_limit_refusal(rt: Runtime, platform: str, user: str) -> str | None:
+    """INTERN_MAX_SESSIONS_PER_USER_HOUR: the private answer to one session too many, or None."""
+    limit = rt.settings.max_sessions_per_user_hour
+    if await sessions_started_last_hour(rt, platform, user) < limit:
+        return None
+    return (f"You have started {limit} sessions in the last hour, the most one person may "
+            "(INTERN_MAX_SESSIONS_PER_USER_HOUR). Continue in one of your open threads, or try again later. "
+            "Nothing was started.")
