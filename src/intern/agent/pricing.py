@@ -10,77 +10,10 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from intern.agent.errors import ToolArgumentError
-from intern.agent.hardware import GPUS
-
-
-@dataclass(frozen=True)
-class Flavor:
-    name: str
-    pretty_name: str
-    hourly_usd: float
-    gpus: int = 0
-    gpu_model: str | None = None
-    vram_gb: int = 0  # total across GPUs, as the Hub lists it ("4x A100 (320 GB)")
-    cpu: str = ""
-    ram: str = ""
-
-    @property
-    def is_gpu(self) -> bool:
-        return self.gpus > 0
-
-    @property
-    def is_free(self) -> bool:
-        return self.hourly_usd == 0
-
-    @property
-    def vram_per_gpu(self) -> int:
-        """What one process can use: a plain script does not pool the GPUs' memory."""
-        return self.vram_gb // self.gpus if self.gpus else 0
-
-    def gpu_text(self) -> str:
-        """'4x A100, 80 GB each' / '1x L4, 24 GB' (per GPU, never the sum)."""
-        each = " each" if self.gpus > 1 else ""
-        return f"{self.gpus}x {self.gpu_model}, {self.vram_per_gpu} GB{each}"
-
-
-def _f(name: str, pretty: str, hourly: float, gpus: int = 0, model: str | None = None, vram: int = 0,
-       cpu: str = "", ram: str = "") -> Flavor:
-    return Flavor(name, pretty, hourly, gpus, model, vram, cpu, ram)
-
-
-# Static fallback, from the Hub's published Jobs hardware list (per-hour figures).
-STATIC_FLAVORS: tuple[Flavor, ...] = (
-    _f("cpu-basic", "CPU Basic", 0.01, cpu="2 vCPU", ram="16 GB"),
-    _f("cpu-upgrade", "CPU Upgrade", 0.03, cpu="8 vCPU", ram="32 GB"),
-    _f("cpu-xl", "CPU XL", 1.00, cpu="16 vCPU", ram="124 GB"),
-    _f("cpu-performance", "CPU Performance", 1.90, cpu="32 vCPU", ram="256 GB"),
-    _f("t4-small", "Nvidia T4 - small", 0.40, 1, "T4", 16),
-    _f("t4-medium", "Nvidia T4 - medium", 0.60, 1, "T4", 16),
-    _f("l4x1", "1x Nvidia L4", 0.80, 1, "L4", 24),
-    _f("l4x4", "4x Nvidia L4", 3.80, 4, "L4", 96),
-    _f("a10g-small", "Nvidia A10G - small", 1.00, 1, "A10G", 24),
-    _f("a10g-large", "Nvidia A10G - large", 1.50, 1, "A10G", 24),
-    _f("a10g-largex2", "2x Nvidia A10G - large", 3.00, 2, "A10G", 48),
-    _f("a10g-largex4", "4x Nvidia A10G - large", 5.00, 4, "A10G", 96),
-    _f("l40sx1", "1x Nvidia L40S", 1.80, 1, "L40S", 48),
-    _f("l40sx4", "4x Nvidia L40S", 8.30, 4, "L40S", 192),
-    _f("l40sx8", "8x Nvidia L40S", 23.50, 8, "L40S", 384),
-    _f("a100-large", "Nvidia A100 - large", 2.50, 1, "A100", 80),
-    _f("a100x4", "4x Nvidia A100", 10.00, 4, "A100", 320),
-    _f("a100x8", "8x Nvidia A100", 20.00, 8, "A100", 640),
-    _f("rtx-pro-6000", "1x RTX PRO 6000", 2.75, 1, "RTX PRO 6000", 96),
-    _f("rtx-pro-6000x2", "2x RTX PRO 6000", 5.50, 2, "RTX PRO 6000", 192),
-    _f("rtx-pro-6000x4", "4x RTX PRO 6000", 11.00, 4, "RTX PRO 6000", 384),
-    _f("rtx-pro-6000x8", "8x RTX PRO 6000", 22.00, 8, "RTX PRO 6000", 768),
-    _f("h200", "1x Nvidia H200", 5.00, 1, "H200", 141),
-    _f("h200x2", "2x Nvidia H200", 10.00, 2, "H200", 282),
-    _f("h200x4", "4x Nvidia H200", 20.00, 4, "H200", 564),
-    _f("h200x8", "8x Nvidia H200", 40.00, 8, "H200", 1128),
-)
+from intern.agent.hardware import GPUS, STATIC_FLAVORS, Flavor
 
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _TIMEOUT_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$", re.IGNORECASE)
