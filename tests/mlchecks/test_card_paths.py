@@ -76,3 +76,10 @@ async def test_scheduled_resume_gets_the_same_checks(ctx: ToolContext) -> None:
     push = [c for c in info.checks if "save_strategy" in c.text]
     assert push and push[0].level == "error" and 'save_strategy="no" uploads nothing' in push[0].text
     assert any(c.text.startswith("Timeout 3h fits") for c in info.checks)
+
+
+async def test_the_hubs_default_timeout_is_flagged_even_when_the_run_fits(ctx: ToolContext) -> None:
+    info = await describe(ctx, args(operation="run", script=SFT_05B, hardware_flavor="a10g-small"))
+    [line] = [c for c in info.checks if c.text.startswith("No timeout given")]
+    assert line.level == "warn"
+    assert line.text.startswith("No timeout given: the Hub default of 30 minutes applies, which fits: ≈ 6m")

@@ -249,7 +249,8 @@ def timeout_check(size: ModelSize | None, flavor: Flavor, facts: ScriptFacts, da
         return Check(level, f"{lead} is too short: {detail}")
     if est.seconds > timeout_seconds * hw.CLOSE_SHARE:
         return Check("warn", f"{lead} is close to the estimate: {detail}")
-    return Check("ok", f"{lead} fits: {detail}")
+    # DECISIONS: the Hub's default is flagged for training even when the run fits in it
+    return Check("ok" if timeout_given else "warn", f"{lead} fits: {detail}")
 
 
 async def _sizes(ctx: ToolContext, facts: ScriptFacts) -> list[ModelSize]:
