@@ -24,7 +24,7 @@ _KINDS = {
     "push": ("Pushes to the Hub", "No push to the Hub", "push_to_hub=", "hub_model_id=", "Push to the Hub depends",
              "The script pushes only before"),
     "dataset": ("Dataset ", "Could not check dataset", "No load_dataset", "The dataset in load_dataset"),
-    "launch": ("bf16", "tf32", "fp16=True", "vLLM"),
+    "launch": ("bf16", "tf32", "fp16=True", "vLLM", "The model is loaded in"),
     "hardware": ("Hardware ",),
     "timeout": ("Timeout ", "No timeout given"),
 }

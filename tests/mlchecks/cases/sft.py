@@ -220,6 +220,8 @@ trainer = SFTTrainer(model=model, train_dataset=load_dataset("trl-lib/Capybara",
 trainer.train()
 '''
 
+QUANTIZED_WITHOUT_ADAPTERS = QLORA_8B.replace("peft_config=peft_config, ", "")
+
 TF32_ON_T4 = SFT_05B_T4.replace("    fp16=True,\n", "    fp16=True,\n    tf32=True,\n")
 
 CASES = [
@@ -289,6 +291,11 @@ CASES = [
          {"push": "ok", "dataset": "ok", "launch": "error", "hardware": "ok", "timeout": "ok"},
          "bf16=True on a T4 stops at start; memory would fit (≈ 8.4 GB of 16); 6.8e16 / (65 TFLOPS x 20%) "
          "≈ 1.5 h, under 4 h."),
+    Case("4bit-without-adapters", QUANTIZED_WITHOUT_ADAPTERS, "l4x1", "4h",
+         {"push": "ok", "dataset": "ok", "launch": "error", "hardware": "ok", "timeout": "ok"},
+         "The QLoRA script with its peft_config removed: 4-bit weights cannot be trained, and transformers' Trainer "
+         "refuses a purely quantized model at start (memory and time as for QLoRA, ≈ 8 GB and ≈ 51 min).",
+         contains=("without adapters",)),
     Case("qlora-70b-a100", QLORA_70B, "a100-large", "8h",
          {"push": "ok", "dataset": "ok", "launch": None, "hardware": "ok", "timeout": "ok"},
          "70.6B x 0.55 = 38.8 GB frozen + 207M adapter params (20 x 16 x 8192 x 80) x 16 B = 3.3 GB + "

@@ -191,6 +191,9 @@ def launch_checks(size: ModelSize | None, flavor: Flavor, facts: ScriptFacts) ->
         out.append(Check("error", "fp16=True with the model loaded in float16 (full fine-tune): the gradient scaler "
                                   "stops at the first step (\"Attempting to unscale FP16 gradients\"); load it in "
                                   "float32 or use bf16"))
+    if recipe.quantization and not recipe.peft and facts.trainers:
+        out.append(Check("error", f"The model is loaded in {recipe.quantization} without adapters: the Trainer "
+                                  "refuses to fine-tune a purely quantized model; add a LoraConfig (peft_config=…)"))
     if recipe.use_vllm:
         out += _vllm_checks(size, flavor, facts)
     return out

@@ -252,7 +252,7 @@ class _Reader(ast.NodeVisitor):
             self._dataset(node)
         elif name == "from_pretrained":
             self._model(node)
-        elif name in ("LoraConfig", "get_peft_model", "prepare_model_for_kbit_training"):
+        elif name == "get_peft_model":  # a LoraConfig alone is not used until it is passed on
             self.set("peft", True, strong=True)
         elif name == "gradient_checkpointing_enable":
             self.set("gradient_checkpointing", True, strong=False)
@@ -378,6 +378,8 @@ class _Reader(ast.NodeVisitor):
 
     def _model(self, node: ast.Call) -> None:
         receiver = _receiver(node.func) or ""
+        if receiver.startswith("PeftModel") or receiver == "AutoPeftModelForCausalLM":
+            self.set("peft", True, strong=True)  # adapters loaded to train further
         if any(word in receiver for word in _NOT_MODELS):
             return
         if receiver.endswith(("ForSequenceClassification", "ForTokenClassification")):
@@ -411,8 +413,6 @@ class _Reader(ast.NodeVisitor):
             recipe.method = METHODS.get(recipe.trainer, recipe.trainer.removesuffix("Trainer") or recipe.trainer)
         elif facts.trains:
             recipe.method = CUSTOM_LOOP
-        if recipe.lora_rank is not None:
-            recipe.peft = True
         facts.pushes = list(dict.fromkeys(label for label, _ in self.pushes))
         recipe.post_training_pushes = self._post_training_pushes()
         return facts
