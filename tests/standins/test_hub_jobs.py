@@ -291,3 +291,38 @@ async def test_quiet_stream_keeps_alive_and_server_shutdown_ends_it() -> None:
             assert time.monotonic() - started < 2
     finally:
         await hub.stop()
+
+
+async def test_metrics_sample_of_a_running_job(api: HfApi, hub: HubStandIn, jobs: JobsState) -> None:
+    job = await run_simple(api, hub, flavor="a10g-largex2")
+    jobs.set_stage(job.id, "RUNNING")
+    jobs.set_gpu(job.id, utilization=87, memory_used_bytes=19_000_000_000)
+    samples = await call(lambda: list(api.fetch_job_metrics(job_id=job.id, namespace=hub.user)))
+    assert len(samples) == 1
+    sample = samples[0]
+    assert set(sample) == {"cpu_usage_pct", "cpu_millicores", "memory_used_bytes", "memory_total_bytes", "rx_bps",
+                           "tx_bps", "gpus", "replica"}
+    assert sample["cpu_millicores"] == 24_000 and sample["memory_total_bytes"] == 92 * 1024 ** 3
+    assert len(sample["gpus"]) == 2 and all(len(gid) == 8 for gid in sample["gpus"])
+    assert all(g == {"utilization": 87, "memory_used_bytes": 19_000_000_000, "memory_total_bytes": 24_000_000_000}
+               for g in sample["gpus"].values())
+
+
+async def test_metrics_follow_streams_a_sample_a_second_until_the_job_ends(
+        api: HfApi, hub: HubStandIn, jobs: JobsState) -> None:
+    jobs.metrics_interval = 0.05
+    job = await run_simple(api, hub, flavor="cpu-basic")
+    jobs.set_stage(job.id, "RUNNING")
+
+    def follow() -> list[dict[str, Any]]:
+        seen = []
+        for sample in api.fetch_job_metrics(job_id=job.id, namespace=hub.user, follow=True):
+            seen.append(sample)
+            if len(seen) == 3:
+                jobs.set_stage(job.id, "COMPLETED")
+        return seen
+
+    seen = await call(follow)
+    assert len(seen) >= 3 and all(s["gpus"] == {} for s in seen)  # a CPU flavor has no GPU
+    # A job that has ended answers 406, which huggingface_hub takes as "no metrics"
+    assert await call(lambda: list(api.fetch_job_metrics(job_id=job.id, namespace=hub.user))) == []

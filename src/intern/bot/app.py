@@ -11,7 +11,7 @@ from intern.bot import audit
 from intern.bot import policy as policies
 from intern.bot.approvals import Approvals
 from intern.bot.budgets import session_limit_refusal
-from intern.bot.chat import ApprovalClick, Command, Reply, StopClick, UserMessage
+from intern.bot.chat import ApprovalClick, Command, JobCancelClick, Reply, StopClick, UserMessage
 from intern.bot.inbox import NEW_SESSION_WORDS, Accepted, Inbox, is_stop, parse_command
 from intern.bot.jobs import JobWatcher
 from intern.bot.models import Session
@@ -80,6 +80,15 @@ class BotApp:
         if result.outcome == "duplicate":
             return Reply("Stop already requested.")
         return Reply("Stopping: the turn, its jobs and its pending approvals are being cancelled.")
+
+    async def on_cancel_job(self, click: JobCancelClick) -> Reply:
+        from intern.bot.alerts import cancel_from_click
+
+        try:
+            return await cancel_from_click(self.rt, click, self.approvals.is_member)
+        except Exception:
+            log.exception("job cancel click failed")
+            return Reply("Something went wrong on my side; the job was not cancelled. Try again.", ok=False)
 
     async def on_command(self, cmd: Command) -> Reply:
         from intern.bot.commands import run_command

@@ -59,13 +59,25 @@ class StopClick:
 
 
 @dataclass(frozen=True)
+class JobCancelClick:
+    """The Cancel button of a job alert; `job_id` is the Hub's job id."""
+
+    job_id: str
+    user: str
+    workspace: str
+    platform: str
+    event_key: str
+    user_groups: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Command:
-    """`@intern status|policy …|budget|history …` (Slack) or `/intern status|policy|budget|history`
+    """`@intern status|policy …|budget|history …|chart` (Slack) or `/intern status|policy|budget|history|chart`
     (Discord)."""
 
     conversation: Conversation
     user: str
-    name: Literal["status", "policy", "budget", "history", "stop"]
+    name: Literal["status", "policy", "budget", "history", "stop", "chart"]
     args: str = ""
     user_groups: tuple[str, ...] = ()
 
@@ -76,6 +88,7 @@ class Reply:
 
     text: str
     ok: bool = True
+    said: bool = False  # the answer is already in the conversation (a chart posted there)
 
 
 # --- outbound -----------------------------------------------------------------------------------
@@ -97,8 +110,8 @@ class MessageRef:
 
 @dataclass(frozen=True)
 class Button:
-    action: Literal["approve", "deny", "stop"]
-    value: str  # approval id or session id
+    action: Literal["approve", "deny", "stop", "cancel_job"]
+    value: str  # approval id, session id or (cancel_job) the Hub's job id
     label: str
 
 
@@ -130,6 +143,10 @@ class ChatAdapter(Protocol):
     async def post_private(self, conv: Conversation, user: str, text: str) -> None: ...
 
     async def attach_file(self, conv: Conversation, filename: str, content: str, title: str) -> None: ...
+
+    async def post_file(self, conv: Conversation, filename: str, data: bytes, *, title: str, comment: str) -> None:
+        """Post a file (a chart) in the conversation with a comment; raises when the platform refuses it."""
+        ...
 
     async def members_of(self, workspace: str, group_ref: str) -> set[str]:
         """Resolve a user group (Slack `<!subteam^…>`) or role (Discord `<@&…>`) to member ids."""

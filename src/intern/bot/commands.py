@@ -48,6 +48,10 @@ async def run_command(bot: BotApp, cmd: Command) -> Reply:
         from intern.bot.history import history_command
 
         return await history_command(bot, cmd)
+    if cmd.name == "chart":
+        from intern.bot.charting import chart_command
+
+        return await chart_command(bot.rt, cmd)
     return Reply(f"Unknown command `{cmd.name}`.", ok=False)
 
 

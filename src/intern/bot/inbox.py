@@ -27,7 +27,7 @@ from intern.bot.sessions import active_session, add_message, create_session
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("status", "policy", "budget", "history")
+COMMANDS = ("status", "policy", "budget", "history", "chart")
 STOP_WORDS = {"stop", "stop.", "stop!"}
 NEW_SESSION_WORDS = {"continue in a new session", "new session"}
 

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
@@ -37,6 +38,7 @@ from intern.bot.policy import month_of
 from intern.bot.runtime import Runtime
 from intern.bot.sessions import conversation_of
 from intern.bot.store import Backoff, log_failure, retry_transient
+from intern.bot.supervision import Limits, Supervision, chartable
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +156,12 @@ class JobWatcher:
         self.following: dict[str, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
         self._stopping = False
+
+    def card_interval(self) -> float:
+        """Seconds between two edits of one card: at least one, more when many jobs are followed so
+        that the whole process stays near `status_edits_per_second` edits a second."""
+        crowd = len(self.following) / max(self.rt.status_edits_per_second, 0.1)
+        return max(1.0, self.rt.status_throttle_seconds, crowd)
 
     def wake(self) -> None:
         self._wake.set()
@@ -297,7 +305,7 @@ class JobWatcher:
                     stage=NOT_LAUNCHED, message="the launch never reached the Hub"))
 
     async def follow(self, jid: str) -> None:
-        follower = JobFollower(self.rt, jid)
+        follower = JobFollower(self.rt, jid, self)
         try:
             await follower.run()
         except asyncio.CancelledError:
@@ -314,25 +322,43 @@ class JobWatcher:
 
 
 class JobFollower:
-    def __init__(self, rt: Runtime, jid: str) -> None:
-        self.rt, self.jid = rt, jid
+    """Follows one job: its stage (polled), its log stream and its GPU metrics (each on a thread of
+    its own, see `HubClient.call_streaming`), and once a second reads the new lines into its
+    `Supervision`, raises the alerts due, edits the status card when its line changed and writes
+    the job's live state and metric points."""
+
+    def __init__(self, rt: Runtime, jid: str, watcher: JobWatcher | None = None) -> None:
+        self.rt, self.jid, self.watcher = rt, jid, watcher
         self.lines: deque[str] = deque(maxlen=400)
+        self.fresh: deque[str] = deque()  # appended by the stream's thread, taken by `tick`
+        self.gpu_sample: dict[str, Any] | None = None  # the latest, set by the metrics thread
+        self.sup = Supervision()
+        self.stage = ""
+        self.raised: set[str] = set()
         self._closed = threading.Event()
-        self._log_task: asyncio.Task[None] | None = None
-        self._last_card = 0.0
+        self._tasks: list[asyncio.Task[None]] = []
         self._raw_seen = 0
+        self._shown = ""  # the job's line as last put on the card
+        self._written = 0.0
 
     def close(self) -> None:
         self._closed.set()
-        if self._log_task is not None:
-            self._log_task.cancel()
+        for task in self._tasks:
+            task.cancel()
 
     async def run(self) -> None:
         async with self.rt.db.session() as db:
             job = await db.get(Job, self.jid)
         assert job is not None and job.hf_job_id
-        self._log_task = asyncio.create_task(self.follow_logs(job.hf_job_id, job.namespace))
-        stage = job.stage
+        from intern.bot.alerts import raised_kinds
+
+        self.raised = await raised_kinds(self.rt, job.id)
+        self.sup = Supervision(flavor=job.flavor, hourly_usd=job.hourly_usd, timeout_seconds=job.timeout_seconds)
+        self.stage = job.stage
+        self._tasks = [asyncio.create_task(self.follow_stream(self._pump, job.hf_job_id, job.namespace, "log")),
+                       asyncio.create_task(self.follow_stream(self._pump_metrics, job.hf_job_id, job.namespace,
+                                                              "metrics")),
+                       asyncio.create_task(self.supervise(job))]
         announced_running = job.started_at is not None
         hub_backoff = Backoff(first=min(self.rt.settings.job_poll_seconds, 2.0), cap=30.0)
         while True:
@@ -345,26 +371,27 @@ class JobFollower:
                 continue
             hub_backoff.reset()
             new_stage = info.status.stage
-            if new_stage != stage or not announced_running:
-                stage = new_stage
+            if new_stage != self.stage or not announced_running:
+                self.stage = new_stage
                 await self.stage_changed(job, info, announce=new_stage == "RUNNING" and not announced_running)
                 announced_running = announced_running or new_stage == "RUNNING"
             if new_stage in TERMINAL:
                 await asyncio.sleep(0.2)  # let the log stream deliver its last lines
+                self.take_lines(time.time())
                 await self.finish(job, info)
                 return
-            await self.progress(job, stage)
             await asyncio.sleep(self.rt.settings.job_poll_seconds)
 
-    async def follow_logs(self, hf_job_id: str, namespace: str) -> None:
-        """Follow the log stream; reconnect with backoff when it drops, until the job ends."""
+    async def follow_stream(self, pump: Any, hf_job_id: str, namespace: str, what: str) -> None:
+        """Follow a stream; reconnect with backoff when it drops, until the job ends."""
         delay = 1.0
         while not self._closed.is_set():
             try:
-                await self.rt.hub.call_streaming(self._pump, hf_job_id, namespace)
+                await self.rt.hub.call_streaming(pump, hf_job_id, namespace)
                 delay = 1.0
             except Exception as exc:
-                log.info("log stream for %s dropped (%s); reconnecting in %.0fs", hf_job_id, type(exc).__name__, delay)
+                log.info("%s stream for %s dropped (%s); reconnecting in %.0fs", what, hf_job_id,
+                         type(exc).__name__, delay)
             if self._closed.is_set():
                 return
             await asyncio.sleep(delay)
@@ -377,12 +404,68 @@ class JobFollower:
             count += 1
             if count > self._raw_seen:
                 self._raw_seen = count
-                self.lines.extend(clean_logs([line]))
+                self.fresh.extend(clean_logs([line]))
+            if self._closed.is_set():
+                break
+
+    def _pump_metrics(self, hf_job_id: str, namespace: str) -> None:
+        for sample in self.rt.hub.api.fetch_job_metrics(job_id=hf_job_id, namespace=namespace, follow=True):
+            self.gpu_sample = sample
             if self._closed.is_set():
                 break
 
     def tail(self, n: int = LOG_TAIL_LINES) -> list[str]:
         return list(self.lines)[-n:]
+
+    # --- supervision -------------------------------------------------------------------------
+
+    def take_lines(self, now: float) -> int:
+        taken = 0
+        while self.fresh:
+            line = self.fresh.popleft()
+            self.lines.append(line)
+            self.sup.feed_line(line, now)
+            taken += 1
+        return taken
+
+    def running_since(self, job: Job) -> float | None:
+        if self.stage != "RUNNING" or job.started_at is None:
+            return None
+        return job.started_at.timestamp()
+
+    async def supervise(self, job: Job) -> None:
+        while True:
+            await asyncio.sleep(self.rt.supervise_seconds)
+            try:
+                await self.tick(job, time.time())
+            except Exception as exc:
+                log_failure(log, exc, f"supervising job {job.hf_job_id}", "trying again at the next tick")
+
+    async def tick(self, job: Job, now: float) -> None:
+        self.take_lines(now)
+        sample, self.gpu_sample = self.gpu_sample, None
+        if sample is not None:
+            self.sup.feed_gpu(sample, now, running=self.stage == "RUNNING")
+        await self.raise_due(job, now)
+        await self.update_status_card(job, self.stage, now=now)
+        if self.sup.changed and now - self._written >= max(1.0, self.rt.settings.job_poll_seconds):
+            await self.write_live(job, now)
+
+    async def raise_due(self, job: Job, now: float) -> None:
+        from intern.bot.alerts import raise_alert
+
+        limits = Limits(stall_seconds=self.rt.settings.job_stall_minutes * 60.0,
+                        gpu_idle_seconds=self.rt.gpu_idle_seconds)
+        for alert in self.sup.alerts(now, running_since=self.running_since(job), limits=limits):
+            if alert.kind not in self.raised:
+                self.raised.add(alert.kind)
+                await raise_alert(self.rt, job, alert)
+
+    async def write_live(self, job: Job, now: float) -> None:
+        self._written, self.sup.changed = now, False
+        async with self.rt.db.transaction() as db:
+            await db.execute(update(Job).where(Job.id == job.id).values(live=self.sup.live(now),
+                                                                        metric_points=self.sup.points()))
 
     async def stage_changed(self, job: Job, info: Any, announce: bool) -> None:
         async with self.rt.db.transaction() as db:
@@ -391,33 +474,37 @@ class JobFollower:
                 values["started_at"] = info.started_at or now()
                 job.started_at = values["started_at"]
             await db.execute(update(Job).where(Job.id == job.id).values(**values))
-        await self.update_status_card(job, info.status.stage)
+        await self.update_status_card(job, info.status.stage, force=True)
         if announce:
             session = await self.session(job)
             await self.rt.adapter(job.platform).post(conversation_of(session),
                                                      f"▶️ Job `{job.hf_job_id}` is running on {job.flavor}.")
 
-    async def progress(self, job: Job, stage: str) -> None:
-        loop = asyncio.get_running_loop()
-        if loop.time() - self._last_card < max(self.rt.status_throttle_seconds, 3.0):
+    async def update_status_card(self, job: Job, stage: str, *, now: float | None = None,
+                                 force: bool = False) -> None:
+        """Edit the session's card when the job's line changed: at most once a second per card (a
+        stage change waits for its slot, a progress update skips it)."""
+        now = now or time.time()
+        line = self.sup.card_line(stage, now, self.running_since(job) if stage == "RUNNING" else None)
+        if line == self._shown:
             return
-        self._last_card = loop.time()
-        await self.update_status_card(job, stage)
-
-    async def update_status_card(self, job: Job, stage: str) -> None:
+        interval = self.watcher.card_interval() if self.watcher is not None else 1.0
+        if not force and self.rt.card_edits.get(job.session_id, 0.0) + interval > time.monotonic():
+            return
+        await self.rt.card_turn(job.session_id, interval)
         session = await self.session(job)
         snap = session.status_card or {}
         if not snap.get("ref"):
             return
         state = StatusState.from_json(snap.get("state"))
-        last = self.tail(1)
-        state.jobs[job.hf_job_id or job.id] = stage + (f" — {last[0][:120]}" if last else "")
+        state.jobs[job.hf_job_id or job.id] = line
         try:
             await self.rt.adapter(job.platform).update_card(MessageRef.from_json(snap["ref"]),
                                                             state.card(session.id, done=False))
         except Exception:
             log.warning("could not update status card for job %s", job.hf_job_id)
             return
+        self._shown = line
         async with self.rt.db.transaction() as db:
             await db.execute(update(Session).where(Session.id == session.id).values(
                 status_card={"ref": snap["ref"], "state": state.to_json()}))
@@ -433,10 +520,12 @@ class JobFollower:
         runtime = runtime_seconds(info, job)
         actual = round(job.hourly_usd * runtime / 3600.0, 4)
         tail = self.tail()
+        points = self.sup.points()
         async with self.rt.db.transaction() as db:
             res = await db.execute(update(Job).where(Job.id == job.id, Job.notified_finished.is_(False)).values(
                 notified_finished=True, stage=stage, message=info.status.message, finished_at=info.finished_at or now(),
-                runtime_seconds=runtime, actual_cost_usd=actual, log_tail="\n".join(tail)))
+                runtime_seconds=runtime, actual_cost_usd=actual, log_tail="\n".join(tail),
+                live=self.sup.live(time.time()), metric_points=points))
             # The watcher lease stays until this follower ends: the lease keeper would otherwise take
             # the cleared lease for a lost one and stop the announcement below half-way.
             if res.rowcount != 1:
@@ -453,7 +542,8 @@ class JobFollower:
                 job.hf_job_id or job.id)
             enqueue(db, job.session_id, "job_finished", {
                 "job_id": job.hf_job_id, "stage": stage, "message": info.status.message,
-                "runtime_seconds": runtime, "cost_usd": actual, "log_tail": tail, "requester": job.requester})
+                "runtime_seconds": runtime, "cost_usd": actual, "log_tail": tail, "requester": job.requester,
+                "metrics": self.sup.live(time.time())["metrics"]})
         icon = {"COMPLETED": "✅", "CANCELED": "⏹️"}.get(stage, "❌")
         text = (f"{icon} Job `{job.hf_job_id}` {stage.lower()} after {format_duration(runtime)} "
                 f"(cost {money(actual)}).")
@@ -462,9 +552,13 @@ class JobFollower:
         if tail:
             text += "\n```\n" + self.rt.redactor.redact("\n".join(tail[-10:]))[-2500:] + "\n```"
         session = await self.session(job)
-        await self.update_status_card(job, stage)
+        await self.update_status_card(job, stage, force=True)
         await self.rt.adapter(job.platform).post(conversation_of(session), text)
         self.rt.poke()
+        if chartable(points):
+            from intern.bot.charting import post_chart
+
+            await post_chart(self.rt, job, session, points, final=True)
 
 
 async def remember(db: AsyncSession, write: Coroutine[Any, Any, Any], job: str) -> None:

@@ -301,10 +301,28 @@ class Job(Base):
     watcher_owner: Mapped[str | None] = mapped_column(String(64))
     watcher_expires_at: Mapped[datetime | None] = mapped_column()
     notified_finished: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Supervision: what the logs and the GPU metrics said last (progress, latest metrics, GPU, times),
+    # and the metric points for the chart ({name: [[step, value], ...]}, bounded).
+    live: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    metric_points: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     __table_args__ = (Index("ix_jobs_stage", "stage"),)
+
+
+class JobAlert(Base):
+    """An alert raised about a running job: one per job and kind, whichever process saw it first."""
+
+    __tablename__ = "job_alerts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"))
+    kind: Mapped[str] = mapped_column(String(24))  # nan | stall | gpu_idle | timeout
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("job_id", "kind", name="uq_job_alerts_job_kind"),)
 
 
 class SpendEntry(Base):

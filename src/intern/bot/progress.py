@@ -119,6 +119,7 @@ class ProgressSink:
     async def _push_now(self, done: bool) -> None:
         await self.rt.yield_to_inbound()  # a card edit can wait while deliveries are being acked
         async with self._lock:
+            await self.rt.card_turn(self.session.id)
             self._last_push = time.monotonic()
             card = self.state.card(self.session.id, done=done)
             try:

@@ -61,6 +61,10 @@ class Runtime:
     # `busy_turns` turns at once the interval grows so that the process as a whole edits about
     # `status_edits_per_second` cards a second: Slack rate-limits chat.update per workspace, and each
     # edit also costs a database write.
+    # Job supervision: how often a followed job's new log lines are read (alerts, card), and how long
+    # a running job's GPUs may stay idle before that is an alert.
+    supervise_seconds: float = 1.0
+    gpu_idle_seconds: float = 600.0
     busy_turns: int = 20
     status_edits_per_second: float = 10.0
     active_turns: int = 0
@@ -98,6 +102,15 @@ class Runtime:
             raise LookupError(f"no chat adapter for platform {platform!r} in this process") from None
 
     last_inbound: float = 0.0
+    # When each session's status card was last edited (monotonic): whoever edits it (a turn, the
+    # followers of its jobs) waits for its turn, so that a card is edited at most once a second.
+    card_edits: dict[str, float] = field(default_factory=dict)
+
+    async def card_turn(self, key: str, interval: float = 1.0) -> None:
+        wait = self.card_edits.get(key, 0.0) + interval - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        self.card_edits[key] = time.monotonic()
 
     def note_inbound(self) -> None:
         self.last_inbound = time.monotonic()

@@ -67,6 +67,7 @@ class Settings(BaseSettings):
     s2_api_key: SecretStr | None = Field(None, validation_alias="S2_API_KEY")
 
     job_poll_seconds: float = Field(15.0, gt=0, validation_alias="INTERN_JOB_POLL_SECONDS")
+    job_stall_minutes: float = Field(20.0, gt=0, validation_alias="INTERN_JOB_STALL_MINUTES")
     approval_ttl_minutes: float = Field(60.0, gt=0, validation_alias="INTERN_APPROVAL_TTL_MINUTES")
     context_window_tokens: int | None = Field(None, gt=0, validation_alias="INTERN_CONTEXT_WINDOW_TOKENS")
     approvers_raw: str | None = Field(None, validation_alias="INTERN_APPROVERS")

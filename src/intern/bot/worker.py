@@ -419,11 +419,17 @@ class Worker:
                 await self.add_once(db, sid, f"job_finished:{item.payload.get('job_id')}", retry,
                                     {"role": "user", "content": job_report(item.payload),
                                      "meta": {"kind": "job_event"}})
+            if item.kind == "job_alert":
+                from intern.bot.alerts import alert_report
+
+                p = item.payload
+                await self.add_once(db, sid, f"job_alert:{p.get('job_id')}:{p.get('kind')}", retry,
+                                    {"role": "user", "content": alert_report(p), "meta": {"kind": "job_event"}})
             if item.kind == "seed":
                 await self.seed(db, s, item, retry)
             if item.kind == "message":
                 s.current_requester = requester
-            if s.status == "waiting_approval" and item.kind in ("message", "job_finished"):
+            if s.status == "waiting_approval" and item.kind in ("message", "job_finished", "job_alert"):
                 return  # stored; the agent sees it when the pending cards are decided
             s.status = "active"
         if item.kind == "seed" and item.payload.get("from"):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import mimetypes
 import secrets
 import threading
 import time
@@ -702,10 +703,16 @@ class DiscordStandIn(StandIn):
             if name not in files:
                 continue
             aid = snowflake()
-            out.append({"id": aid, "filename": name, "size": len(files[name]),
-                        "url": f"{self.url}/attachments/{channel_id}/{aid}/{name}",
-                        "proxy_url": f"{self.url}/attachments/{channel_id}/{aid}/{name}",
-                        "content_type": "text/plain; charset=utf-8", "description": meta.get("description")})
+            item = {"id": aid, "filename": name, "size": len(files[name]),
+                    "url": f"{self.url}/attachments/{channel_id}/{aid}/{name}",
+                    "proxy_url": f"{self.url}/attachments/{channel_id}/{aid}/{name}",
+                    "content_type": _content_type(name)}
+            if meta.get("description"):
+                item["description"] = meta["description"]
+            size = png_size(files[name])
+            if size is not None:  # Discord gives images their dimensions
+                item["width"], item["height"] = size
+            out.append(item)
         return out
 
     async def _get_message(self, req: web.Request) -> dict[str, Any]:
@@ -902,6 +909,20 @@ def parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, Any], dic
         elif part.get_filename():
             files[str(part.get_filename())] = data
     return payload, files
+
+
+def _content_type(filename: str) -> str:
+    guessed, _ = mimetypes.guess_type(filename)
+    if guessed is None:
+        return "application/octet-stream"
+    return guessed + ("; charset=utf-8" if guessed.startswith("text/") else "")
+
+
+def png_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG's IHDR chunk, or None for anything else."""
+    if len(data) < 24 or data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
 
 
 # --- what Discord validates --------------------------------------------------------------------

@@ -3,12 +3,14 @@
 Routes (all under the stand-in's own host, so job URLs built from `endpoint` point here):
 `GET /api/jobs/hardware`; `POST|GET /api/jobs/{ns}` (run, list with `stage`/`label` filters);
 `GET /api/jobs/{ns}/{id}`; `GET /api/jobs/{ns}/{id}/logs` (server-sent events, see `_logs`);
+`GET /api/jobs/{ns}/{id}/metrics` (server-sent `metric` events, one a second, see `metrics`);
 `POST /api/jobs/{ns}/{id}/cancel|duplicate`; `PUT /api/jobs/{ns}/{id}/labels`; and the scheduled
 jobs under `/api/scheduled-jobs/{ns}[/{id}[/suspend|resume|run|schedule|labels]]`.
 
 Jobs do not run by themselves: a test drives them through `JobsState` (`hub.state["jobs"]`):
-`set_stage`, `append_logs`, `end_log_stream`, `drop_log_connection`, `fail_next`, `fire_schedule`,
-`honour_label_filter`, and reads what the app asked for in `created` / `created_schedules`.
+`set_stage`, `append_logs`, `end_log_stream`, `drop_log_connection`, `set_gpu`, `fail_next`,
+`fire_schedule`, `honour_label_filter`, and reads what the app asked for in `created` /
+`created_schedules`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import contextlib
 import hashlib
 import json
 import re
+import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -86,6 +89,15 @@ def hardware_item(row: tuple[str, str, str, str, str, str | None, float]) -> dic
     return item
 
 
+def _accelerators(accelerator: str | None) -> tuple[int, int]:
+    """(GPU count, bytes of memory per GPU) of a hardware row's accelerator, e.g. `1x A10G (24 GB)`."""
+    match = _ACCELERATOR_RE.match(accelerator or "")
+    if match is None:
+        return 0, 0
+    count = int(match.group(1))
+    return count, int(match.group(3).split()[0]) * 1_000_000_000 // count
+
+
 def iso(moment: datetime | None) -> str | None:
     """The Hub's timestamp format (milliseconds, Z)."""
     if moment is None:
@@ -139,6 +151,10 @@ class Job:
     streams: list[_Stream] = field(default_factory=list)
     end_next_stream: bool = False
     drop_next_stream: bool = False
+    gpu_utilization: int = 0  # percent, every GPU of the job
+    gpu_memory_used_bytes: int = 0
+    replica: str = field(default_factory=lambda: secrets.token_hex(3)[:5])
+    gpu_ids: list[str] = field(default_factory=list)
 
     @property
     def labels(self) -> dict[str, str]:
@@ -163,6 +179,19 @@ class Job:
 
     def _status(self) -> dict[str, Any]:
         return {"stage": self.stage, "message": self.message}
+
+    def metric_sample(self) -> dict[str, Any]:
+        """One sample of the metrics stream, in the Hub's field names (bytes, percent, bits a second)."""
+        row = next((r for r in HARDWARE if r[0] == self.spec.get("flavor")), HARDWARE[0])
+        gpus, vram = _accelerators(row[5])
+        if len(self.gpu_ids) != gpus:
+            self.gpu_ids = [secrets.token_hex(4) for _ in range(gpus)]
+        ram = int(row[3].split()[0]) * 1024 ** 3
+        return {"cpu_usage_pct": 12 if self.gpu_utilization else 1, "cpu_millicores": int(row[2].split()[0]) * 1000,
+                "memory_used_bytes": ram // 8, "memory_total_bytes": ram, "rx_bps": 0, "tx_bps": 0,
+                "gpus": {gid: {"utilization": self.gpu_utilization, "memory_used_bytes": self.gpu_memory_used_bytes,
+                               "memory_total_bytes": vram} for gid in self.gpu_ids},
+                "replica": self.replica}
 
     def _durations(self) -> dict[str, int | None]:
         end = self.finished_at or _now()
@@ -250,6 +279,7 @@ class JobsState:
         # False plays a Hub (or a proxy in front of it) that drops the `label` filter of the job list
         # and answers with every job of the namespace.
         self.honour_label_filter = True
+        self.metrics_interval = 1.0  # the Hub sends one metric event a second
         self._failures: list[_Failure] = []
         self._last_log_ms = 0
 
@@ -303,6 +333,13 @@ class JobsState:
         for stream in job.streams:
             stream.drop = True
         self._wake(job)
+
+    def set_gpu(self, job_id: str, *, utilization: int, memory_used_bytes: int | None = None) -> None:
+        """What the job's GPUs report from now on (percent busy, bytes of memory in use)."""
+        job = self.jobs[job_id]
+        job.gpu_utilization = utilization
+        if memory_used_bytes is not None:
+            job.gpu_memory_used_bytes = memory_used_bytes
 
     def fail_next(self, count: int = 1, *, status: int = 500, path_contains: str | None = None,
                   method: str | None = None) -> None:
@@ -445,6 +482,7 @@ def add_routes(app: web.Application, hub: HubStandIn) -> None:
     add("GET", "/api/jobs/{ns}", routes.wrap(routes.list_jobs))
     add("GET", "/api/jobs/{ns}/{job_id}", routes.wrap(routes.inspect))
     add("GET", "/api/jobs/{ns}/{job_id}/logs", routes.wrap(routes.logs))
+    add("GET", "/api/jobs/{ns}/{job_id}/metrics", routes.wrap(routes.metrics))
     add("POST", "/api/jobs/{ns}/{job_id}/cancel", routes.wrap(routes.cancel))
     add("POST", "/api/jobs/{ns}/{job_id}/duplicate", routes.wrap(routes.duplicate))
     add("PUT", "/api/jobs/{ns}/{job_id}/labels", routes.wrap(routes.job_labels))
@@ -584,6 +622,31 @@ class _Routes:
                 await response.write(b": keep-alive\n\n")
                 last_write = time.monotonic()
             await self._wait(stream, quiet_since, last_write)
+        return response
+
+    async def metrics(self, request: web.Request) -> web.StreamResponse:
+        """Server-sent events without history: `event: metric` with one sample a second while the job
+        runs (nothing but keep-alives while it is still scheduled); a job that has ended answers 406."""
+        job = self._job(request)
+        if job is None:
+            return hub_error(404, "Job not found")
+        if job.stage in TERMINAL_STAGES:
+            return hub_error(406, "Job is not running")
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await response.prepare(request)
+        last_write = time.monotonic()
+        while not _client_gone(request) and job.stage not in TERMINAL_STAGES:
+            if job.stage == "RUNNING":
+                await response.write(b"event: metric\ndata: " + json.dumps(job.metric_sample(), separators=(",", ":"))
+                                     .encode() + b"\n\n")
+                last_write = time.monotonic()
+            elif time.monotonic() - last_write >= self.state.keepalive_seconds:
+                await response.write(b": keep-alive\n\n")
+                last_write = time.monotonic()
+            await asyncio.sleep(min(self.state.metrics_interval, 0.25) if job.stage != "RUNNING"
+                                else self.state.metrics_interval)
+        with contextlib.suppress(ConnectionResetError):
+            await response.write_eof()
         return response
 
     def _idle(self, quiet_since: float) -> bool:

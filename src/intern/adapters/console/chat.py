@@ -75,6 +75,17 @@ class ConsoleAdapter:
     async def attach_file(self, conv: Conversation, filename: str, content: str, title: str) -> None:
         self.say(f"\n[{title}: {len(content)} characters, kept in the session's card]")
 
+    async def post_file(self, conv: Conversation, filename: str, data: bytes, *, title: str, comment: str) -> None:
+        """A terminal shows no pictures: the file is saved and its path printed."""
+        import tempfile
+        from pathlib import Path
+
+        folder = Path(tempfile.gettempdir()) / "intern-files"
+        folder.mkdir(exist_ok=True)
+        path = folder / Path(filename).name
+        path.write_bytes(data)
+        self.say(f"\nintern> {comment}\n[{title}: saved as {path}]")
+
     async def members_of(self, workspace: str, group_ref: str) -> set[str]:
         return set()
 

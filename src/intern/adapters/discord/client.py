@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import re
 from typing import Any
@@ -20,7 +21,7 @@ from discord import app_commands
 from intern.adapters.discord import inbound, outbound
 from intern.adapters.discord.components import CardButton
 from intern.adapters.discord.inbound import PLATFORM, Where
-from intern.bot.chat import Card, Conversation, MessageRef, StopClick, UserMessage
+from intern.bot.chat import Card, Conversation, JobCancelClick, MessageRef, StopClick, UserMessage
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ class InternTree(app_commands.CommandTree["InternClient"]):
 
 
 class InternCommands(app_commands.Group):
-    """`/intern ask|status|stop|policy|budget|history`."""
+    """`/intern ask|status|stop|policy|budget|history|chart`."""
 
     def __init__(self, adapter: DiscordAdapter) -> None:
         super().__init__(name="intern", description="Intern, the ML-engineering agent")
@@ -112,6 +113,10 @@ class InternCommands(app_commands.Group):
     @app_commands.describe(words="Words to find (model, dataset, method, outcome…); empty for the latest runs")
     async def history(self, interaction: discord.Interaction[Any], words: str | None = None) -> None:
         await self.adapter.command(interaction, "history", words or "")
+
+    @app_commands.command(description="Post the chart of this thread's latest job so far")
+    async def chart(self, interaction: discord.Interaction[Any]) -> None:
+        await self.adapter.command(interaction, "chart", "")
 
 
 class InternClient(discord.AutoShardedClient):
@@ -364,7 +369,10 @@ class DiscordAdapter:
         if click is None:
             await self._answer(interaction, UNKNOWN_BUTTON)
             return
-        reply = await (self.bot.on_stop(click) if isinstance(click, StopClick) else self.bot.on_click(click))
+        if isinstance(click, JobCancelClick):
+            reply = await self.bot.on_cancel_job(click)
+        else:
+            reply = await (self.bot.on_stop(click) if isinstance(click, StopClick) else self.bot.on_click(click))
         await self._answer(interaction, reply.text)
 
     async def on_any_interaction(self, interaction: discord.Interaction[Any]) -> None:
@@ -466,6 +474,14 @@ class DiscordAdapter:
                                                                   file=outbound.text_file(filename, data))
         except discord.HTTPException:
             log.exception("file upload failed")
+
+    async def post_file(self, conv: Conversation, filename: str, data: bytes, *, title: str, comment: str) -> None:
+        """A message with the file as its attachment (a multipart upload: `payload_json` and `files[0]`)."""
+        if len(data) > FILE_LIMIT:
+            raise ValueError(f"{filename} is {len(data)} bytes, over Discord's {FILE_LIMIT} for a bot upload")
+        await self._channel(conv.thread or conv.channel).send(
+            content=outbound.markdown(comment)[:outbound.TEXT_LIMIT],
+            file=discord.File(io.BytesIO(data), filename=filename, description=title[:1024]))
 
     async def members_of(self, workspace: str, group_ref: str) -> set[str]:
         """Members holding a role (`<@&id>`). Listing members needs the Server Members intent enabled

@@ -6,10 +6,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from intern.bot.chat import ApprovalClick, Command, Conversation, StopClick, UserMessage
+from intern.bot.chat import ApprovalClick, Command, Conversation, JobCancelClick, StopClick, UserMessage
 
 PLATFORM = "discord"
-CUSTOM_ID = re.compile(r"intern:(?P<action>approve|deny|stop):(?P<value>.+)")
+CUSTOM_ID = re.compile(r"intern:(?P<action>approve|deny|stop|cancel_job):(?P<value>.+)")
 # Message types that carry a person's new words: DEFAULT and REPLY. Joins, pins, thread-created
 # notices and the like are system messages.
 HUMAN_MESSAGE_TYPES = frozenset({0, 19})
@@ -78,7 +78,7 @@ def command(here: Where, *, user: str, name: str, args: str, roles: tuple[str, .
 
 
 def click(custom_id: str, *, user: str, guild_id: int | None, interaction_id: str,
-          roles: tuple[str, ...]) -> ApprovalClick | StopClick | None:
+          roles: tuple[str, ...]) -> ApprovalClick | StopClick | JobCancelClick | None:
     """A card button press; None when the id is not one of ours or the press came from outside a guild."""
     m = CUSTOM_ID.fullmatch(custom_id)
     if m is None or guild_id is None:
@@ -86,6 +86,8 @@ def click(custom_id: str, *, user: str, guild_id: int | None, interaction_id: st
     key = f"{PLATFORM}:{interaction_id}"
     if m["action"] == "stop":
         return StopClick(m["value"], user, str(guild_id), PLATFORM, key, user_groups=roles)
+    if m["action"] == "cancel_job":
+        return JobCancelClick(m["value"][:64], user, str(guild_id), PLATFORM, key, user_groups=roles)
     return ApprovalClick(m["value"], user, str(guild_id), PLATFORM, m["action"], key,  # type: ignore[arg-type]
                          user_groups=roles)
 

@@ -32,7 +32,7 @@ from intern.adapters.slack.inbound import (
     team_of,
 )
 from intern.adapters.slack.outbound import card_blocks, card_fallback_text, chunks
-from intern.bot.chat import Card, Command, Conversation, MessageRef, StopClick, UserMessage
+from intern.bot.chat import Card, Command, Conversation, JobCancelClick, MessageRef, StopClick, UserMessage
 
 if TYPE_CHECKING:
     from intern.adapters.slack.oauth import SlackOAuth
@@ -172,7 +172,7 @@ class SlackAdapter:
         app.event("message")(self._on_event)
         app.event("app_home_opened")(self._on_home_opened)
         app.command("/intern")(self._on_slash)
-        for action_id in ("intern_approve", "intern_deny", "intern_stop"):
+        for action_id in ("intern_approve", "intern_deny", "intern_stop", "intern_cancel_job"):
             app.action(action_id)(self._on_action)
         app.error(self._on_error)
 
@@ -265,6 +265,8 @@ class SlackAdapter:
 
     async def _run_command(self, cmd: Any) -> None:
         reply = await self.bot.on_command(cmd)
+        if reply.said:
+            return
         if reply.ok:
             await self.post(cmd.conversation, reply.text)
         else:
@@ -275,9 +277,12 @@ class SlackAdapter:
         click = click_from_action(body)
         if click is None:
             return
-        reply = await (self.bot.on_stop(click) if isinstance(click, StopClick) else self.bot.on_click(click))
+        if isinstance(click, JobCancelClick):
+            reply = await self.bot.on_cancel_job(click)
+        else:
+            reply = await (self.bot.on_stop(click) if isinstance(click, StopClick) else self.bot.on_click(click))
         channel, thread = click_location(body)
-        if channel and (not reply.ok or isinstance(click, StopClick)):
+        if channel and (not reply.ok or isinstance(click, StopClick | JobCancelClick)):
             conv = Conversation(PLATFORM, click.workspace, channel, thread or "")
             self.bot.spawn(self.post_private(conv, click.user, reply.text))
 
@@ -375,6 +380,13 @@ class SlackAdapter:
                                          filename=filename, content=content, title=title)
         except Exception:
             log.exception("file upload failed")
+
+    async def post_file(self, conv: Conversation, filename: str, data: bytes, *, title: str, comment: str) -> None:
+        """slack_sdk's external upload flow (files.getUploadURLExternal, the upload, then
+        files.completeUploadExternal sharing it into the thread)."""
+        client = await self.client_for(conv.workspace)
+        await client.files_upload_v2(channel=conv.channel, thread_ts=conv.thread or None, filename=filename,
+                                     content=data, title=title, initial_comment=comment)
 
     async def members_of(self, workspace: str, group_ref: str) -> set[str]:
         if not group_ref.startswith("<!subteam^"):

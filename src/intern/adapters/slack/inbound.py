@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from intern.bot.chat import ApprovalClick, Conversation, StopClick, UserMessage
+from intern.bot.chat import ApprovalClick, Conversation, JobCancelClick, StopClick, UserMessage
 
 PLATFORM = "slack"
 # Message subtypes that carry a person's new words; edits, deletions, joins and bot posts do not.
 HUMAN_SUBTYPES = {None, "thread_broadcast", "file_share", "me_message"}
-ACTIONS = {"intern_approve": "approve", "intern_deny": "deny", "intern_stop": "stop"}
+ACTIONS = {"intern_approve": "approve", "intern_deny": "deny", "intern_stop": "stop", "intern_cancel_job": "cancel_job"}
 
 
 def team_of(body: dict[str, Any]) -> str:
@@ -58,7 +58,7 @@ def message_from_event(body: dict[str, Any], bot_user_id: str | None) -> UserMes
     )
 
 
-def click_from_action(body: dict[str, Any]) -> ApprovalClick | StopClick | None:
+def click_from_action(body: dict[str, Any]) -> ApprovalClick | StopClick | JobCancelClick | None:
     actions = body.get("actions")
     user = body.get("user")
     if not isinstance(actions, list) or not actions or not isinstance(user, dict) or not user.get("id"):
@@ -74,6 +74,8 @@ def click_from_action(body: dict[str, Any]) -> ApprovalClick | StopClick | None:
     key = f"{PLATFORM}:{team}:{user['id']}:{action.get('action_ts') or body.get('trigger_id') or ''}"
     if kind == "stop":
         return StopClick(value, str(user["id"]), team, PLATFORM, key)
+    if kind == "cancel_job":
+        return JobCancelClick(value[:64], str(user["id"]), team, PLATFORM, key)
     return ApprovalClick(value[:200], str(user["id"]), team, PLATFORM, kind, key)  # type: ignore[arg-type]
 
 

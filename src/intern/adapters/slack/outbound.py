@@ -10,8 +10,9 @@ from intern.bot.chat import Card
 SECTION_LIMIT = 3000  # characters in one section's text
 FIELDS_PER_SECTION = 10
 TEXT_CHUNK = 3900
-ACTION_IDS = {"approve": "intern_approve", "deny": "intern_deny", "stop": "intern_stop"}
-STYLE = {"approve": "primary", "deny": "danger", "stop": "danger"}
+ACTION_IDS = {"approve": "intern_approve", "deny": "intern_deny", "stop": "intern_stop",
+              "cancel_job": "intern_cancel_job"}
+STYLE = {"approve": "primary", "deny": "danger", "stop": "danger", "cancel_job": "danger"}
 
 
 def cut_middle(text: str, limit: int) -> tuple[str, bool]:

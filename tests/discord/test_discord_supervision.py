@@ -1,0 +1,74 @@
+"""Job supervision on Discord: the alert's `intern:cancel_job:<id>` button (kept working after a
+restart, refused privately to bystanders), and charts posted as message attachments (when the job
+ends and on `/intern chart`)."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from intern.bot.models import AuditEvent, Job
+from intern.standins.hub_jobs import jobs_state
+from tests.discord.harness import DiscordHarness, cards, custom_id
+from tests.discord.test_discord_flow import launched_job
+from tests.e2e.harness import wait_until
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+async def count(h: DiscordHarness, model: type, *where: object) -> int:
+    async with h.rt.db.session() as db:
+        return int((await db.execute(select(func.count()).select_from(model).where(*where))).scalar_one())
+
+
+def charts(h: DiscordHarness, thread: str) -> list:
+    return [m for m in h.discord.posted(thread) if any(a["filename"].endswith(".png")
+                                                         for a in m.data.get("attachments") or [])]
+
+
+async def test_alert_cancel_button_survives_a_restart_and_only_the_requester_or_approvers_cancel(
+        harness: DiscordHarness) -> None:
+    d, p = harness.discord, harness.people
+    thread, job_id = await launched_job(harness)
+    jobs = jobs_state(harness.hub)
+    jobs.set_gpu(job_id, utilization=90)
+    jobs.append_logs(job_id, "[step 120] loss = nan")
+    await wait_until(lambda: cards(d, thread, "cancel_job"), timeout=20)
+    [alert] = cards(d, thread, "cancel_job")
+    assert custom_id(alert, "cancel_job") == f"intern:cancel_job:{job_id}"
+    assert "loss is nan at step 120" in alert.text() and job_id in alert.text()
+    assert [b["label"] for b in alert.buttons()] == ["Cancel job"]
+
+    await harness.restart()
+
+    [answer] = await d.answered(await d.click(d.message(alert.id), custom_id(alert, "cancel_job"), p.bystander))
+    assert answer.ephemeral_to == p.bystander and "Only the person who asked for this job" in answer.content
+    assert jobs.job(job_id).stage == "RUNNING"
+    [answer] = await d.answered(await d.click(d.message(alert.id), custom_id(alert, "cancel_job"), p.approver))
+    assert answer.ephemeral_to == p.approver and "Cancelling job" in answer.content
+    await wait_until(lambda: jobs.job(job_id).stage == "CANCELED", timeout=20)
+    await wait_until(lambda: any("canceled after" in t for t in d.texts(thread)), timeout=20)
+    assert await count(harness, AuditEvent, AuditEvent.kind == "job_cancel_refused") == 1
+    assert await count(harness, AuditEvent, AuditEvent.kind == "job_alert") == 1  # not raised again after the restart
+
+
+async def test_chart_command_and_the_chart_at_the_end_are_png_attachments(harness: DiscordHarness) -> None:
+    d, p = harness.discord, harness.people
+    thread, job_id = await launched_job(harness)
+    jobs = jobs_state(harness.hub)
+    [answer] = await d.answered(await d.slash(p.requester, "chart", channel=thread))
+    assert "has not logged three points" in answer.content
+    for step, loss in ((10, 2.0), (20, 1.6), (30, 1.3)):
+        jobs.append_logs(job_id, f"Step {step}/100 | loss {loss} | lr 1e-04")
+    await wait_until(lambda: count(harness, Job, Job.metric_points.is_not(None)), timeout=15)
+    [answer] = await d.answered(await d.slash(p.bystander, "chart", channel=thread))
+    assert "Posted the chart" in answer.content
+    await wait_until(lambda: charts(harness, thread), timeout=20)
+    jobs.set_stage(job_id, "COMPLETED")
+    await wait_until(lambda: len(charts(harness, thread)) == 2, timeout=20)
+    for message in charts(harness, thread):
+        [attachment] = message.data["attachments"]
+        assert attachment["filename"] == f"job-{job_id}-metrics.png"
+        assert attachment["content_type"] == "image/png"
+        assert attachment["width"] == 800 and attachment["height"] == 450
+        assert message.files[attachment["filename"]].startswith(PNG)
+        assert job_id in message.content

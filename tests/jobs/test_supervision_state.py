@@ -1,0 +1,78 @@
+"""The supervision state a follower keeps for one job: fed log lines and GPU samples, it says what the
+card shows, which alerts are due and which points the chart gets."""
+
+from __future__ import annotations
+
+import math
+
+from intern.bot.supervision import MAX_POINTS, Limits, Supervision, chartable, span
+
+LIMITS = Limits(stall_seconds=60, gpu_idle_seconds=120)
+
+
+def sample(util: int, used: int = 10_000_000_000) -> dict:
+    return {"gpus": {"a1b2c3d4": {"utilization": util, "memory_used_bytes": used,
+                                  "memory_total_bytes": 24_000_000_000}}}
+
+
+def test_progress_comes_from_the_training_bar_not_an_evaluation_bar() -> None:
+    s = Supervision(hourly_usd=1.5, timeout_seconds=7200)
+    s.feed_line(" 45%|████▌     | 450/1000 [02:10<02:40,  3.43it/s]", 0)
+    s.feed_line(" 60%|██████    | 15/25 [00:03<00:02,  4.80it/s]", 1)  # the Trainer's eval loop
+    assert (s.step, s.total, s.remaining_s) == (450, 1000, 160.0)
+    line = s.card_line("RUNNING", now=600, running_since=0)
+    assert line.splitlines()[0] == "RUNNING · 10m elapsed · step 450/1000 (45%) · ETA 2m40s"
+    assert "cost so far $0.25" in line
+
+
+def test_dict_metrics_take_the_step_of_the_bar_and_a_replay_adds_nothing() -> None:
+    s = Supervision()
+    lines = [f" {p}%|█| {p * 10}/1000 [00:10<00:50, 2.00it/s]\n{{'loss': {2 - p / 100}, 'learning_rate': 1e-05}}"
+             for p in (1, 2, 3)]
+    for line in lines:
+        for part in line.splitlines():
+            s.feed_line(part, 0)
+    assert s.points()["loss"] == [[10.0, 1.99], [20.0, 1.98], [30.0, 1.97]]
+    for line in lines:  # a reconnect replaying the stream from its start
+        for part in line.splitlines():
+            s.feed_line(part, 1)
+    assert len(s.points()["loss"]) == 3 and chartable(s.points())
+    assert "epoch" not in s.series and not chartable({"loss": [[1, 1.0], [2, "nan"]]})
+
+
+def test_points_stay_bounded() -> None:
+    s = Supervision()
+    for step in range(1, 5 * MAX_POINTS):
+        s.feed_line(f"step {step} loss {1 / step}", 0)
+    points = s.points()["loss"]
+    assert len(points) <= MAX_POINTS and points[0][0] == 1 and points[-1][0] == 5 * MAX_POINTS - 1
+
+
+def test_each_alert_when_it_is_due() -> None:
+    s = Supervision(timeout_seconds=3600)
+    s.feed_line("step 5 loss 2.0", 10)
+    assert s.alerts(30, running_since=0, limits=LIMITS) == []
+    assert [a.kind for a in s.alerts(71, running_since=0, limits=LIMITS)] == ["stall"]
+    s.feed_gpu(sample(3), 100, running=True)
+    s.feed_gpu(sample(80), 150, running=True)  # busy again: the idle clock starts over
+    s.feed_gpu(sample(2), 160, running=True)
+    assert "gpu_idle" not in [a.kind for a in s.alerts(250, running_since=0, limits=LIMITS)]
+    assert "gpu_idle" in [a.kind for a in s.alerts(281, running_since=0, limits=LIMITS)]
+    s.feed_line("  2%|▏         | 20/1000 [00:40<32:40,  2.00s/it]", 300)
+    assert "timeout" not in [a.kind for a in s.alerts(300, running_since=0, limits=LIMITS)]  # 300 s + 32m40s < 1 h
+    s.feed_line("  2%|▏         | 20/1000 [00:40<1:32:40,  5.67s/it]", 301)
+    assert "timeout" in [a.kind for a in s.alerts(301, running_since=0, limits=LIMITS)]
+    s.feed_line("{'loss': 1.2, 'grad_norm': inf, 'learning_rate': 1e-05, 'epoch': 0.1}", 302)
+    [nan] = [a for a in s.alerts(302, running_since=0, limits=LIMITS) if a.kind == "nan"]
+    assert "grad_norm is inf at step 20" in nan.text
+    assert math.isinf(s.metrics["grad_norm"]) and s.live(302)["metrics"]["grad_norm"] == "inf"
+
+
+def test_a_job_not_running_has_only_the_nan_alert() -> None:
+    s = Supervision(timeout_seconds=60)
+    s.feed_line("[step 3] loss = nan", 0)
+    assert [a.kind for a in s.alerts(10_000, running_since=None, limits=LIMITS)] == ["nan"]
+
+
+def test_span() -> None:
+    assert [span(x) for x in (0, 45, 450, 3600, 7830, 90000)] == ["0s", "45s", "7m30s", "1h", "2h10m", "1d1h"]
