@@ -38,7 +38,7 @@ async def test_connects_through_the_gateway_the_api_names_with_only_the_intents_
     [intern] = d.commands[None]
     assert intern["name"] == "intern"
     subs = {o["name"]: o for o in intern["options"]}
-    assert set(subs) == {"ask", "status", "stop", "policy", "budget", "chart"}
+    assert set(subs) == {"ask", "status", "stop", "policy", "budget", "history", "chart"}
     [task] = subs["ask"]["options"]
     assert (task["name"], task["type"], task["required"]) == ("task", 3, True)
     [words] = subs["policy"]["options"]

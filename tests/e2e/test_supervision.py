@@ -88,6 +88,13 @@ async def count(h: Harness, model: type, *where: object) -> int:
         return int((await db.execute(select(func.count()).select_from(model).where(*where))).scalar_one())
 
 
+async def stored_points(h: Harness, metric: str, n: int) -> bool:
+    assert h.proc is not None
+    async with h.proc.rt.db.session() as db:
+        job = (await db.execute(select(Job))).scalar_one()
+    return len((job.metric_points or {}).get(metric, [])) >= n
+
+
 def cancel_click(h: Harness, card: Any, job_id: str, user: str, thread: str) -> dict[str, Any]:
     return block_action("intern_cancel_job", job_id, user=user, team=h.slack.team_id, channel=card.channel,
                         message_ts=card.ts, thread_ts=thread)
@@ -113,7 +120,7 @@ async def test_card_follows_progress_metrics_gpu_and_cost_then_the_chart_is_uplo
     stamps = [float(e["edited_ts"]) for e in status_card(h, thread).edits[edits_before:]]
     assert all(b - a >= 0.95 for a, b in itertools.pairwise(stamps)), stamps
     # The stored points serve `@intern chart` while the job runs.
-    await wait_until(lambda: count(h, Job, Job.metric_points.is_not(None)), timeout=10)
+    await wait_until(lambda: stored_points(h, "loss", 4), timeout=10)
     await h.sender.send_event(mention_event("chart", user=OTHER, thread_ts=thread))
     await wait_until(lambda: h.slack.method_calls("files.completeUploadExternal"), timeout=20)
     jobs.set_stage(job_id, "COMPLETED")

@@ -108,7 +108,6 @@ async def cancel_from_click(rt: Runtime, click: JobCancelClick, is_member: Any) 
             if row is not None:
                 await db.delete(row)
         return Reply(f"The Hub did not cancel job `{job.hf_job_id}` ({type(exc).__name__}); try again.", ok=False)
-    watcher = rt.extras.get("job_watcher")
-    if watcher is not None:
-        watcher.wake()
+    if rt.job_watcher is not None:
+        rt.job_watcher.wake()
     return Reply(f"Cancelling job `{job.hf_job_id}`: the thread is told when it has stopped.")

@@ -303,8 +303,8 @@ class Job(Base):
     notified_finished: Mapped[bool] = mapped_column(Boolean, default=False)
     # Supervision: what the logs and the GPU metrics said last (progress, latest metrics, GPU, times),
     # and the metric points for the chart ({name: [[step, value], ...]}, bounded).
-    live: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
-    metric_points: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    live: Mapped[dict[str, Any] | None] = mapped_column(RedactedJSON)
+    metric_points: Mapped[dict[str, Any] | None] = mapped_column(RedactedJSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -319,7 +319,7 @@ class JobAlert(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"))
     kind: Mapped[str] = mapped_column(String(24))  # nan | stall | gpu_idle | timeout
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(RedactedText)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (UniqueConstraint("job_id", "kind", name="uq_job_alerts_job_kind"),)
