@@ -45,7 +45,7 @@ def test_each_prompt_renders_with_its_variables_and_nothing_else(name: str) -> N
 def test_the_system_prompt_tables_come_from_the_pricing_data() -> None:
     text = prompts.system_prompt(today="2025-06-01", namespace="acme")
     assert hardware_table_markdown() in text and size_guide_markdown() in text
-    assert "Today is 2025-06-01" in text and "`acme`" in text
+    assert "This session began on 2025-06-01" in text and "`acme`" in text
     live = [Flavor("gpu-test-x9", "Test GPU", 7.25, 1, "X9", 99), *STATIC_FLAVORS[:2]]
     text = prompts.system_prompt(today="2025-06-01", namespace=None, flavors=live)
     assert "| gpu-test-x9 | 1x X9 | 99 GB | ? | 7.25 |" in text and "| h200x8 |" not in text

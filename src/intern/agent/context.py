@@ -274,9 +274,7 @@ class ContextManager:
                 rendered = clip(rendered, len(rendered) // 2, "conversation")
                 continue
             if self.events is not None:
-                u = response.usage
-                await self.events.emit(UsageRecorded(response.model or model, u.prompt_tokens,
-                                                     u.completion_tokens, u.cost_usd))
+                await self.events.emit(UsageRecorded.of(response.model or model, response.usage))
             text = (response.content or "").strip()
             if text:
                 return self.redactor.redact(text) if self.redactor is not None else text

@@ -63,6 +63,14 @@ class ResearchProgress(AgentEvent):
 @dataclass(frozen=True)
 class UsageRecorded(AgentEvent):
     model: str
-    prompt_tokens: int
+    prompt_tokens: int  # all input tokens, cached ones included
     completion_tokens: int
     cost_usd: float
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+
+    @classmethod
+    def of(cls, model: str, usage: Any) -> UsageRecorded:
+        """From the LLM port's `Usage`."""
+        return cls(model, usage.prompt_tokens, usage.completion_tokens, usage.cost_usd,
+                   usage.cache_read_tokens, usage.cache_write_tokens)

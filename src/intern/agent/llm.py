@@ -107,8 +107,9 @@ RetryCallback = Callable[[int, float, BaseException], Awaitable[None]]
 class LiteLLM:
     def __init__(self, *, api_base: str | None = None, api_key: str | None = None,
                  max_attempts: int = 6, base_delay: float = 1.0, max_delay: float = 30.0,
-                 max_retry_after: float = 120.0, timeout: float = 600.0) -> None:
+                 max_retry_after: float = 120.0, timeout: float = 600.0, prompt_cache: bool = True) -> None:
         self.api_base, self._api_key = api_base, api_key
+        self.prompt_cache = prompt_cache
         self.max_attempts, self.base_delay, self.max_delay = max_attempts, base_delay, max_delay
         self.max_retry_after = max_retry_after  # a provider asking for longer is treated as down
         self.timeout = timeout
@@ -146,6 +147,8 @@ class LiteLLM:
                                   "num_retries": 0, "max_retries": 0}
         if tools:
             kwargs["tools"] = tools
+        if self.prompt_cache and takes_cache_markers(model):
+            kwargs["cache_control_injection_points"] = CACHE_POINTS
         if self.api_base:
             kwargs["api_base"] = self.api_base
         if self._api_key:
@@ -234,13 +237,11 @@ class LiteLLM:
             ToolCall(id=c.id or f"call_{i}", name=c.function.name or "", arguments=c.function.arguments or "{}")
             for i, c in enumerate(getattr(msg, "tool_calls", None) or [])
         )
-        usage = getattr(raw, "usage", None)
         return LLMResponse(
             content=msg.content,
             tool_calls=calls,
             finish_reason=choice.finish_reason,
-            usage=Usage(getattr(usage, "prompt_tokens", 0) or 0, getattr(usage, "completion_tokens", 0) or 0,
-                        _cost(raw)),
+            usage=usage_of(raw),
             model=getattr(raw, "model", None) or model,
         )
 
@@ -263,6 +264,39 @@ def _context_window(model: str) -> int:
     except Exception:
         return DEFAULT_WINDOW  # a model litellm does not know: 128k unless the setting says otherwise
     return int(info.get("max_input_tokens") or info.get("max_tokens") or DEFAULT_WINDOW)
+
+
+# The end of the system prompt and the latest message: the conversation is re-cached step by step,
+# each request reading what the previous one wrote (two of the four breakpoints Anthropic allows).
+CACHE_POINTS: list[dict[str, Any]] = [{"location": "message", "role": "system"},
+                                      {"location": "message", "index": -1}]
+# Providers whose prompt cache needs markers; OpenAI, DeepSeek and others cache a repeated prefix by
+# themselves (they report the cached tokens all the same).
+_MARKED = ("anthropic", "gemini")
+_MARKED_WHEN_CLAUDE = ("bedrock", "bedrock_converse", "vertex_ai", "vertex_ai_beta")
+
+
+def takes_cache_markers(model: str) -> bool:
+    provider = provider_of(model)
+    if provider in _MARKED:
+        return True
+    name = model.lower()
+    if provider in _MARKED_WHEN_CLAUDE:
+        return "claude" in name or (provider.startswith("vertex_ai") and "gemini" in name)
+    return False
+
+
+def usage_of(raw: Any) -> Usage:
+    """Tokens and cost of a response. Cache reads come as OpenAI's `prompt_tokens_details.cached_tokens`
+    (litellm maps Anthropic's `cache_read_input_tokens` there too), cache writes as Anthropic's
+    `cache_creation_input_tokens`; the prompt count includes both."""
+    usage = getattr(raw, "usage", None)
+    details = getattr(usage, "prompt_tokens_details", None)
+    read = getattr(details, "cached_tokens", None) or getattr(usage, "cache_read_input_tokens", None) or 0
+    written = getattr(usage, "cache_creation_input_tokens", None) or \
+        getattr(details, "cache_creation_tokens", None) or 0
+    return Usage(int(getattr(usage, "prompt_tokens", 0) or 0), int(getattr(usage, "completion_tokens", 0) or 0),
+                 _cost(raw), int(read), int(written))
 
 
 def _cost(raw: Any) -> float:

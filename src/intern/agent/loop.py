@@ -122,8 +122,7 @@ class Agent:
                     raise TurnStopped(self.context.overflow_message(), reason="context") from None
                 await self.context.compact(self.messages, self.model, force=True)
                 continue
-            await self.events.emit(UsageRecorded(response.model or self.model, response.usage.prompt_tokens,
-                                                 response.usage.completion_tokens, response.usage.cost_usd))
+            await self.events.emit(UsageRecorded.of(response.model or self.model, response.usage))
             self.step_cost = response.usage.cost_usd
             if response.finish_reason == "length" and response.tool_calls and attempt < TRUNCATION_RETRIES:
                 hint = ("Your previous reply was cut off by the output length limit while writing a tool call. "

@@ -18,9 +18,14 @@ class ToolCall:
 
 @dataclass(frozen=True)
 class Usage:
+    """`prompt_tokens` counts every input token, those read from and written to the provider's prompt
+    cache included; `cost_usd` is priced with the provider's cache prices."""
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
 
 
 @dataclass(frozen=True)

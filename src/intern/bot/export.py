@@ -101,6 +101,15 @@ async def _load(settings: Settings, session_id: str) -> tuple[Session, list[Mess
         await db.dispose()
 
 
+def usage_line(s: Session) -> str:
+    """The session's model usage: every input token, how many of them the provider's prompt cache
+    served (and how many were written to it), output tokens, and the cost at the cache's prices."""
+    share = f" ({s.cache_read_tokens / s.prompt_tokens:.0%})" if s.prompt_tokens else ""
+    return (f"Model usage: input {s.prompt_tokens:,} tokens, of which cached input {s.cache_read_tokens:,}{share} "
+            f"and written to the cache {s.cache_write_tokens:,} · output {s.completion_tokens:,} tokens · "
+            f"cost ${s.llm_cost_usd:.4f}")
+
+
 async def show_session(settings: Settings, session_id: str, out: TextIO = sys.stdout) -> int:
     return await export_session(settings, session_id, "md", out)
 
@@ -157,14 +166,18 @@ def write_session(sess: Session, msgs: list[Message], fmt: str, redactor: Redact
         out.write(json.dumps({"type": "session", "id": sess.id, "platform": sess.platform, "workspace": sess.workspace,
                               "channel": sess.channel, "thread": sess.thread, "started_by": sess.started_by,
                               "created_at": sess.created_at.isoformat(), "status": sess.status,
-                              "llm_cost_usd": sess.llm_cost_usd}) + "\n")
+                              "llm_cost_usd": sess.llm_cost_usd, "prompt_tokens": sess.prompt_tokens,
+                              "cache_read_tokens": sess.cache_read_tokens,
+                              "cache_write_tokens": sess.cache_write_tokens,
+                              "completion_tokens": sess.completion_tokens}) + "\n")
         for m in msgs:
             out.write(json.dumps({"type": "message", "seq": m.seq, "at": m.created_at.isoformat(), "role": m.role,
                                   "author": m.author, "message": redactor.redact_obj(m.payload)},
                                  ensure_ascii=False) + "\n")
         return
     out.write(f"# Session {sess.id}\n\n{sess.platform} · channel {sess.channel} · thread {sess.thread} · started by "
-              f"{sess.started_by} at {sess.created_at:%Y-%m-%d %H:%M UTC} · status {sess.status}\n\n")
+              f"{sess.started_by} at {sess.created_at:%Y-%m-%d %H:%M UTC} · status {sess.status}\n\n"
+              f"{usage_line(sess)}\n\n")
     for m in msgs:
         p = redactor.redact_obj(m.payload)
         kind = (p.get("meta") or {}).get("kind")

@@ -157,8 +157,10 @@ class Session(Base):
     started_by: Mapped[str] = mapped_column(String(64))
     model: Mapped[str | None] = mapped_column(String(200))
     seeded_from: Mapped[str | None] = mapped_column(String(36))
-    prompt_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    prompt_tokens: Mapped[int] = mapped_column(BigInteger, default=0)  # every input token, cached included
     completion_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cache_read_tokens: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    cache_write_tokens: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     llm_cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
     status_card: Mapped[dict[str, Any] | None] = mapped_column(RedactedJSON, nullable=True)
     current_requester: Mapped[str | None] = mapped_column(String(64))

@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     max_sessions_per_user_hour: int = Field(20, ge=0, validation_alias="INTERN_MAX_SESSIONS_PER_USER_HOUR")
     docs_dir: str | None = Field(None, validation_alias="INTERN_DOCS_DIR")
     docs_max_age_hours: float = Field(168.0, gt=0, validation_alias="INTERN_DOCS_MAX_AGE_HOURS")
+    # on/off (true/false, yes/no, 1/0): mark the stable prefix of model requests for the provider's cache
+    prompt_cache: bool = Field(True, validation_alias="INTERN_PROMPT_CACHE")
     mcp_servers: str | None = Field(None, validation_alias="INTERN_MCP_SERVERS")
     secret_key: SecretStr | None = Field(None, validation_alias="INTERN_SECRET_KEY")
 

@@ -91,7 +91,8 @@ async def build_runtime(settings: Settings, db: Any | None = None) -> Any:
         return [flavor_from_hub(i) for i in items]
 
     llm = LiteLLM(api_base=settings.llm_api_base,
-                  api_key=settings.llm_api_key.get_secret_value() if settings.llm_api_key else None)
+                  api_key=settings.llm_api_key.get_secret_value() if settings.llm_api_key else None,
+                  prompt_cache=settings.prompt_cache)
     mcp = await connect_mcp(settings)
     rt = Runtime(settings=settings, db=db, hub=hub, prices=PriceTable(fetch_flavors), llm=llm,
                  tools=build_tools(settings, mcp.tools if mcp else ()),

@@ -517,7 +517,7 @@ class Worker:
         namespace = config.namespace or (await self.safe_namespace())
         agent = Agent(llm=llm, tools=self.rt.tools, transcript=transcript,
                       gate=Gate(self.rt, s, requester), events=sink, ctx=ctx,
-                      system_prompt=system_prompt(today=now().date().isoformat(), namespace=namespace,
+                      system_prompt=system_prompt(today=session_day(s), namespace=namespace,
                                                   flavors=self.rt.prices.all()),
                       model=s.model or config.model, context=context, redactor=self.rt.redactor,
                       max_iterations=config.max_iterations, budget=budget)
@@ -723,12 +723,15 @@ SESSIONS = Session.__table__
 ADD_USAGE = update(SESSIONS).where(SESSIONS.c.id == bindparam("b_id")).values(
     prompt_tokens=SESSIONS.c.prompt_tokens + bindparam("b_prompt"),
     completion_tokens=SESSIONS.c.completion_tokens + bindparam("b_completion"),
+    cache_read_tokens=SESSIONS.c.cache_read_tokens + bindparam("b_read"),
+    cache_write_tokens=SESSIONS.c.cache_write_tokens + bindparam("b_write"),
     llm_cost_usd=SESSIONS.c.llm_cost_usd + bindparam("b_cost"))
 
 
 async def record_usages(db: Any, usage: list[tuple[Session, str, ev.UsageRecorded]]) -> None:
     """Token and cost counters of many sessions in one statement; LLM spend toward the budget."""
     rows = sorted(({"b_id": s.id, "b_prompt": e.prompt_tokens, "b_completion": e.completion_tokens,
+                    "b_read": e.cache_read_tokens, "b_write": e.cache_write_tokens,
                     "b_cost": e.cost_usd} for s, _, e in usage), key=lambda r: str(r["b_id"]))
     await db.execute(ADD_USAGE, rows)  # in id order, like the lease keeper: no deadlock between them
     for s, user, e in usage:
@@ -820,6 +823,12 @@ WRITE_ATTEMPTS = 3
 @functools.lru_cache(maxsize=64)
 def _count_text(llm: Any, model: str, role: str, text: str) -> int:
     return int(llm.count_tokens(model, [{"role": role, "content": text}]))
+
+
+def session_day(s: Session) -> str:
+    """The date the system prompt gives: the session's first day, so that the prompt (the start of every
+    request's cached prefix) stays the same for the whole session."""
+    return (s.created_at or now()).date().isoformat()
 
 
 def job_report(p: dict[str, Any]) -> str:

@@ -202,10 +202,8 @@ class Research:
             if refusal:
                 raise TurnStopped(refusal, reason="budget")  # ends the session's turn, not only the research
         response = await self.llm.complete(model=self.model, messages=view, tools=tools)
-        u = response.usage
-        self.step_cost = u.cost_usd
-        await self.events.emit(UsageRecorded(response.model or self.model, u.prompt_tokens, u.completion_tokens,
-                                             u.cost_usd))
+        self.step_cost = response.usage.cost_usd
+        await self.events.emit(UsageRecorded.of(response.model or self.model, response.usage))
         return response
 
     def accept(self, text: str) -> bool:
