@@ -190,3 +190,15 @@ async def test_the_cli_exits_non_zero_and_prints_the_fixes(tmp_path: Path) -> No
     out, _ = await asyncio.wait_for(proc.communicate(), timeout=120)
     assert proc.returncode == 1
     assert "INTERN_MODEL is not set" in out.decode() and "fix:" in out.decode()
+
+
+async def test_sandbox_tokens_say_what_is_missing_and_never_accept_the_write_token(
+        stands: Stands, migrated_url: str, tmp_path: Path) -> None:
+    env = full_env(stands, migrated_url, tmp_path / "docs")
+    _, text = await doctor(env)
+    assert "INTERN_HF_READ_TOKEN is not set: sandboxes (private Spaces) cannot be reached" in text
+    assert "set INTERN_HF_READ_TOKEN" in text
+    code, text = await doctor({**env, "INTERN_HF_READ_TOKEN": env["HF_TOKEN"]})
+    assert code != 0 and "INTERN_HF_READ_TOKEN is the same token as HF_TOKEN" in text
+    _, text = await doctor({**env, "INTERN_HF_READ_TOKEN": "hf_readOnlyTokenForSandboxes0123456789ab"})
+    assert "INTERN_HF_READ_TOKEN" not in text and "hf_readOnly" not in text

@@ -11,6 +11,7 @@ from huggingface_hub import HfApi
 
 from intern.agent.context_deps import ToolContext
 from intern.agent.errors import ToolArgumentError
+from intern.agent.hub import HubClient
 from intern.agent.tools.base import ApprovalInfo
 from intern.agent.tools.sandbox import (
     headers,
@@ -194,13 +195,37 @@ async def test_sessions_have_their_own_sandboxes(world: World) -> None:
     assert "mine.txt" not in seen.content and len(await hub_spaces(world)) == 2
 
 
-def test_the_hub_token_goes_only_to_the_hubs_space_domain(world: World) -> None:
+READ_TOKEN = "hf_readOnlyTokenForSandboxes0123456789ab"
+
+
+def with_read_token(world: World, read: str | None) -> None:
+    world.ctx.hub = HubClient(endpoint=world.hub.url, token=world.hub.token, namespace=world.hub.user,
+                              read_token=read)
+
+
+def test_only_the_read_token_goes_to_the_hubs_space_domain_never_the_write_token(world: World) -> None:
+    hosted_url = "https://intern-test-intern-sandbox-1.hf.space"
+    assert headers(world.ctx, hosted_url, "sandbox-token") == {TOKEN_HEADER: "sandbox-token"}
+    with_read_token(world, world.hub.token)  # the write token given as the read one is still not sent
+    assert headers(world.ctx, hosted_url, "sandbox-token") == {TOKEN_HEADER: "sandbox-token"}
+    with_read_token(world, READ_TOKEN)
     loopback = headers(world.ctx, "http://127.0.0.1:9999", "sandbox-token")
     assert loopback == {TOKEN_HEADER: "sandbox-token"}
-    hosted = headers(world.ctx, "https://intern-test-intern-sandbox-1.hf.space", "sandbox-token")
-    assert hosted == {TOKEN_HEADER: "sandbox-token", "Authorization": f"Bearer {world.hub.token}"}
+    hosted = headers(world.ctx, hosted_url, "sandbox-token")
+    assert hosted == {TOKEN_HEADER: "sandbox-token", "Authorization": f"Bearer {READ_TOKEN}"}
     assert "Authorization" not in headers(world.ctx, "https://example.com", "t")
     assert "Authorization" not in headers(world.ctx, "https://evil.hf.space.example.com", "t")
+
+
+async def test_the_sandbox_gets_the_read_token_as_hf_token_and_never_the_write_token(world: World) -> None:
+    with_read_token(world, READ_TOKEN)
+    out = await run(world.ctx, sandbox_bash_tool, command="env")
+    assert not out.is_error, out.content
+    assert f"HF_TOKEN={READ_TOKEN}" in out.content and world.hub.token not in out.content
+    [space_id] = await hub_spaces(world)
+    space = world.spaces.spaces[space_id]
+    assert space.secrets["HF_TOKEN"] == READ_TOKEN
+    assert world.hub.token not in {*space.secrets.values(), *space.variables.values()}
 
 
 def test_https_except_on_loopback() -> None:

@@ -42,11 +42,14 @@ def is_transient(exc: BaseException) -> bool:
 
 class HubClient:
     def __init__(self, *, endpoint: str, token: str | None, namespace: str | None = None,
-                 workers: int = 8) -> None:
+                 workers: int = 8, read_token: str | None = None) -> None:
         from huggingface_hub import HfApi
 
         self.endpoint = endpoint.rstrip("/")
         self._token = token
+        # INTERN_HF_READ_TOKEN: the only token that may reach a sandbox (code there must never
+        # obtain one that writes to the namespace or launches jobs).
+        self._read_token = read_token if read_token and read_token != token else None
         self.api = HfApi(endpoint=self.endpoint, token=token or False)
         self._namespace = namespace
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hub")
@@ -59,6 +62,11 @@ class HubClient:
     def token_for_job_secrets(self) -> str | None:
         """The token the bot injects into a job's secrets at launch (never shown to the model)."""
         return self._token
+
+    def token_for_sandboxes(self) -> str | None:
+        """The read-only token: a sandbox's HF_TOKEN and the key to its private Space. Never the write
+        token, whatever is configured."""
+        return self._read_token
 
     async def call(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()

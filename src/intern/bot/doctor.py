@@ -94,11 +94,26 @@ async def check_settings(s: Settings, live_llm: bool) -> list[Finding]:
         out.append(Finding("Settings", "fail", "HF_TOKEN is not set: Intern cannot launch jobs, write to the Hub or "
                            "read private repos", "create a token with write access at "
                            f"{s.hf_endpoint}/settings/tokens and set HF_TOKEN"))
+    out += sandbox_token_settings(s)
     if not s.secret_key and not (s.slack_client_id or s.slack_client_secret):
         out.append(Finding("Settings", "warn", "INTERN_SECRET_KEY is not set: sandbox tokens are encrypted with a "
                            "key that lives only as long as the process, so sandboxes are not reused after a restart",
                            "set INTERN_SECRET_KEY to a long random string and keep it"))
     return out
+
+
+def sandbox_token_settings(s: Settings) -> list[Finding]:
+    read, write = secret(s.hf_read_token), secret(s.hf_token)
+    if read and read == write:
+        return [Finding("Settings", "fail", "INTERN_HF_READ_TOKEN is the same token as HF_TOKEN: the write token "
+                        "never goes into a sandbox, so sandboxes get no token at all",
+                        f"create a read-only token at {s.hf_endpoint}/settings/tokens for INTERN_HF_READ_TOKEN")]
+    if write and not read:
+        return [Finding("Settings", "warn", "INTERN_HF_READ_TOKEN is not set: sandboxes (private Spaces) cannot be "
+                        "reached, and code in them cannot load gated models or private data. The write token "
+                        "(HF_TOKEN) is never used for them",
+                        f"create a read-only token at {s.hf_endpoint}/settings/tokens and set INTERN_HF_READ_TOKEN")]
+    return []
 
 
 def model_setting(s: Settings) -> Finding:

@@ -84,7 +84,8 @@ async def build_runtime(settings: Settings, db: Any | None = None) -> Any:
 
     db = db or connect(settings.database_url)
     token = settings.hf_token.get_secret_value() if settings.hf_token else None
-    hub = HubClient(endpoint=settings.hf_endpoint, token=token, namespace=settings.hf_namespace)
+    hub = HubClient(endpoint=settings.hf_endpoint, token=token, namespace=settings.hf_namespace,
+                    read_token=settings.hf_read_token.get_secret_value() if settings.hf_read_token else None)
 
     async def fetch_flavors() -> list[Any]:
         items = await hub.call(hub.api.list_jobs_hardware)

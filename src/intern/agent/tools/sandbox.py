@@ -6,15 +6,18 @@ cpu-basic hardware) or with `sandbox_create` on the requested hardware, which ne
 when that hardware is not free. The bot's registry (`SandboxRegistry`, in `ctx.deps.sandboxes`)
 records it BEFORE the Space exists, so a crash at any point leaves a row its sweeper deletes; it also
 deletes sandboxes of ended sessions and idle ones. Creating a Space uses the bot's own Hub token
-(through `ctx.hub`); the Space receives only a random token of its own, as a Space secret, which the
-registry stores encrypted. A Space that fails to build is deleted at once and the failure comes back
+(through `ctx.hub`); the Space receives a random token of its own, as a Space secret, which the
+registry stores encrypted, and the read-only Hub token (INTERN_HF_READ_TOKEN) as its HF_TOKEN when one
+is configured. The bot's write token never reaches a sandbox: code running there is chosen by the
+model, or by text injected into what it reads. A Space that fails to build is deleted at once and the failure comes back
 as the tool result.
 
 Reaching the server. The Hub's runtime names the Space's domains (`<owner>-<name>.hf.space`); the
 server is called over https there, and over plain http only when the domain is a loopback address
 (the Hub stand-in in tests), where traffic never leaves the machine. A private Space only answers
-requests that carry its owner's Hub token, so that token is sent to `*.hf.space` hosts and nowhere
-else; the sandbox token travels in its own header.
+requests that carry a token allowed to read it: the read-only token is sent to `*.hf.space` hosts and
+nowhere else (without one, a private Space cannot be reached: `intern doctor` says so); the sandbox
+token travels in its own header.
 """
 
 from __future__ import annotations
@@ -242,6 +245,10 @@ async def _create_space(ctx: ToolContext, rec: SandboxRecord) -> None:
                        space_hardware=rec.hardware, space_sleep_time=sleep)
     await ctx.hub.call(api.add_space_secret, rec.space_id, TOKEN_ENV, rec.token,
                        description="Intern sandbox token (random, for this sandbox only)")
+    read = ctx.hub.token_for_sandboxes()
+    if read:
+        await ctx.hub.call(api.add_space_secret, rec.space_id, "HF_TOKEN", read,
+                           description="Read-only Hub token (INTERN_HF_READ_TOKEN): gated models, private data")
     ops = [CommitOperationAdd(path_in_repo=path, path_or_fileobj=data) for path, data in space_files().items()]
     await ctx.hub.call(api.create_commit, rec.space_id, operations=ops, repo_type="space",
                        commit_message="Intern sandbox exec server")
@@ -327,9 +334,9 @@ def is_loopback(host: str) -> bool:
 def headers(ctx: ToolContext, url: str, token: str) -> dict[str, str]:
     out = {TOKEN_HEADER: token}
     host = urlsplit(url).hostname or ""
-    hub_token = ctx.hub.token_for_job_secrets()
-    if hub_token and host.endswith(SPACES_DOMAIN):
-        out["Authorization"] = f"Bearer {hub_token}"  # the Hub lets only its owner into a private Space
+    read = ctx.hub.token_for_sandboxes()
+    if read and host.endswith(SPACES_DOMAIN):
+        out["Authorization"] = f"Bearer {read}"  # the Hub lets into a private Space only who may read it
     return out
 
 
