@@ -49,11 +49,12 @@ from intern.agent.guardrails.redaction import Redactor  # noqa: E402
 from intern.agent.hub import HubClient  # noqa: E402
 from intern.agent.llm import LiteLLM, litellm_module  # noqa: E402
 from intern.agent.loop import Agent  # noqa: E402
-from intern.agent.plan import PlanState, plan_tool  # noqa: E402
+from intern.agent.plan import PlanState  # noqa: E402
 from intern.agent.ports import GateAnswer, LLMResponse, ToolCall, Usage  # noqa: E402
 from intern.agent.pricing import PriceTable  # noqa: E402
 from intern.agent.prompts import system_prompt  # noqa: E402
 from intern.agent.tools.base import Tool, ToolRegistry, ToolResult  # noqa: E402
+from intern.agent.tools.plan import plan_tool  # noqa: E402
 
 WORDS = ("loss grad_norm learning_rate epoch step eval accuracy tokenizer dataset split train validation "
          "checkpoint shard model adapter lora rank alpha dropout batch accumulation warmup cosine schedule "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 from sqlalchemy import String, Text
@@ -47,6 +48,101 @@ def test_agent_imports_no_chat_and_no_database() -> None:
 
 def test_bot_imports_adapters_only_in_the_composition_root() -> None:
     assert violations("bot", BOT_FORBIDDEN, frozenset(COMPOSITION_ROOTS)) == []
+
+
+def module_name(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def package_imports(path: Path, module: str, known: set[str]) -> set[str]:
+    """The package's own modules that `path` imports, wherever the import stands (at the top, under
+    TYPE_CHECKING, or deferred inside a function: each is an arrow between the two modules)."""
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(parts[:len(parts) - node.level + 1] + ([base] if base else []))
+            targets = [base, *(f"{base}.{a.name}" for a in node.names)]
+        else:
+            continue
+        out |= {t for t in targets if t in known and t != module}
+    return out
+
+
+def import_circles(root: Path = SRC) -> list[list[str]]:
+    """Groups of modules that import each other, directly or round a loop (Tarjan's components)."""
+    files = {module_name(p, root): p for p in sorted(root.rglob("*.py"))}
+    graph = {m: sorted(package_imports(p, m, set(files))) for m, p in files.items()}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    circles: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while (w := stack.pop()) != v:
+                group.append(w)
+            if group:
+                circles.append(sorted([v, *group]))
+
+    for m in graph:
+        if m not in index:
+            visit(m)
+    return circles
+
+
+def test_no_import_circles() -> None:
+    assert import_circles() == []
+
+
+def test_the_circle_check_catches_a_circle(tmp_path: Path) -> None:
+    pkg = tmp_path / "intern"
+    (pkg / "bot").mkdir(parents=True)
+    (pkg / "bot" / "a.py").write_text("from intern.bot.b import x\n")
+    (pkg / "bot" / "b.py").write_text("def f():\n    from intern.bot import c\n")
+    (pkg / "bot" / "c.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from . import a\n")
+    (pkg / "bot" / "d.py").write_text("from intern.bot.a import y\n")
+    assert import_circles(pkg) == [["intern.bot.a", "intern.bot.b", "intern.bot.c"]]
+
+
+# What a tool needs comes as a typed field of `ctx.deps`; a lookup by string key fails only at run time.
+STRING_KEYED = re.compile(r"\bextras\b|\bdeps\s*\[|\bdeps\.get\(|getattr\(\s*ctx(?:\.deps)?\s*,\s*[\"']")
+
+
+def string_keyed_lookups(root: Path = SRC) -> list[str]:
+    out = []
+    for path in sorted((root / "agent").rglob("*.py")):
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if STRING_KEYED.search(line.split("#")[0]):
+                out.append(f"{path.relative_to(root).as_posix()}:{n}: {line.strip()}")
+    return out
+
+
+def test_agent_has_no_string_keyed_dependency_lookups() -> None:
+    assert string_keyed_lookups() == []
+
+
+def test_the_lookup_check_catches_one(tmp_path: Path) -> None:
+    (tmp_path / "agent").mkdir()
+    (tmp_path / "agent" / "bad.py").write_text(
+        'a = ctx.extras.get("cache")\nb = ctx.extras["llm"]\nc = ctx.deps["docs_index"]\n'
+        'd = getattr(ctx.deps, "sandboxes")\ne = ctx.deps.cache  # extras used to hold it\n')
+    assert len(string_keyed_lookups(tmp_path)) == 4
 
 
 def test_the_check_itself_catches_a_wrong_way_arrow(tmp_path: Path) -> None:

@@ -17,10 +17,11 @@ from intern.agent.events import AgentEvent, Notice
 from intern.agent.guardrails.redaction import Redactor
 from intern.agent.hub import HubClient
 from intern.agent.loop import Agent
-from intern.agent.plan import PlanState, plan_tool
+from intern.agent.plan import PlanState
 from intern.agent.ports import LLM, GateAnswer, GateStatus, LLMResponse, ToolCall, Usage
 from intern.agent.pricing import PriceTable
 from intern.agent.tools.base import ApprovalRequest, Tool, ToolRegistry, ToolResult
+from intern.agent.tools.plan import plan_tool
 
 MODEL = "scripted/model"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from intern.agent.context_deps import ToolContext
-from intern.agent.tools import repos
+from intern.agent.tools.repos import files as files_module
 from intern.agent.tools.repos import repo_files_tool as files
 from intern.standins.hub import HubStandIn
 from intern.standins.hub_repos import RepoStore
@@ -210,11 +210,11 @@ async def test_dataset_and_space_repos(ctx: ToolContext, store: RepoStore) -> No
 async def test_long_listings_are_cut_and_say_so(ctx: ToolContext, store: RepoStore,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     store.add(REPO, files={f"shards/{i:03d}.txt": "x" for i in range(30)})
-    monkeypatch.setattr(repos, "LIST_MAX_SHOWN", 5)
+    monkeypatch.setattr(files_module, "LIST_MAX_SHOWN", 5)
     shown = await run(ctx, files, operation="list", repo_id=REPO)
     assert shown.artifacts["files"] == [".gitattributes", *(f"shards/{i:03d}.txt" for i in range(4))]
     assert "… 26 more; narrow with `path` or `patterns`." in shown.content
-    monkeypatch.setattr(repos, "LIST_MAX_SCANNED", 10)
+    monkeypatch.setattr(files_module, "LIST_MAX_SCANNED", 10)
     scanned = await run(ctx, files, operation="list", repo_id=REPO, path="shards")
     assert "The listing stopped after 10 entries" in scanned.content
     refused = await call(ctx, files, operation="delete", repo_id=REPO, patterns=["shards/*"])

@@ -18,7 +18,6 @@ if TYPE_CHECKING:
 
     from intern.agent.docs.index import DocsIndex
     from intern.agent.hub import HubClient
-    from intern.agent.papers.sources import RetryPolicy
     from intern.agent.plan import PlanState
     from intern.agent.ports import (
         LLM,
@@ -32,6 +31,7 @@ if TYPE_CHECKING:
         TextRedactor,
     )
     from intern.agent.pricing import PriceTable
+    from intern.agent.retry import RetryPolicy
 
 T = TypeVar("T")
 

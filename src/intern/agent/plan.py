@@ -1,4 +1,5 @@
-"""The session's todo list. Rebuilt from the transcript (the last `plan` call), so it survives restarts."""
+"""The session's todo list. Rebuilt from the transcript (the last `plan` call), so it survives restarts.
+The `plan` tool that changes it is in `tools/plan.py`."""
 
 from __future__ import annotations
 
@@ -7,9 +8,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-
-from intern.agent.events import PlanUpdated
-from intern.agent.tools.base import Tool, ToolResult
 
 Status = Literal["pending", "in_progress", "completed"]
 
@@ -53,25 +51,3 @@ class PlanState:
             return "(empty plan)"
         marks = {"pending": "[ ]", "in_progress": "[~]", "completed": "[x]"}
         return "\n".join(f"{marks[t.status]} {t.id}. {t.content}" for t in self.todos)
-
-
-async def _plan(ctx: Any, args: PlanArgs) -> ToolResult:
-    ids = [t.id for t in args.todos]
-    if len(ids) != len(set(ids)):
-        return ToolResult("Todo ids must be unique.", is_error=True)
-    if sum(t.status == "in_progress" for t in args.todos) > 1:
-        return ToolResult("Only one todo may be in_progress at a time.", is_error=True)
-    ctx.plan.todos = list(args.todos)
-    await ctx.events.emit(PlanUpdated(tuple(t.model_dump() for t in args.todos)))
-    return ToolResult("Plan updated:\n" + ctx.plan.render())
-
-
-plan_tool = Tool(
-    name="plan",
-    description=(
-        "Keep the session's todo list. Call it with the whole list whenever you start, finish or "
-        "change a step; the list is shown to the team on the status card."
-    ),
-    args=PlanArgs,
-    handler=_plan,
-)

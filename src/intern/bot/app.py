@@ -12,6 +12,7 @@ from intern.bot import policy as policies
 from intern.bot.approvals import Approvals
 from intern.bot.budgets import session_limit_refusal
 from intern.bot.chat import ApprovalClick, Command, JobCancelClick, Reply, StopClick, UserMessage
+from intern.bot.commands import run_command
 from intern.bot.inbox import NEW_SESSION_WORDS, Accepted, Inbox, is_stop, parse_command
 from intern.bot.jobs import JobWatcher
 from intern.bot.models import Session
@@ -91,10 +92,8 @@ class BotApp:
             return Reply("Something went wrong on my side; the job was not cancelled. Try again.", ok=False)
 
     async def on_command(self, cmd: Command) -> Reply:
-        from intern.bot.commands import run_command
-
         try:
-            return await run_command(self, cmd)
+            return await run_command(self.rt, cmd)
         except Exception:
             log.exception("command %s failed", cmd.name)
             return Reply(f"Sorry, `{cmd.name}` failed on my side; nothing was changed.", ok=False)

@@ -17,12 +17,14 @@ from intern.agent.errors import ToolArgumentError
 from intern.agent.pricing import format_duration, parse_timeout
 from intern.bot import audit
 from intern.bot import policy as policies
+from intern.bot.approvals import Approvals
 from intern.bot.cards import money
 from intern.bot.chat import Command, Conversation, Reply
+from intern.bot.history import history_command
 from intern.bot.models import Approval, ApprovalDecision, ChannelPolicy, Job, Session, SpendEntry
 
 if TYPE_CHECKING:
-    from intern.bot.app import BotApp
+    from intern.bot.runtime import Runtime
 
 USER_REF = re.compile(r"^<@([UWB][A-Z0-9]+)(?:\|[^>]*)?>$|^<@!?(\d{5,25})>$")
 GROUP_REF = re.compile(r"^<!subteam\^([A-Z0-9]+)(?:\|[^>]*)?>$|^<@&(\d{5,25})>$")
@@ -37,29 +39,27 @@ class PolicyRefused(PolicyError):
     """The person may not make this change (as opposed to a change that is wrong in itself)."""
 
 
-async def run_command(bot: BotApp, cmd: Command) -> Reply:
+async def run_command(rt: Runtime, cmd: Command) -> Reply:
     if cmd.name == "status":
-        return await status(bot, cmd)
+        return await status(rt, cmd)
     if cmd.name == "budget":
-        return await budget(bot, cmd)
+        return await budget(rt, cmd)
     if cmd.name == "policy":
-        return await policy(bot, cmd)
+        return await policy(rt, cmd)
     if cmd.name == "history":
-        from intern.bot.history import history_command
-
-        return await history_command(bot, cmd)
+        return await history_command(rt, cmd)
     if cmd.name == "chart":
         from intern.bot.charting import chart_command
 
-        return await chart_command(bot.rt, cmd)
+        return await chart_command(rt, cmd)
     return Reply(f"Unknown command `{cmd.name}`.", ok=False)
 
 
 # --- status and budget ------------------------------------------------------------------------------
 
-async def status(bot: BotApp, cmd: Command) -> Reply:
+async def status(rt: Runtime, cmd: Command) -> Reply:
     c = cmd.conversation
-    async with bot.rt.db.session() as db:
+    async with rt.db.session() as db:
         sessions = (await db.execute(select(Session).where(
             Session.platform == c.platform, Session.workspace == c.workspace, Session.channel == c.channel,
             Session.active.is_(True)).order_by(Session.created_at.desc()).limit(10))).scalars().all()
@@ -69,7 +69,7 @@ async def status(bot: BotApp, cmd: Command) -> Reply:
         pending = (await db.execute(select(Approval).where(
             Approval.platform == c.platform, Approval.workspace == c.workspace, Approval.channel == c.channel,
             Approval.status == "pending"))).scalars().all()
-        pol = await policies.effective(db, c.platform, c.workspace, c.channel, bot.rt.settings.approvers)
+        pol = await policies.effective(db, c.platform, c.workspace, c.channel, rt.settings.approvers)
         spent = await policies.spent(db, c.platform, c.workspace, c.channel)
         view = await policies.budget_view(db, pol, c.platform, c.workspace, c.channel)
     lines = ["*Intern status for this channel*"]
@@ -87,18 +87,18 @@ async def status(bot: BotApp, cmd: Command) -> Reply:
     return Reply("\n".join(lines))
 
 
-async def budget(bot: BotApp, cmd: Command) -> Reply:
+async def budget(rt: Runtime, cmd: Command) -> Reply:
     c = cmd.conversation
     month = policies.month_of()
     scope = (SpendEntry.platform == c.platform, SpendEntry.workspace == c.workspace, SpendEntry.month == month)
-    async with bot.rt.db.session() as db:
+    async with rt.db.session() as db:
         by_channel = (await db.execute(select(SpendEntry.channel, func.sum(SpendEntry.amount_usd)).where(*scope)
                                        .group_by(SpendEntry.channel))).all()
         by_user = (await db.execute(select(SpendEntry.user_id, func.sum(SpendEntry.amount_usd)).where(*scope)
                                     .group_by(SpendEntry.user_id))).all()
         by_session = (await db.execute(select(SpendEntry.session_id, func.sum(SpendEntry.amount_usd)).where(
             *scope, SpendEntry.channel == c.channel).group_by(SpendEntry.session_id))).all()
-        pol = await policies.effective(db, c.platform, c.workspace, c.channel, bot.rt.settings.approvers)
+        pol = await policies.effective(db, c.platform, c.workspace, c.channel, rt.settings.approvers)
         view = await policies.budget_view(db, pol, c.platform, c.workspace, c.channel)
     def table(rows: Any, label: Any) -> str:
         rows = sorted(rows, key=lambda r: -(r[1] or 0))
@@ -201,22 +201,22 @@ def parse_policy(words: list[str], known_flavors: set[str]) -> Change:
                       "self-approval, budget, workspace-budget, max-flavor, max-timeout, auto-approve-below.")
 
 
-async def policy(bot: BotApp, cmd: Command) -> Reply:
+async def policy(rt: Runtime, cmd: Command) -> Reply:
     words = cmd.args.split()
     if not words:
-        return await show_policy(bot, cmd)
+        return await show_policy(rt, cmd)
     c = cmd.conversation
     try:
-        async with bot.rt.db.session() as db:
+        async with rt.db.session() as db:
             authorize_change(cmd, await policies.effective(db, c.platform, c.workspace, c.channel,
-                                                           bot.rt.settings.approvers), None)
-        change = parse_policy(words, {f.name for f in bot.rt.prices.all()})
-        await check_refs(bot, c, change)
-        async with bot.rt.db.transaction() as db:
+                                                           rt.settings.approvers), None)
+        change = parse_policy(words, {f.name for f in rt.prices.all()})
+        await check_refs(rt, c, change)
+        async with rt.db.transaction() as db:
             # Any PolicyError raised in here rolls the whole change back.
-            await change_policy(bot, db, cmd, change)
+            await change_policy(rt, db, cmd, change)
     except PolicyRefused as exc:
-        await audit_refusal(bot, cmd, str(exc))
+        await audit_refusal(rt, cmd, str(exc))
         return Reply(f"{exc} Nothing was changed.", ok=False)
     except PolicyError as exc:
         return Reply(f"{exc} Nothing was changed.", ok=False)
@@ -232,17 +232,17 @@ def authorize_change(cmd: Command, pol: policies.EffectivePolicy, change: Change
         raise PolicyRefused("Only administrators can change this channel's policy.")
 
 
-async def audit_refusal(bot: BotApp, cmd: Command, reason: str) -> None:
+async def audit_refusal(rt: Runtime, cmd: Command, reason: str) -> None:
     """Who tried which change, and why it was refused (the change itself was rolled back)."""
     c = cmd.conversation
-    async with bot.rt.db.transaction() as db:
+    async with rt.db.transaction() as db:
         audit.record(db, "policy_refused", actor=cmd.user[:64], platform=c.platform, workspace=c.workspace,
                      channel=c.channel, tried=f"policy {' '.join(cmd.args.split())}"[:500], reason=reason)
 
 
-async def change_policy(bot: BotApp, db: Any, cmd: Command, change: Change) -> None:
+async def change_policy(rt: Runtime, db: Any, cmd: Command, change: Change) -> None:
     c = cmd.conversation
-    pol = await policies.effective(db, c.platform, c.workspace, c.channel, bot.rt.settings.approvers)
+    pol = await policies.effective(db, c.platform, c.workspace, c.channel, rt.settings.approvers)
     authorize_change(cmd, pol, change)
     channel = policies.WORKSPACE if change.workspace else c.channel
     row = await policies.load_row(db, c.platform, c.workspace, channel)
@@ -251,7 +251,7 @@ async def change_policy(bot: BotApp, db: Any, cmd: Command, change: Change) -> N
                             approvals_required=1, self_approval=False)
         db.add(row)
     before = {k: getattr(row, k) for k in POLICY_FIELDS}
-    apply_change(row, change, bot.rt.settings.approvers)
+    apply_change(row, change, rt.settings.approvers)
     row.updated_by = cmd.user
     audit.record(db, "policy_changed", actor=cmd.user, platform=c.platform, workspace=c.workspace,
                  channel=channel, change=change.summary,
@@ -263,12 +263,12 @@ POLICY_FIELDS = ("approvers", "admins", "approvals_required", "self_approval", "
                  "max_timeout_seconds", "auto_approve_below_usd")
 
 
-async def check_refs(bot: BotApp, c: Conversation, change: Change) -> None:
+async def check_refs(rt: Runtime, c: Conversation, change: Change) -> None:
     """People and groups being added must exist in this workspace. The adapter checks when it can
     (`check_refs(workspace, refs) -> {ref: reason}`); otherwise only the mention syntax was checked."""
     if change.field not in ("approvers", "admins") or change.value[0] != "add":
         return
-    adapter = bot.rt.adapters.get(c.platform)
+    adapter = rt.adapters.get(c.platform)
     check = getattr(adapter, "check_refs", None)
     if check is None:
         return
@@ -311,10 +311,10 @@ def fits_n_of_m(required: int, approvers: list[str]) -> bool:
     return required <= len(approvers)
 
 
-async def show_policy(bot: BotApp, cmd: Command) -> Reply:
+async def show_policy(rt: Runtime, cmd: Command) -> Reply:
     c = cmd.conversation
-    async with bot.rt.db.session() as db:
-        pol = await policies.effective(db, c.platform, c.workspace, c.channel, bot.rt.settings.approvers)
+    async with rt.db.session() as db:
+        pol = await policies.effective(db, c.platform, c.workspace, c.channel, rt.settings.approvers)
         view = await policies.budget_view(db, pol, c.platform, c.workspace, c.channel)
         spent = await policies.spent(db, c.platform, c.workspace, c.channel)
     def who(items: tuple[str, ...] | frozenset[str]) -> str:
@@ -380,10 +380,10 @@ class HomeSummary:
     budgets: list[HomeBudget]
 
 
-async def home_summary(bot: BotApp, platform: str, workspace: str, user: str, limit: int = 15) -> HomeSummary:
+async def home_summary(rt: Runtime, platform: str, workspace: str, user: str, limit: int = 15) -> HomeSummary:
     """What one person sees on their own page: their sessions, the approvals waiting for them (or
     requested by them), and the budgets of the workspace's channels this month."""
-    async with bot.rt.db.session() as db:
+    async with rt.db.session() as db:
         sessions = (await db.execute(select(Session).where(
             Session.platform == platform, Session.workspace == workspace, Session.started_by == user)
             .order_by(Session.created_at.desc()).limit(limit))).scalars().all()
@@ -402,11 +402,11 @@ async def home_summary(bot: BotApp, platform: str, workspace: str, user: str, li
         for a in pending:
             if a.channel not in policy_of:
                 policy_of[a.channel] = await policies.effective(db, platform, workspace, a.channel,
-                                                                bot.rt.settings.approvers)
+                                                                rt.settings.approvers)
     waiting = []
     for a in pending:
         pol = policy_of[a.channel]
-        approver = await bot.approvals.is_member(platform, workspace, user, pol.approvers)
+        approver = await Approvals(rt).is_member(platform, workspace, user, pol.approvers)
         can = approver and (a.requester != user or pol.self_approval) and a.id not in voted
         if can or a.requester == user:
             waiting.append(HomeApproval(a.id, str((a.card or {}).get("title") or a.tool), a.channel, a.requester,

@@ -17,7 +17,6 @@ from intern.bot.run_logs import headline_metric
 
 if TYPE_CHECKING:
     from intern.agent.ports import RunSummary
-    from intern.bot.app import BotApp
     from intern.bot.runtime import Runtime
 
 COMMAND_LIMIT = 15
@@ -61,10 +60,10 @@ class WorkspaceHistory:
 HEADER = "date · who · model · dataset · hardware · runtime · cost · outcome · metric · link"
 
 
-async def history_command(bot: BotApp, cmd: Command) -> Reply:
+async def history_command(rt: Runtime, cmd: Command) -> Reply:
     c = cmd.conversation
     words, status = split_status(cmd.args)
-    async with bot.rt.db.session() as db:
+    async with rt.db.session() as db:
         found = await runs.search(db, c.platform, c.workspace, words, status, COMMAND_LIMIT)
     what = f' matching "{cmd.args.strip()}"' if cmd.args.strip() else ""
     if not found:

@@ -8,28 +8,39 @@ import socket
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
+
+from intern.agent.ports import SandboxRegistry
 
 if TYPE_CHECKING:
     import httpx
 
-    from intern.agent.context_deps import ToolDeps
     from intern.agent.docs.index import DocsIndex
     from intern.agent.guardrails.redaction import Redactor
     from intern.agent.hub import HubClient
-    from intern.agent.ports import LLM, Cache, JobRegistry, SpendGuard, TeamHistory
+    from intern.agent.ports import LLM, Cache
     from intern.agent.pricing import PriceTable
     from intern.agent.tools.base import ToolRegistry
     from intern.agent.tools.mcp import McpConnections
     from intern.bot.chat import ChatAdapter
-    from intern.bot.jobs import JobWatcher
-    from intern.bot.sandboxes import SandboxManager
     from intern.bot.settings import Settings
     from intern.bot.store import Database
 
 
 def process_identity() -> str:
     return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Sandboxes(SandboxRegistry, Protocol):
+    """The sandbox registry as the bot uses it besides the tools: ending a session's sandboxes, sweeping."""
+
+    async def end_session(self, session_id: str) -> None: ...
+
+    async def sweep(self) -> None: ...
+
+
+class Waker(Protocol):
+    def wake(self) -> None: ...
 
 
 @dataclass
@@ -46,11 +57,11 @@ class Runtime:
     adapters: dict[str, ChatAdapter] = field(default_factory=dict)
     owner: str = field(default_factory=process_identity)
     # Optional parts, plugged in by the composition root when this process has them.
-    sandboxes: SandboxManager | None = None
+    sandboxes: Sandboxes | None = None
     docs_index: DocsIndex | None = None
     mcp: McpConnections | None = None
     s2_api_key: str | None = None
-    job_watcher: JobWatcher | None = None
+    job_watcher: Waker | None = None  # the job watcher, woken when a job is launched
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     # Seconds; kept here so tests can shorten them without touching the environment.
     lease_seconds: float = 30.0
@@ -83,17 +94,6 @@ class Runtime:
     @status_throttle_seconds.setter
     def status_throttle_seconds(self, value: float) -> None:
         self.status_throttle_base = value
-
-    def tool_deps(self, llm: LLM, team_history: TeamHistory | None = None,
-                  jobs: JobRegistry | None = None, budget: SpendGuard | None = None) -> ToolDeps:
-        """What the tools of a turn get from this process (`llm` is the turn's own model port,
-        `team_history` the runs of its workspace, `jobs` its view of the workspace's jobs)."""
-        from intern.agent.context_deps import ToolDeps
-        from intern.bot.jobs import Launches
-
-        return ToolDeps(llm=llm, cache=self.cache, redactor=self.redactor, launches=Launches(self),
-                        sandboxes=self.sandboxes, docs_index=self.docs_index, s2_api_key=self.s2_api_key,
-                        team_history=team_history, jobs=jobs, budget=budget)
 
     def adapter(self, platform: str) -> ChatAdapter:
         try:

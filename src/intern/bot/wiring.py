@@ -30,13 +30,13 @@ def prepare_environment(settings: Settings) -> None:
 def build_tools(settings: Settings, extra: Sequence[Any] = ()) -> Any:
     """The agent's tools; `extra` (the tools of connected MCP servers) go in before `research` is built,
     so that it can offer the read-only ones."""
-    from intern.agent.plan import plan_tool
     from intern.agent.tools.base import ToolRegistry
     from intern.agent.tools.datasets import inspect_dataset_tool
     from intern.agent.tools.docs import explore_docs_tool, fetch_docs_tool, find_api_tool
     from intern.agent.tools.history import history_tool
     from intern.agent.tools.jobs import jobs_tool
     from intern.agent.tools.papers import papers_tool
+    from intern.agent.tools.plan import plan_tool
     from intern.agent.tools.repos import repo_files_tool, repo_git_tool
 
     tools = [plan_tool, jobs_tool, inspect_dataset_tool, papers_tool, explore_docs_tool, fetch_docs_tool,

@@ -29,17 +29,18 @@ from sqlalchemy.exc import IntegrityError
 
 from intern.agent import events as ev
 from intern.agent.context import ContextManager
-from intern.agent.context_deps import AgentConfig, ToolContext
+from intern.agent.context_deps import AgentConfig, ToolContext, ToolDeps
 from intern.agent.errors import TurnStopped
 from intern.agent.loop import Agent, TurnOutcome, unanswered_calls
 from intern.agent.plan import PlanState
+from intern.agent.ports import JobRegistry, SpendGuard, TeamHistory
 from intern.agent.prompts import system_prompt
 from intern.bot import audit
 from intern.bot.approvals import Approvals, Gate
 from intern.bot.budgets import TurnBudget
 from intern.bot.history import WorkspaceHistory
 from intern.bot.inbox import claim_events, next_seqs
-from intern.bot.jobs import LAUNCHING, launches_of
+from intern.bot.jobs import LAUNCHING, Launches, launches_of
 from intern.bot.models import InboundEvent, Job, Message, Session, WorkItem
 from intern.bot.ownership import TurnJobs
 from intern.bot.progress import ProgressSink, add_llm_spend
@@ -97,6 +98,15 @@ def fair_pick(candidates: list[Claimable], room: int, held: list[Claimable], slo
         channels[best.channel] += 1
         users[best.user] += 1
     return chosen
+
+
+def tool_deps(rt: Runtime, llm: Any, team_history: TeamHistory | None, jobs: JobRegistry | None,
+              budget: SpendGuard | None) -> ToolDeps:
+    """What the tools of a turn get: this process's services, the turn's own model port (`llm`), the
+    runs of its workspace, its view of the workspace's jobs and its budget."""
+    return ToolDeps(llm=llm, cache=rt.cache, redactor=rt.redactor, launches=Launches(rt), sandboxes=rt.sandboxes,
+                    docs_index=rt.docs_index, s2_api_key=rt.s2_api_key, team_history=team_history, jobs=jobs,
+                    budget=budget)
 
 
 class Worker:
@@ -511,8 +521,8 @@ class Worker:
         budget = TurnBudget(self.rt, s)
         ctx = ToolContext(session_id=s.id, config=config, hub=self.rt.hub, http=self.rt.http, prices=self.rt.prices,
                           plan=PlanState.from_messages(messages), events=sink,
-                          deps=self.rt.tool_deps(llm, WorkspaceHistory(self.rt, s.platform, s.workspace),
-                                                 TurnJobs(self.rt, s, requester), budget))
+                          deps=tool_deps(self.rt, llm, WorkspaceHistory(self.rt, s.platform, s.workspace),
+                                         TurnJobs(self.rt, s, requester), budget))
         context = ContextManager(llm, transcript, window_override=config.context_window_tokens)
         namespace = config.namespace or (await self.safe_namespace())
         agent = Agent(llm=llm, tools=self.rt.tools, transcript=transcript,

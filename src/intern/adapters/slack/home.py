@@ -15,7 +15,7 @@ PLATFORM = "slack"
 
 
 async def publish_home(bot: Any, client: Any, workspace: str, user: str) -> None:
-    summary = await home_summary(bot, PLATFORM, workspace, user)
+    summary = await home_summary(bot.rt, PLATFORM, workspace, user)
     runs = await home_runs(bot.rt, PLATFORM, workspace)
     await client.views_publish(user_id=user, view=home_view(summary, runs))
 

@@ -37,6 +37,8 @@ from whoosh.query import Or, Query, Term
 from whoosh.searching import Searcher
 
 from intern.agent.docs.analysis import docs_analyzer, terms
+from intern.agent.docs.page import Page
+from intern.agent.docs.snapshot import snapshot_pages
 from intern.agent.docs.text import SnippetPicker, headings, page_title, plain_text
 
 log = logging.getLogger(__name__)
@@ -52,16 +54,6 @@ SEARCH_FIELDS = tuple(FIELD_BOOSTS)
 # and scoring them is most of Whoosh's cost on a large index (see bench/docs_search.py).
 COMMON_FRACTION = 0.15
 COMMON_MIN_PAGES = 300
-
-
-@dataclass(frozen=True)
-class Page:
-    set: str
-    path: str  # URL path on the Hub, e.g. /docs/trl/sft_trainer
-    title: str  # from the sidebar
-    section: str  # the sidebar group the page sits in
-    order: int  # position in the sidebar
-    markdown: str
 
 
 @dataclass(frozen=True)
@@ -252,8 +244,6 @@ def open_index(docs_dir: Path | str, *, max_age_hours: float = 168.0) -> DocsInd
 
 
 def _open_from_snapshot(docs_dir: Path, max_age_hours: float) -> DocsIndex:
-    from intern.agent.docs.snapshot import snapshot_pages
-
     try:
         with _locked(docs_dir):
             meta = read_meta(docs_dir)  # another process may have built it while we waited

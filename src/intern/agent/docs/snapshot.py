@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from intern.agent.docs.index import Page
+from intern.agent.docs.page import Page
 from intern.agent.docs.sets import SETS_BY_NAME
 
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from intern.agent.retry import retry_after_seconds
+from intern.agent.retry import RetryPolicy, retry_after_seconds
 
 if TYPE_CHECKING:
     from intern.agent.context_deps import ToolContext
@@ -50,16 +50,6 @@ class NotFound(SourceError):
 
 class Unavailable(SourceError):
     pass
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How long to keep asking Semantic Scholar after 429s and 5xx answers."""
-
-    attempts: int = 4
-    base_delay: float = 1.0
-    max_delay: float = 30.0  # a longer Retry-After is reported to the model instead of waited out
-    budget: float = 60.0  # total seconds of waiting for one request
 
 
 @dataclass(frozen=True)
