@@ -276,3 +276,23 @@ async def test_edits_chain_without_rereading_but_not_after_an_outside_change(ser
     path.write_text(path.read_text() + "# touched\n")
     r = await server.post("edit", {"path": "train.py", "old_str": "range(30)", "new_str": "range(40)"})
     assert r.status_code == 409 and "changed since" in r.json()["error"]
+
+
+async def test_the_servers_own_environment_and_command_line_do_not_hold_the_token(server: Server) -> None:
+    body = await server.ok("bash", command="cat /proc/$PPID/environ /proc/$PPID/cmdline 2>&1; "
+                                           "tr '\\0' '\\n' < /proc/$PPID/environ 2>&1 | grep -c SANDBOX_TOKEN=",
+                           timeout=10)
+    assert server.token not in body["output"]
+    environ = await asyncio.to_thread(Path(f"/proc/{server.proc.pid}/environ").read_bytes)  # as root sees it
+    assert server.token.encode() not in environ
+
+
+async def test_a_caller_without_the_token_is_refused_before_its_body_is_read(server: Server) -> None:
+    host, port = server.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(b"POST /bash HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: 50000000\r\n\r\n{")  # a body that never comes
+    await writer.drain()
+    status = await asyncio.wait_for(reader.readline(), timeout=5)
+    assert status.startswith(b"HTTP/1.1 401")
+    writer.close()

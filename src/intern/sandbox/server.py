@@ -3,8 +3,13 @@ chat session, and lets the agent run commands and read, write and edit files the
 
 HTTP with JSON bodies, standard library only: nothing to install, nothing to break at build time.
 Every request except `GET /health` must carry the sandbox's own random token in the header
-`X-Intern-Sandbox-Token`. The token arrives as the Space secret INTERN_SANDBOX_TOKEN; it is taken out
-of the environment at start, so the commands never see it. No Hugging Face token is ever given here.
+`X-Intern-Sandbox-Token`, checked before the body is read. The token arrives as the Space secret
+INTERN_SANDBOX_TOKEN. Taking it out of `os.environ` would not be enough: the kernel keeps the
+environment the process started with, readable by the commands in /proc/<server pid>/environ. So the
+server starts itself again (the same process, a new program) with the token out of its environment,
+handed over through a pipe that is read once and closed; it also makes itself non-dumpable, which
+puts its /proc files and memory out of reach of a process of the same user that is not root. The
+write token of the Hub is never given here; the read-only one may be, as HF_TOKEN.
 
     POST /bash  {command, timeout}                      -> {exit_code, output, timed_out, seconds, output_bytes}
     POST /read  {path, offset, limit}                   -> {path, content, start, end, total_lines, next_offset}
@@ -36,6 +41,8 @@ from typing import Any
 from intern_edit import EditError, apply_edit  # shipped beside this file
 
 TOKEN_ENV = "INTERN_SANDBOX_TOKEN"
+TOKEN_FD_ENV = "INTERN_SANDBOX_TOKEN_FD"  # set only by the server for its own second start
+PR_SET_DUMPABLE = 4
 TOKEN_HEADER = "X-Intern-Sandbox-Token"
 OUTPUT_LIMIT = 25_000  # characters of command output or file text in one answer
 OUTPUT_HEAD = 10_000  # of which the start; the end of an output usually holds the error
@@ -345,13 +352,15 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         try:
+            if not self.authorized():
+                # Nothing of the body is read for a caller without the token: the connection is dropped.
+                self.close_connection = True
+                raise Refusal(401, "missing or wrong sandbox token")
             length = int(self.headers.get("Content-Length") or 0)
             if length > MAX_BODY:
                 self.close_connection = True
                 raise Refusal(413, f"request body over {MAX_BODY:,} bytes")
             body = self.rfile.read(length) if length else b""
-            if not self.authorized():
-                raise Refusal(401, "missing or wrong sandbox token")
             self.reply(200, self.route(self.path, parse(body)))
         except Refusal as exc:
             self.reply(exc.status, {"error": exc.message})
@@ -416,8 +425,50 @@ def timeout_of(req: dict[str, Any]) -> float:
     return float(value)
 
 
+def restart_without_token() -> None:
+    """Run this program again in the same process with the token out of the environment the kernel
+    keeps for it; the token follows through a pipe (written now, read by the new program)."""
+    token = os.environ.pop(TOKEN_ENV)
+    read_end, write_end = os.pipe()
+    os.write(write_end, token.encode("utf-8"))
+    os.close(write_end)
+    os.set_inheritable(read_end, True)
+    os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, TOKEN_FD_ENV: str(read_end)})
+
+
+def token_from_pipe() -> str:
+    fd = os.environ.pop(TOKEN_FD_ENV, "")
+    if not fd.isdigit():
+        return ""
+    try:
+        chunks = []
+        while chunk := os.read(int(fd), 4096):
+            chunks.append(chunk)
+        return b"".join(chunks).decode("utf-8")
+    except OSError:
+        return ""
+    finally:
+        try:
+            os.close(int(fd))
+        except OSError:
+            pass
+
+
+def not_dumpable() -> None:
+    """/proc/<pid>/environ, mem and the rest become root's: out of reach of the commands' user."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass  # not Linux: nothing there to hide from
+
+
 def main() -> int:
-    token = os.environ.pop(TOKEN_ENV, "")
+    if TOKEN_ENV in os.environ:
+        restart_without_token()
+    token = token_from_pipe()
+    not_dumpable()
     if len(token) < 16:
         print(f"{TOKEN_ENV} is missing or too short: refusing to serve without a token.", file=sys.stderr)
         return 2
