@@ -43,3 +43,13 @@ def test_serve_without_a_model_warns_at_start(tmp_path: Path) -> None:
     r = subprocess.run([*INTERN, "serve"], capture_output=True, text=True, env=env, timeout=60)
     assert "INTERN_MODEL is not set" in r.stderr and "intern doctor" in r.stderr
     assert r.returncode == 2  # here the database folder is missing too, so it stops after the warning
+
+
+async def test_the_docs_index_line_gives_its_age_and_sets(stands: Stands, migrated_url: str, tmp_path: Path) -> None:
+    from intern.agent.docs.index import Page, write_index
+
+    docs = tmp_path / "docs"
+    write_index(docs, [Page("trl", "/docs/trl/index", "TRL", "Get started", 0, "# TRL\n"),
+                       Page("peft", "/docs/peft/index", "PEFT", "Get started", 0, "# PEFT\n")], source="live")
+    _, text = await doctor(full_env(stands, migrated_url, docs))
+    assert f"[ok]   Docs: index at {docs}: 2 pages in 2 set(s) (peft, trl) from the live docs, built 0h ago" in text

@@ -414,19 +414,23 @@ async def check_docs(s: Settings, live_llm: bool) -> list[Finding]:
 
     path = s.docs_path
     meta = await asyncio.to_thread(read_meta, path)
-    rebuild = "run `intern docs index` to index the live documentation"
+    rebuild = ("`intern serve` builds it in the background (one process at a time), or run `intern docs index` "
+               "now")
     if meta is None or meta.get("version") != SCHEMA_VERSION:
         return [Finding("Docs", "warn", f"no documentation index at {path} yet: the small shipped snapshot is "
                         "indexed at first start", rebuild)]
     built = datetime.fromisoformat(str(meta["built_at"]))
     age_hours = (datetime.now(UTC) - built).total_seconds() / 3600
-    pages = f"{meta.get('pages', 0)} pages"
+    sets = sorted(meta.get("sets") or {})
+    shown = ", ".join(sets[:6]) + (f" and {len(sets) - 6} more" if len(sets) > 6 else "")
+    what = f"{meta.get('pages', 0)} pages in {len(sets)} set(s) ({shown})"
+    age = f"{age_hours:.0f}h" if age_hours < 48 else f"{age_hours / 24:.0f} day(s)"
     if meta.get("source") != "live":
-        return [Finding("Docs", "warn", f"the index at {path} holds only the shipped snapshot ({pages})", rebuild)]
+        return [Finding("Docs", "warn", f"the index at {path} holds only the shipped snapshot: {what}", rebuild)]
     if age_hours > s.docs_max_age_hours:
-        return [Finding("Docs", "warn", f"the index at {path} is {age_hours / 24:.0f} day(s) old ({pages}; "
-                        f"INTERN_DOCS_MAX_AGE_HOURS is {s.docs_max_age_hours:g})", rebuild)]
-    return [Finding("Docs", "ok", f"index at {path}: {pages} from the live docs, built {age_hours:.0f}h ago")]
+        return [Finding("Docs", "warn", f"the index at {path} is {age} old: {what} (INTERN_DOCS_MAX_AGE_HOURS is "
+                        f"{s.docs_max_age_hours:g})", rebuild)]
+    return [Finding("Docs", "ok", f"index at {path}: {what} from the live docs, built {age} ago")]
 
 
 # --- MCP servers ------------------------------------------------------------------------------------

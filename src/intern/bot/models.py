@@ -416,6 +416,17 @@ class CacheEntry(Base):
     expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
+class Lease(Base):
+    """A named piece of background work that one process at a time may do (e.g. refreshing the
+    documentation index): held by `owner` until `expires_at`, renewed while the work goes on."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column()
+
+
 class RunRecord(Base):
     """One job Intern launched, remembered for its workspace: the recipe (written at launch) and
     the outcome (written when the job ends). `scope` names the workspace in one indexed value.

@@ -166,6 +166,7 @@ class Process:
     socket_handler: Any = None
     discord: Any = None
     slack_oauth: Any = None
+    docs_refresh: asyncio.Task[None] | None = None
     stopped: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def start(self, *, migrate: bool = False) -> None:
@@ -194,6 +195,9 @@ class Process:
             self.socket_handler = await self.socket_handler.start_socket_mode()
         if self.discord is not None:
             await self.discord.start()
+        from intern.bot.docs_refresh import DocsRefresher
+
+        self.docs_refresh = asyncio.create_task(DocsRefresher(self.rt).run(), name="docs-refresh")
 
     def attach_adapters(self, http: Any) -> None:
         s = self.settings
@@ -231,6 +235,10 @@ class Process:
         return web.json_response({"ok": True, "adapters": sorted(self.rt.adapters)})
 
     async def stop(self) -> None:
+        if self.docs_refresh is not None:
+            self.docs_refresh.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.docs_refresh
         if self.runner is not None:
             await self.runner.cleanup()
         if self.socket_handler is not None and hasattr(self.socket_handler, "close_async"):

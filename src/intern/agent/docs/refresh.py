@@ -35,7 +35,7 @@ async def refresh_if_needed(docs_dir: Path, *, max_age_hours: float, hf_endpoint
     docs_dir = Path(docs_dir)
     if not needs_refresh(docs_dir, max_age_hours=max_age_hours):
         return None
-    _record_attempt(docs_dir)
+    record_attempt(docs_dir)
     return await build_index(docs_dir, hf_endpoint=hf_endpoint, http=http, progress=progress)
 
 
@@ -47,6 +47,7 @@ def _last_attempt(docs_dir: Path) -> datetime | None:
         return None
 
 
-def _record_attempt(docs_dir: Path) -> None:
+def record_attempt(docs_dir: Path) -> None:
+    """Remember that a refresh was tried now (a failure waits RETRY_AFTER_HOURS before the next)."""
     docs_dir.mkdir(parents=True, exist_ok=True)
     (docs_dir / "last_attempt.json").write_text(json.dumps({"at": datetime.now(UTC).isoformat()}), encoding="utf-8")
