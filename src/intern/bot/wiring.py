@@ -54,8 +54,9 @@ def build_tools(settings: Settings, extra: Sequence[Any] = ()) -> Any:
 
 
 def configure_logging(settings: Settings, redactor: Any, level: int = logging.INFO) -> None:
-    from intern.agent.guardrails.redaction import RedactingFilter
+    from intern.agent.guardrails.redaction import RedactingFilter, redact_every_record
 
+    redact_every_record(redactor)
     root = logging.getLogger()
     if not root.handlers:
         handler = logging.StreamHandler()

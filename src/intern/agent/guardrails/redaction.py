@@ -353,3 +353,23 @@ class RedactingFilter(logging.Filter):
         if record.exc_info and record.exc_info[1] is not None and not record.exc_text:
             record.exc_text = self.redactor.redact(logging.Formatter().formatException(record.exc_info))
         return True
+
+
+_base_factory = logging.getLogRecordFactory()
+_record_filter: list[RedactingFilter] = []
+
+
+def redact_every_record(redactor: Redactor) -> None:
+    """Every log record of the process is redacted as it is made, whichever handler writes it:
+    libraries add handlers of their own (litellm does, and its DEBUG output shows requests), and a
+    filter on the root's handlers never sees what those write."""
+    _record_filter[:] = [RedactingFilter(redactor)]
+    if logging.getLogRecordFactory() is not _redacted_record:
+        logging.setLogRecordFactory(_redacted_record)
+
+
+def _redacted_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
+    record = _base_factory(*args, **kwargs)
+    if _record_filter:
+        _record_filter[0].filter(record)
+    return record
