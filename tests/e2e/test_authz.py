@@ -15,6 +15,7 @@ from intern.bot.models import AuditEvent, ChannelPolicy, InboundEvent, Job, Sess
 from intern.bot.policy import month_of
 from intern.standins.hub import HubStandIn
 from intern.standins.hub_jobs import jobs_state
+from intern.standins.hub_spaces import spaces_state
 from intern.standins.llm import LLMStandIn, text_reply, tool_calls_reply
 from intern.standins.slack import SlackStandIn, mention_event, message_event
 from tests.e2e.harness import APPROVER, OTHER, REQUESTER, Harness, job_rule, wait_until
@@ -243,5 +244,40 @@ async def test_new_sessions_per_user_and_hour_are_limited(stands: tuple[SlackSta
         # Others are not affected.
         await h.sender.send_event(mention_event("my own question", user=REQUESTER))
         await wait_until(lambda: count(h, Session, Session.started_by == REQUESTER), timeout=20)
+    finally:
+        await h.stop()
+
+
+READ_TOKEN = "hf_readOnlySandboxTokenreadOnlySandbox01"
+
+
+def sandbox_rule(request: dict[str, Any]) -> Any:
+    messages = request.get("messages") or []
+    if request.get("tools") is None:
+        return text_reply("Summary.")
+    last = messages[-1]
+    if last.get("role") == "tool":
+        return text_reply(f"Sandbox said: {last.get('content')}")
+    probe = ('echo "read token: ${#HF_TOKEN} chars"; echo "write token copies: $(env | grep -c hf_standinToken)"; '
+             'echo "server token in its environ: $(tr \'\\0\' \'\\n\' < /proc/$PPID/environ | grep -c SANDBOX_TOKEN=)"')
+    return tool_calls_reply([("sandbox_bash", {"command": probe, "timeout": 30})])
+
+
+async def test_a_sandbox_gets_the_read_token_and_never_the_write_token_or_its_servers(
+        stands: tuple[SlackStandIn, HubStandIn, LLMStandIn], migrated_url: str) -> None:
+    slack, hub, llm = stands
+    llm.rule = sandbox_rule
+    h = Harness(migrated_url, slack, hub, llm, extra_env={"INTERN_HF_READ_TOKEN": READ_TOKEN})
+    await h.start()
+    try:
+        event = mention_event("try it in the sandbox", user=REQUESTER)
+        await h.sender.send_event(event)
+        await wait_until(lambda: any("Sandbox said" in t for t in slack.texts(thread_ts=event["ts"])), timeout=60)
+        said = next(t for t in slack.texts(thread_ts=event["ts"]) if "Sandbox said" in t)
+        assert f"read token: {len(READ_TOKEN)} chars" in said
+        assert "write token copies: 0" in said and "server token in its environ: 0" in said
+        [space] = spaces_state(hub).spaces.values()
+        assert space.secrets["HF_TOKEN"] == READ_TOKEN
+        assert hub.token not in {*space.secrets.values(), *space.variables.values()}
     finally:
         await h.stop()
