@@ -21,6 +21,7 @@ import secrets
 import threading
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.parser import BytesParser
@@ -44,6 +45,8 @@ TEXT, DM, PUBLIC_THREAD, PRIVATE_THREAD = 0, 1, 11, 12
 THREAD_TYPES = (PUBLIC_THREAD, PRIVATE_THREAD)
 CREATE_PUBLIC_THREADS, SEND_MESSAGES_IN_THREADS = 1 << 35, 1 << 38
 ALL_PERMISSIONS = (1 << 50) - 1
+# Rewrites an INTERACTION_CREATE payload before it is sent (tests playing a malformed one).
+Mutation = Callable[[dict[str, Any]], Any]
 
 _id_lock = threading.Lock()
 _last_id = 0
@@ -365,9 +368,11 @@ class DiscordStandIn(StandIn):
     # --- test controls: people acting ----------------------------------------------------------
 
     async def slash(self, user: str, sub: str, *, channel: str | None = None, guild: str | None = None,
-                    command: str = "intern", dm: bool = False, **options: str) -> Interaction:
+                    command: str = "intern", dm: bool = False, mutate: Mutation | None = None,
+                    **options: str) -> Interaction:
         """`/<command> <sub> option:value…` typed by `user` in `channel` (a text channel or thread), or in
-        the bot's DMs with `dm=True`."""
+        the bot's DMs with `dm=True`. `mutate` may rewrite the INTERACTION_CREATE payload before it is
+        sent (to play a malformed one)."""
         gid = None if dm else (guild or self.guild_id)
         synced = self._synced_command(command, gid)
         data: dict[str, Any] = {"id": synced["id"], "name": command, "type": 1,
@@ -378,9 +383,10 @@ class DiscordStandIn(StandIn):
             where = self._dm_with(user)
         else:
             where = self.channels[channel or self.channel_id]
-        return await self._interact(2, user, where, gid, data)
+        return await self._interact(2, user, where, gid, data, mutate=mutate)
 
-    async def click(self, message: Message, custom_id: str, user: str) -> Interaction:
+    async def click(self, message: Message, custom_id: str, user: str, *,
+                    mutate: Mutation | None = None) -> Interaction:
         """`user` presses the button `custom_id` on `message`: it must be on the message, or have been on
         an earlier version of it that the user's client still shows."""
         seen = {c for version in [*message.edits, message.data] for row in version.get("components") or []
@@ -389,7 +395,7 @@ class DiscordStandIn(StandIn):
             raise AssertionError(f"no component {custom_id!r} on message {message.id}")
         where = self.channels[message.channel]
         data = {"custom_id": custom_id, "component_type": 2}
-        return await self._interact(3, user, where, where.get("guild_id"), data, message=message)
+        return await self._interact(3, user, where, where.get("guild_id"), data, message=message, mutate=mutate)
 
     async def say(self, channel: str, user: str, content: str) -> Message:
         """`user` posts `content` in `channel` (a text channel or a thread)."""
@@ -770,7 +776,8 @@ class DiscordStandIn(StandIn):
     # --- serving: interactions -----------------------------------------------------------------
 
     async def _interact(self, kind: int, user: str, where: dict[str, Any], guild_id: str | None,
-                        data: dict[str, Any], message: Message | None = None) -> Interaction:
+                        data: dict[str, Any], message: Message | None = None,
+                        mutate: Mutation | None = None) -> Interaction:
         iid, token = snowflake(), "aW50ZXJhY3Rpb246" + secrets.token_urlsafe(48)
         channel = {**where, "permissions": str(ALL_PERMISSIONS)}
         payload: dict[str, Any] = {
@@ -788,6 +795,8 @@ class DiscordStandIn(StandIn):
             payload["user"] = self.users[user]
         if message is not None:
             payload["message"] = message.data
+        if mutate is not None:
+            payload = mutate(payload)
         record = Interaction(iid, token, kind, user, where["id"], payload, time.monotonic())
         self.interactions[token] = record
         await self.dispatch("INTERACTION_CREATE", payload)

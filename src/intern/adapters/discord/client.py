@@ -34,6 +34,7 @@ DM_REFUSAL = ("Intern works in server channels, not in direct messages: run `/in
 OTHER_GUILD = "Intern does not serve this server (it is not in DISCORD_GUILD_IDS). Nothing was changed."
 UNKNOWN_BUTTON = "This button is not one of Intern's current buttons, so nothing was changed."
 FAILED = "Sorry, that failed on my side; nothing was changed. Try again in a moment."
+UNREADABLE = "This request could not be read (malformed), so nothing was changed."
 ACCEPTED_TEXT = {
     "duplicate": "Already received.",
     "stop": "Stopping: the turn, its jobs and its pending approvals are being cancelled.",
@@ -136,6 +137,24 @@ class InternClient(discord.AutoShardedClient):
         self.tree = InternTree(self)
         self.tree.add_command(InternCommands(adapter))
         self.connected = asyncio.Event()
+        self._answers: set[asyncio.Task[None]] = set()
+        guard_parsers(self)
+
+    def refuse_unreadable(self, data: Any) -> None:
+        """An interaction discord.py could not read still gets a private answer, when its id and token
+        are usable (otherwise Discord shows "interaction failed")."""
+        if not isinstance(data, dict) or not isinstance(data.get("token"), str) \
+                or not str(data.get("id", "")).isdigit():
+            return
+        task = asyncio.get_running_loop().create_task(self._refuse(str(data["id"]), data["token"]))
+        self._answers.add(task)
+        task.add_done_callback(self._answers.discard)
+
+    async def _refuse(self, interaction_id: str, token: str) -> None:
+        route = discord.http.Route("POST", "/interactions/{interaction_id}/{token}/callback",
+                                   interaction_id=interaction_id, token=token)
+        with contextlib.suppress(discord.HTTPException, OSError):
+            await self.http.request(route, json={"type": 4, "data": {"content": UNREADABLE, "flags": 1 << 6}})
 
     async def setup_hook(self) -> None:
         self.add_dynamic_items(CardButton)
@@ -152,6 +171,28 @@ class InternClient(discord.AutoShardedClient):
 
     async def on_card_button(self, interaction: discord.Interaction[Any], action: str, value: str) -> None:
         await self.adapter.on_card_button(interaction, action, value)
+
+
+def guard_parsers(client: InternClient) -> None:
+    """A gateway event discord.py cannot parse (a payload whose fields have the wrong types) raises out
+    of the gateway's reader, which ends the client's connection for good. Each parser is wrapped: such
+    an event is logged and dropped (an unreadable interaction is refused), and the client goes on."""
+    parsers = client._connection.parsers
+
+    def guarded(event: str, parse: Any) -> Any:
+        def parse_or_drop(data: Any) -> None:
+            try:
+                parse(data)
+            except Exception as exc:
+                log.warning("dropped a malformed %s from the Discord gateway (%s: %s)", event,
+                            type(exc).__name__, str(exc)[:200])
+                if event == "INTERACTION_CREATE":
+                    client.refuse_unreadable(data)
+
+        return parse_or_drop
+
+    for event, parse in list(parsers.items()):
+        parsers[event] = guarded(event, parse)
 
 
 class DiscordAdapter:

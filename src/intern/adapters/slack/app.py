@@ -32,6 +32,7 @@ from intern.adapters.slack.inbound import (
     team_of,
 )
 from intern.adapters.slack.outbound import card_blocks, card_fallback_text, chunks
+from intern.adapters.slack.shapes import body_problem
 from intern.bot.chat import Card, Command, Conversation, JobCancelClick, MessageRef, StopClick, UserMessage
 
 if TYPE_CHECKING:
@@ -290,9 +291,12 @@ class SlackAdapter:
         body = await request.read()
         if not self.verifier.is_valid_request(body, dict(request.headers)):
             return web.Response(status=401, text="invalid signature")
+        problem = body_problem(body, request.headers.get("Content-Type", ""))
+        if problem is not None:
+            return web.Response(status=400, text=f"malformed request body: {problem}")
         try:
             bolt_request = await to_bolt_request(request)
-        except ValueError:  # undecodable text, unparsable JSON or form payload
+        except (ValueError, TypeError, AttributeError, KeyError):  # a shape bolt reads that slipped through
             return web.Response(status=400, text="malformed request body")
         outcome: dict[str, bool] = {}
         token = _request_outcome.set(outcome)
