@@ -432,8 +432,8 @@ class RunRecord(Base):
     the outcome (written when the job ends). `scope` names the workspace in one indexed value.
 
     Full-text search over `search_text` is created by the migrations, not here: an FTS5 table kept
-    by triggers on SQLite (`run_records_fts`), a GIN index on its `tsvector` on PostgreSQL
-    (`ix_run_records_search`)."""
+    by triggers on SQLite (`run_records_fts`); on PostgreSQL a generated `tsvector` column
+    (`search_vector`) with a GIN index (`ix_run_records_search_vector`)."""
 
     __tablename__ = "run_records"
 

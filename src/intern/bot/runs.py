@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, literal_column, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from intern.agent.recipe import Recipe, recipe_of_spec
@@ -233,9 +233,9 @@ async def search(db: AsyncSession, platform: str, workspace: str, query: str | N
 
 def _matches(db: AsyncSession, scope: str, status: str | None, terms: list[str], limit: int) -> Any:
     if db.bind.dialect.name == "postgresql":
+        # `search_vector`: the stored tsvector of `search_text` (a generated column the migrations add)
         tsquery = " & ".join(f"{t}:*" for t in terms)
-        return func.to_tsvector(text("'simple'"), RunRecord.search_text).op("@@")(
-            func.to_tsquery(text("'simple'"), tsquery))
+        return literal_column("run_records.search_vector").op("@@")(func.to_tsquery(text("'simple'"), tsquery))
     # FTS5: the workspace and the outcome are columns of the search table, so the index alone
     # answers the query newest first and stops at the limit.
     match = f'scope:"{scope}"' + (f' AND outcome:"{status}"' if status else "") + "".join(
