@@ -74,6 +74,15 @@ def test_the_system_prompt_mandates_research_a_checklist_and_fixed_scope() -> No
     assert "without asking in the thread" in scope
 
 
+def test_the_system_prompt_sends_the_agent_to_the_teams_earlier_runs_before_a_plan() -> None:
+    text = prompts.system_prompt(today="2025-06-01", namespace="acme")
+    steps = section(text, "# How a task goes")
+    assert "before\n   planning any training run, call `team_history`" in steps
+    checklist = section(text, "# Pre-flight checklist")
+    assert "**What earlier runs teach** — from `team_history`" in checklist
+    assert checklist.index("**What earlier runs teach**") < checklist.index("**Dataset format verified**")
+
+
 def test_the_research_prompt_is_read_only_and_asks_for_a_ranked_recipe_table() -> None:
     text = prompts.research_prompt(today="2025-06-01")
     assert "read-only" in text
