@@ -157,7 +157,7 @@ async def measure_queries(db: Any, rounds: int) -> dict[str, Any]:
     from intern.bot.history import WorkspaceHistory
 
     rt = SimpleNamespace(db=db)
-    ctxs = {ws: SimpleNamespace(extras={"team_history": WorkspaceHistory(rt, "slack", ws)})  # type: ignore[arg-type]
+    ctxs = {ws: SimpleNamespace(deps=SimpleNamespace(team_history=WorkspaceHistory(rt, "slack", ws)))  # type: ignore[arg-type]
             for ws in ("T0BUSY", "T0TEAM03")}
     plan = [(ws, q, st) for ws in ctxs for q, st in QUERIES]
     for ws, q, st in plan:  # warm the caches and the connection pool
