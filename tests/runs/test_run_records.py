@@ -130,7 +130,8 @@ def test_status_words() -> None:
 async def test_the_migration_backfills_the_jobs_already_recorded(database_url: str) -> None:
     from alembic import command
 
-    await asyncio.to_thread(command.upgrade, alembic_config(database_url), "0001")
+    # Jobs recorded by the current code, then the schema taken back to before run records existed
+    await upgrade(database_url)
     db = connect(database_url)
     try:
         old = await launched_job(db, at=datetime.now(UTC) - timedelta(days=1))
@@ -139,7 +140,10 @@ async def test_the_migration_backfills_the_jobs_already_recorded(database_url: s
             await s.execute(text("UPDATE jobs SET stage='ERROR', notified_finished=:t, runtime_seconds=60, "
                                  "actual_cost_usd=0.03, log_tail=:tail WHERE id=:id"),
                             {"t": True, "id": old.id, "tail": "step 1\nModuleNotFoundError: No module named 'peft'"})
+        await db.dispose()
+        await asyncio.to_thread(command.downgrade, alembic_config(database_url), "0001")
         await upgrade(database_url)
+        db = connect(database_url)
         async with db.session() as s:
             rows = (await s.execute(select(RunRecord).order_by(RunRecord.id))).scalars().all()
             found = [r.job_id for r in await runs.search(s, "slack", "T0ALPHA", "peft", None, 10)]

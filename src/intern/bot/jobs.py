@@ -538,7 +538,8 @@ class JobFollower:
                          runtime_seconds=runtime, cost=actual)
             await remember(db, runs.close_record(
                 db, job, stage=stage, message=info.status.message, runtime=runtime, cost=actual,
-                lines=list(self.lines), labels=getattr(info, "labels", None), redact=self.rt.redactor.redact),
+                lines=list(self.lines), labels=getattr(info, "labels", None), redact=self.rt.redactor.redact,
+                metrics=self.sup.live(time.time())["metrics"]),
                 job.hf_job_id or job.id)
             enqueue(db, job.session_id, "job_finished", {
                 "job_id": job.hf_job_id, "stage": stage, "message": info.status.message,

@@ -7,11 +7,12 @@ warning early in a run does not hide the out-of-memory error that ended it).
 
 from __future__ import annotations
 
-import ast
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+
+from intern.agent.logparse import parse_line
 
 
 @dataclass(frozen=True)
@@ -106,41 +107,30 @@ def search_words(signature: str | None) -> str:
 
 # --- metrics ------------------------------------------------------------------------------------
 
-_DICT = re.compile(r"\{[^{}]*'(?:loss|train_loss|eval_loss|train_runtime|epoch|reward)[^{}]*\}")
-_NONFINITE = re.compile(r"(?<![\w'\"])(nan|inf|-inf)(?![\w'\"])")
 KEPT = ("loss", "eval_loss", "train_loss", "train_runtime", "epoch", "grad_norm", "learning_rate", "reward")
 MAX_METRICS = 12
 
 
-def _parse_dict(text: str) -> dict[str, float | str] | None:
-    try:
-        raw = ast.literal_eval(_NONFINITE.sub(lambda m: f"'{m.group(1)}'", text))
-    except (ValueError, SyntaxError):
-        return None
-    if not isinstance(raw, dict):
-        return None
+def kept_metrics(latest: Mapping[str, float | str]) -> dict[str, float | str]:
+    """The metrics a run record keeps, non-finite values as text (JSON, and PostgreSQL's jsonb, have
+    no NaN)."""
+    keep = [k for k in KEPT if k in latest] + [k for k in latest if k not in KEPT and k.startswith(("eval_", "reward"))]
     out: dict[str, float | str] = {}
-    for key, value in raw.items():
-        if not isinstance(key, str) or isinstance(value, bool):
-            continue
-        if isinstance(value, int | float):
-            out[key] = float(value) if math.isfinite(value) else str(value)
-        elif value in ("nan", "inf", "-inf"):
-            out[key] = value  # kept as text: JSON (and PostgreSQL's jsonb) has no NaN
+    for k in keep[:MAX_METRICS]:
+        v = latest[k]
+        out[k] = v if isinstance(v, str) or math.isfinite(v) else str(v)
     return out
 
 
 def final_metrics(lines: Sequence[str]) -> dict[str, float | str]:
-    """The latest value of each metric the Trainer/TRL dict lines logged (`{'loss': 1.42, …}`,
-    `{'eval_loss': …}`, `{'train_runtime': …, 'train_loss': …}`)."""
-    seen: dict[str, float | str] = {}
+    """The latest value of each training metric the log lines show (Trainer/TRL dicts, tqdm postfixes,
+    DeepSpeed and plain prints, as the log parser reads them)."""
+    latest: dict[str, float] = {}
     for line in lines:
-        for found in _DICT.findall(line):
-            parsed = _parse_dict(found)
-            if parsed:
-                seen.update(parsed)
-    keep = [k for k in KEPT if k in seen] + [k for k in seen if k not in KEPT and k.startswith(("eval_", "reward"))]
-    return {k: seen[k] for k in keep[:MAX_METRICS]}
+        facts = parse_line(line)
+        if facts is not None:
+            latest.update(facts.metrics)
+    return kept_metrics(latest)
 
 
 def headline_metric(metrics: dict[str, float | str]) -> tuple[str, float | str] | None:

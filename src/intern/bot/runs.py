@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from intern.agent.recipe import Recipe, recipe_of_spec
 from intern.bot.models import Approval, Job, Message, RunRecord, Session, utcnow
-from intern.bot.run_logs import error_signature, final_metrics, has_nan_loss, search_words
+from intern.bot.run_logs import error_signature, final_metrics, has_nan_loss, kept_metrics, search_words
 
 OUTCOMES = ("running", "completed", "failed", "cancelled", "timed_out")
 STATUS_WORDS = {"completed": "completed", "succeeded": "completed", "success": "completed", "ok": "completed",
@@ -126,9 +126,12 @@ def launch_values(src: LaunchSource, redact: Callable[[str], str] = lambda s: s)
 
 def finish_values(record: Mapping[str, Any], *, stage: str, message: str | None, runtime: float | None,
                   cost: float | None, lines: Sequence[str], labels: Mapping[str, str] | None,
-                  finished_at: datetime, redact: Callable[[str], str] = lambda s: s) -> dict[str, Any]:
+                  finished_at: datetime, redact: Callable[[str], str] = lambda s: s,
+                  metrics: Mapping[str, float | str] | None = None) -> dict[str, Any]:
+    """`metrics`: the latest values the watcher read from the whole log, when it followed the job;
+    otherwise they are read from `lines`."""
     outcome = outcome_of(stage, message, runtime, int(record.get("timeout_seconds") or 0))
-    metrics = final_metrics(lines)
+    metrics = kept_metrics(metrics) if metrics else final_metrics(lines)
     signature, line = None, None
     if outcome == "timed_out":
         signature = "timeout"
@@ -187,7 +190,7 @@ async def launch_source(db: AsyncSession, job: Job, session: Session,
 
 async def close_record(db: AsyncSession, job: Job, *, stage: str, message: str | None, runtime: float | None,
                        cost: float | None, lines: Sequence[str], labels: Mapping[str, str] | None,
-                       redact: Callable[[str], str]) -> None:
+                       redact: Callable[[str], str], metrics: Mapping[str, float | str] | None = None) -> None:
     """Complete the run record of a job that ended (in the caller's transaction), opening it first
     when the launch was recorded before records existed."""
     record = (await db.execute(select(RunRecord).where(RunRecord.job_id == job.id))).scalar_one_or_none()
@@ -197,7 +200,7 @@ async def close_record(db: AsyncSession, job: Job, *, stage: str, message: str |
         record = (await db.execute(select(RunRecord).where(RunRecord.job_id == job.id))).scalar_one()
     current = {c.key: getattr(record, c.key) for c in RunRecord.__table__.columns}
     values = finish_values(current, stage=stage, message=message, runtime=runtime, cost=cost, lines=lines,
-                           labels=labels, finished_at=utcnow(), redact=redact)
+                           labels=labels, finished_at=utcnow(), redact=redact, metrics=metrics)
     await db.execute(update(RunRecord).where(RunRecord.id == record.id).values(**values))
 
 
