@@ -43,6 +43,8 @@ from sessions import cpu_seconds, machine  # noqa: E402
 FLOOR = """
 import os, sys, threading, time
 from huggingface_hub import HfApi
+from intern.agent.hub import open_ended_connection_pool
+open_ended_connection_pool()  # the bot's pool: 400 streams at once
 api = HfApi(endpoint=os.environ["HF_ENDPOINT"], token=os.environ["HF_TOKEN"])
 ns = os.environ["NS"]
 def logs(j):
@@ -87,7 +89,7 @@ async def seed(url: str, slack: Any, hub: Any, n: int) -> list[str]:
     await ensure_schema(db, auto_migrate=True)
     client = AsyncWebClient(token=slack.token, base_url=f"{slack.url}/api/")
     jobs = jobs_state(hub)
-    ids = []
+    ids, job_rows = [], []
     now = datetime.now(UTC)
     async with db.transaction() as tx:
         for i in range(n):
@@ -103,11 +105,13 @@ async def seed(url: str, slack: Any, hub: Any, n: int) -> list[str]:
                                               "dockerImage": "python:3.12", "timeoutSeconds": 7200})
             jobs.set_stage(hub_job.id, "RUNNING")
             jobs.set_gpu(hub_job.id, utilization=90, memory_used_bytes=20_000_000_000)
-            tx.add(Job(session_id=sid, hf_job_id=hub_job.id, namespace=hub.user, flavor="a10g-large",
+            job_rows.append(Job(session_id=sid, hf_job_id=hub_job.id, namespace=hub.user, flavor="a10g-large",
                        timeout_seconds=7200, hourly_usd=1.5, estimated_cost_usd=3.0, stage="RUNNING",
                        requester="U0BENCH", platform="slack", workspace=slack.team_id, channel="C0BENCH",
                        started_at=now))
             ids.append(hub_job.id)
+        await tx.flush()  # the sessions first: the jobs refer to them
+        tx.add_all(job_rows)
     await db.dispose()
     return ids
 
@@ -162,6 +166,7 @@ async def measure(pid: int, seconds: float, counter: Any) -> tuple[float, float,
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     from tests.e2e.harness import Harness
 
+    from intern.standins import hub_jobs
     from intern.standins.hub import HubStandIn
     from intern.standins.hub_jobs import jobs_state
     from intern.standins.slack import SlackStandIn
@@ -177,14 +182,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         jobs.keepalive_seconds = 30.0
         ids = await seed(url, slack, hub, args.jobs)
         delivered = [0]
-        appended = jobs.append_logs
+        write = hub_jobs._write_events
 
-        def counting(job_id: str, *lines: str) -> None:
-            delivered[0] += len(lines)
-            appended(job_id, *lines)
+        async def counting(response: Any, events: list[Any]) -> None:  # lines sent down the log streams
+            delivered[0] += len(events)
+            await write(response, events)
 
-        jobs.append_logs = counting  # type: ignore[method-assign]
-        node = Harness(url, slack, hub, llm=_NoLLM(), extra_env={"INTERN_WORKERS": "4"})  # type: ignore[arg-type]
+        hub_jobs._write_events = counting  # type: ignore[assignment]
+        node = Harness(url, slack, hub, llm=_NoLLM(), extra_env={"INTERN_WORKERS": "4", "INTERN_JOB_POLL_SECONDS": "15"})  # type: ignore[arg-type]
         stop = asyncio.Event()
         feeder: asyncio.Task[int] | None = None
         try:
@@ -193,6 +198,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             feeder = asyncio.create_task(feed(hub, ids, args.rate, stop))
             await asyncio.sleep(args.warmup)
             followed = sum(1 for j in jobs.jobs.values() if j.streams)
+            result["inputs"]["lines_appended_per_second"] = args.jobs * args.rate
             since = time.time()
             cpu, wall, lines = await measure(node.child.pid, args.seconds, lambda: delivered[0])
             result["bot"] = {"jobs_with_an_open_log_stream": followed, "lines_delivered": lines,

@@ -40,10 +40,25 @@ def is_transient(exc: BaseException) -> bool:
                             ConnectionError, TimeoutError))
 
 
+def open_ended_connection_pool() -> None:
+    """huggingface_hub shares one httpx client whose pool holds 100 connections; every followed job
+    keeps two open for as long as it runs (its log and metrics streams), so past 50 jobs the streams
+    of the others would wait for a free connection. The pool is made as large as the jobs need."""
+    import httpx2
+    from huggingface_hub import set_client_factory
+    from huggingface_hub.utils._http import hf_request_event_hook
+
+    set_client_factory(lambda: httpx2.Client(event_hooks={"request": [hf_request_event_hook]}, follow_redirects=True,
+                                             timeout=None,
+                                             limits=httpx2.Limits(max_connections=None, max_keepalive_connections=64)))
+
+
 class HubClient:
     def __init__(self, *, endpoint: str, token: str | None, namespace: str | None = None,
                  workers: int = 8, read_token: str | None = None) -> None:
         from huggingface_hub import HfApi
+
+        open_ended_connection_pool()
 
         self.endpoint = endpoint.rstrip("/")
         self._token = token
