@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 import time
@@ -64,7 +65,11 @@ def test_demo_runs_the_whole_pipeline_offline(tmp_path: Path) -> None:
     assert "designated approvers" in out  # the bystander's click was refused
     assert "launched on a10g-large" in out
     assert "Training finished" in out
-    assert "job_finished" in out  # the audit trail
+    assert "will not finish before its timeout" in out and "[Cancel job]" in out  # the alert
+    assert "step 1000/1000" in out and "GPU 93%" in out  # the status card following the job
+    saved = re.search(r"saved as (\S+\.png)", out)
+    assert saved is not None and Path(saved.group(1)).read_bytes().startswith(b"\x89PNG")  # the chart
+    assert "job_finished" in out and "job_alert" in out  # the audit trail
 
 
 async def test_chat_in_the_terminal_approves_and_launches(tmp_path: Path) -> None:

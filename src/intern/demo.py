@@ -65,6 +65,8 @@ class Screen:
 
 def render_slack(m: Any) -> str:
     who = NAMES.get(m.user, "@intern" if m.bot_id or m.user else "?")
+    if m.files:
+        return f"  [stand-in Slack] {who} shared {', '.join(f['name'] for f in m.files)}: {m.text}"
     if not m.blocks:
         return f"  [stand-in Slack] {who}: {m.text}"
     lines = [f"  [stand-in Slack] {who} posted a card:"]
@@ -98,6 +100,13 @@ def demo_rule() -> Any:
         last = messages[-1]
         content = last.get("content") if isinstance(last.get("content"), str) else json.dumps(last.get("content"))
         name = last.get("name")
+        if last.get("role") == "user" and "[intern guard]" in (content or ""):
+            return text_reply("The job is still running: the plan's last items stay open until it ends.")
+        if last.get("role") == "user" and "[job alert]" in (content or ""):
+            return text_reply("At its early pace this run would not finish in its 2-hour timeout. The first steps are "
+                              "often slow (compilation, the dataset cache): I'll keep watching. If the pace does not "
+                              "pick up, cancel it with the button and I'll relaunch with a 4h timeout, or halve "
+                              "max_length to go faster.")
         if last.get("role") == "user" and "[job update]" in (content or ""):
             return tool_calls_reply([("plan", {"todos": [
                 {"id": "1", "content": "Check the dataset format", "status": "completed"},
@@ -186,17 +195,43 @@ async def run_demo(*, fast: bool = False) -> int:
             await wait_for(lambda: any("launched" in t for t in slack.texts(thread_ts=thread)))
             screen.thread(slack, thread)
             await screen.pause()
-            screen.step("The [stand-in] Hub runs the job; Intern follows its stage and logs")
+            screen.step("The [stand-in] Hub runs the job; Intern follows its stage, logs and GPU metrics")
             jobs.set_stage(job_id, "RUNNING")
-            for i, loss in enumerate((1.42, 1.13, 0.95, 0.87), start=1):
-                jobs.append_logs(job_id, f"{{'loss': {loss}, 'epoch': {i / 4:.2f}}}")
-                await asyncio.sleep(0.3)
+            jobs.set_gpu(job_id, utilization=93, memory_used_bytes=17_400_000_000)
             await wait_for(lambda: any("is running" in t for t in slack.texts(thread_ts=thread)))
-            jobs.append_logs(job_id, "Pushed to demo-team/qwen2.5-0.5b-capybara-sft")
+            # The first steps are slow: at this pace the run would outlast its 2 h timeout.
+            jobs.append_logs(job_id, "  1%|          | 10/1000 [00:40<2:45:00, 10.00s/it]",
+                             "{'loss': 1.42, 'grad_norm': 0.91, 'learning_rate': 2e-05, 'epoch': 0.01}")
+            await wait_for(lambda: any("intern_cancel_job" in str(m.blocks) for m in slack.posted(thread_ts=thread)))
+            await wait_for(lambda: any("early pace" in t for t in slack.texts(thread_ts=thread)), 30)
+            screen.step("An alert in the thread (with a Cancel button for the requester and approvers); the agent "
+                        "is woken with the same fact and answers")
+            screen.thread(slack, thread)
+            await screen.pause()
+            screen.step("The pace picks up; the status card shows progress, ETA, metrics, GPU and cost")
+            for step, loss in ((250, 1.13), (500, 0.95), (750, 0.91), (1000, 0.87)):
+                left = (1000 - step) * 3
+                jobs.append_logs(job_id, f" {step // 10}%|{'█' * (step // 100)}| {step}/1000 [09:{step % 60:02d}<"
+                                         f"{left // 60:02d}:{left % 60:02d},  3.10it/s]",
+                                 f"{{'loss': {loss}, 'grad_norm': 0.5, 'learning_rate': {2e-5 * (1 - step / 1000):.2e}, "
+                                 f"'epoch': {step / 1000:.2f}}}")
+                await asyncio.sleep(0.4 if screen.fast else 1.2)
+            card = next(m for m in slack.posted(thread_ts=thread) if "Intern status" in str(m.blocks))
+            await wait_for(lambda: "loss 0.87" in str(slack.message(card.channel, card.ts).blocks))
+            print(render_slack(slack.message(card.channel, card.ts)), flush=True)
+            jobs.append_logs(job_id, "{'train_runtime': 2301.5, 'train_loss': 1.04, 'epoch': 1.0}",
+                             "Pushed to demo-team/qwen2.5-0.5b-capybara-sft")
             jobs.set_stage(job_id, "COMPLETED")
             await wait_for(lambda: any("Training finished" in t for t in slack.texts(thread_ts=thread)), 30,
                            lambda: screen.thread(slack, thread))
+            await wait_for(lambda: any(f.completed for f in slack.files.values()
+                                       if f.filename.endswith(".png")), 30)
+            screen.step("The job ended: its chart is uploaded into the thread (Slack's external upload flow)")
             screen.thread(slack, thread)
+            chart = next(f for f in slack.files.values() if f.completed and f.filename.endswith(".png"))
+            saved = tmp / chart.filename
+            saved.write_bytes(chart.content or b"")
+            print(f"  [stand-in Slack] {chart.title}: {len(chart.content or b'')} bytes — saved as {saved}", flush=True)
             screen.step("Everything is in the database: the audit trail")
             await print_audit(proc)
             print("\nDemo complete. Run `intern chat` with INTERN_MODEL set to try it with a real model, or "
