@@ -90,9 +90,11 @@ async def test_search_by_words_and_status_newest_first_within_the_workspace(db: 
     assert await ids(None) == [c.id, b.id, a.id]
     assert await ids("qwen") == [c.id, a.id]
     assert await ids("QWEN 7b") == [a.id]
-    assert await ids("out of mem") == [a.id]  # the signature, as prefixes
+    assert await ids("out of memory") == [a.id]  # the signature
+    assert await ids("out of mem") == []  # whole words
     assert await ids("oom") == [a.id]  # a signature's other words
     assert await ids("org/chat") == [c.id, b.id]
+    assert await ids("qwen2.5") == [c.id, a.id] and await ids("Qwen 0.5b") == [c.id]  # letters and digits apart
     assert await ids("dpo chat") == [b.id]  # the task
     assert await ids("sft", status="completed") == [b.id]
     assert await ids(None, status="running") == [c.id]

@@ -6,8 +6,11 @@ the approved code, hardware, timeout) and completed when the job watcher handles
 caller's transaction, so a record never disagrees with its job row.
 
 Search: `search_text` holds the words a record is found by, normalised the same way for both
-databases (lower case, every run of other characters a single space), and queries are the same
-words as prefixes, all required. The full-text indexes are made by the migrations.
+databases and for queries: lower case, letters and digits apart (`Qwen2.5-7B` is `qwen 2 5 7 b`,
+so "qwen 7b" finds it), everything else a space. A query finds the records that have all its words.
+Whole words, not prefixes: on both databases a prefix makes the index gather every row the prefix
+could mean before it can skip, which is what makes a search slow. The full-text indexes are made by
+the migrations.
 """
 
 from __future__ import annotations
@@ -33,8 +36,8 @@ STATUS_WORDS = {"completed": "completed", "succeeded": "completed", "success": "
                 "running": "running"}
 CODE_LABEL = "intern-code"
 TASK_CHARS = 200
-MAX_TERMS = 8
-_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+MAX_TERMS = 12
+_WORD = re.compile(r"\d+|[^\W\d_]+", re.UNICODE)
 _SPEAKER = re.compile(r"^\[<@[^>]+>\]\s*")
 
 
@@ -75,7 +78,7 @@ def code_pin(labels: Mapping[str, str] | None) -> str | None:
 
 def search_text_of(r: Mapping[str, Any]) -> str:
     parts = [r.get("task"), r.get("base_model"), r.get("method"), r.get("flavor"), r.get("output_repo"),
-             r.get("hf_job_id"), str(r.get("outcome") or "").replace("_", " "), r.get("error_signature"),
+             str(r.get("outcome") or "").replace("_", " "), r.get("error_signature"),
              search_words(r.get("error_signature"))]
     for d in r.get("datasets") or []:
         parts += [d.get("id"), d.get("config"), d.get("split")]
@@ -222,7 +225,7 @@ def query_terms(query: str | None) -> list[str]:
 
 async def search(db: AsyncSession, platform: str, workspace: str, query: str | None = None,
                  status: str | None = None, limit: int = 10) -> list[RunRecord]:
-    """The workspace's runs matching every word of `query` (as a prefix) and `status`, newest first."""
+    """The workspace's runs having every word of `query`, with outcome `status`, newest first."""
     scope = scope_of(platform, workspace)
     terms = query_terms(query)
     limit = max(1, min(int(limit), 100))
@@ -236,13 +239,14 @@ async def search(db: AsyncSession, platform: str, workspace: str, query: str | N
 
 def _matches(db: AsyncSession, scope: str, status: str | None, terms: list[str], limit: int) -> Any:
     if db.bind.dialect.name == "postgresql":
-        # `search_vector`: the stored tsvector of `search_text` (a generated column the migrations add)
-        tsquery = " & ".join(f"{t}:*" for t in terms)
+        # `search_vector`: the stored tsvector of the scope and `search_text` (a generated column the
+        # migrations add), so the GIN index answers for this workspace's runs only.
+        tsquery = " & ".join([scope, *terms])
         return literal_column("run_records.search_vector").op("@@")(func.to_tsquery(text("'simple'"), tsquery))
     # FTS5: the workspace and the outcome are columns of the search table, so the index alone
     # answers the query newest first and stops at the limit.
     match = f'scope:"{scope}"' + (f' AND outcome:"{status}"' if status else "") + "".join(
-        f' AND "{t}"*' for t in terms)
+        f' AND "{t}"' for t in terms)
     hits = text("SELECT rowid FROM run_records_fts WHERE run_records_fts MATCH :m ORDER BY rowid DESC LIMIT :n") \
         .bindparams(m=match, n=limit).columns(rowid=RunRecord.id.type)
     return RunRecord.id.in_(select(hits.subquery().c.rowid))
