@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -26,6 +27,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from intern.adapters.slack.inbound import (
     PLATFORM,
+    bot_user_of,
     click_from_action,
     click_location,
     message_from_event,
@@ -76,7 +78,8 @@ class SlackAdapter:
         # with 401 and nothing stored); bolt checking it again would only cost time.
         self.app = AsyncApp(client=self.client, signing_secret=signing_secret, process_before_response=True,
                             raise_error_for_unhandled_request=False, request_verification_enabled=False,
-                            oauth_settings=oauth.settings if oauth else None, before_authorize=self._served_only)
+                            oauth_settings=oauth.settings if oauth else None, before_authorize=self._served_only,
+                            authorize=None if oauth else self._authorizer())
         if oauth is not None:
             self.app.enable_token_revocation_listeners()
         self._bot_user_id: str | None = None
@@ -155,6 +158,19 @@ class SlackAdapter:
             await self._learn_identity()
         return self.serves(workspace) is True
 
+    def _authorizer(self) -> Any:
+        """The one bot token, without asking the Web API who it is: bolt's own single-workspace check
+        calls auth.test on the first request, and an event that only needs storing must not wait for
+        (or fail with) the Web API. Who the bot is comes from the envelope, or later from auth.test.
+        (A plain function: bolt passes the arguments it names, by name.)"""
+        async def authorize(enterprise_id: str | None, team_id: str | None, user_id: str | None) -> AuthorizeResult:
+            if self._bot_user_id is None:
+                self._learn_later()
+            return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id,
+                                   bot_token=self.client.token, bot_user_id=self._bot_user_id)
+
+        return authorize
+
     async def _served_only(self, body: dict[str, Any], next: Any) -> BoltResponse | None:
         """Before authorization: another team's event or command is acknowledged and dropped (nothing
         stored, no token looked up for it). A button click goes on: the card's own check refuses a
@@ -181,7 +197,10 @@ class SlackAdapter:
         log.error("slack listener error: %s", type(error).__name__, exc_info=error)
 
     async def _on_event(self, body: dict[str, Any], context: Any) -> None:
-        msg = message_from_event(body, context.get("bot_user_id") or await self.bot_user_id())
+        bot_user = context.get("bot_user_id") or bot_user_of(body) or self._bot_user_id
+        if bot_user is None:
+            self._learn_later()
+        msg = message_from_event(body, bot_user)
         if msg is None:
             return
         try:

@@ -25,6 +25,15 @@ def team_of(body: dict[str, Any]) -> str:
     return str(team) if isinstance(team, str) else ""
 
 
+def bot_user_of(body: dict[str, Any]) -> str | None:
+    """The bot's own user id, as the Events API envelope names it (`authorizations`): known without
+    asking the Web API."""
+    for auth in body.get("authorizations") or []:
+        if isinstance(auth, dict) and auth.get("is_bot") and isinstance(auth.get("user_id"), str):
+            return str(auth["user_id"])
+    return None
+
+
 def message_from_event(body: dict[str, Any], bot_user_id: str | None) -> UserMessage | None:
     """An `app_mention` or `message` event → UserMessage, or None when it is not a person's new words."""
     event = body.get("event")
