@@ -154,6 +154,7 @@ class JobWatcher:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
         self.following: dict[str, asyncio.Task[None]] = {}
+        self.followers: dict[str, JobFollower] = {}
         self._wake = asyncio.Event()
         self._stopping = False
 
@@ -168,12 +169,28 @@ class JobWatcher:
 
     async def run(self) -> None:
         keeper = asyncio.create_task(self.keep_leases(), name="job-lease-keeper")
+        supervisor = asyncio.create_task(self.supervise(), name="job-supervisor")
         try:
             await self.sweep_loop()
         finally:
-            keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
+            for task in (keeper, supervisor):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def supervise(self) -> None:
+        """One beat for every followed job (not a timer per job): read their new lines, and start
+        whatever is due — alerts, card edits, writes — only for the jobs that have some."""
+        acting: set[asyncio.Task[None]] = set()  # a slow Slack call delays its job, not the beat
+        while True:
+            await asyncio.sleep(self.rt.supervise_seconds)
+            now = time.time()
+            for follower in list(self.followers.values()):
+                work = follower.observe(now)
+                if work is not None:
+                    task = asyncio.create_task(work)
+                    acting.add(task)
+                    task.add_done_callback(acting.discard)
 
     async def sweep_loop(self) -> None:
         backoff = Backoff(first=0.5, cap=10.0)
@@ -305,7 +322,7 @@ class JobWatcher:
                     stage=NOT_LAUNCHED, message="the launch never reached the Hub"))
 
     async def follow(self, jid: str) -> None:
-        follower = JobFollower(self.rt, jid, self)
+        follower = self.followers[jid] = JobFollower(self.rt, jid, self)
         try:
             await follower.run()
         except asyncio.CancelledError:
@@ -319,6 +336,7 @@ class JobWatcher:
         finally:
             follower.close()
             self.following.pop(jid, None)
+            self.followers.pop(jid, None)
 
 
 class JobFollower:
@@ -339,7 +357,10 @@ class JobFollower:
         self._tasks: list[asyncio.Task[None]] = []
         self._raw_seen = 0
         self._shown = ""  # the job's line as last put on the card
+        self._shown_version = -1
         self._written = 0.0
+        self.job: Job | None = None  # once `run` has loaded it
+        self._acting = False
 
     def close(self) -> None:
         self._closed.set()
@@ -357,8 +378,10 @@ class JobFollower:
         self.stage = job.stage
         self._tasks = [asyncio.create_task(self.follow_stream(self._pump, job.hf_job_id, job.namespace, "log")),
                        asyncio.create_task(self.follow_stream(self._pump_metrics, job.hf_job_id, job.namespace,
-                                                              "metrics")),
-                       asyncio.create_task(self.supervise(job))]
+                                                              "metrics"))]
+        if self.watcher is None:
+            self._tasks.append(asyncio.create_task(self.supervise_alone()))
+        self.job = job
         announced_running = job.started_at is not None
         hub_backoff = Backoff(first=min(self.rt.settings.job_poll_seconds, 2.0), cap=30.0)
         while True:
@@ -433,33 +456,57 @@ class JobFollower:
             return None
         return job.started_at.timestamp()
 
-    async def supervise(self, job: Job) -> None:
+    async def supervise_alone(self) -> None:
         while True:
             await asyncio.sleep(self.rt.supervise_seconds)
-            try:
-                await self.tick(job, time.time())
-            except Exception as exc:
-                log_failure(log, exc, f"supervising job {job.hf_job_id}", "trying again at the next tick")
+            work = self.observe(time.time())
+            if work is not None:
+                await work
 
-    async def tick(self, job: Job, now: float) -> None:
+    def observe(self, now: float) -> Any:
+        """Take the new lines and GPU sample; the work now due (alerts, a card edit, a write), if any,
+        as one coroutine. Cheap when nothing happened: most beats of most jobs."""
+        job = self.job
+        if job is None or self._acting:
+            return None
         self.take_lines(now)
         sample, self.gpu_sample = self.gpu_sample, None
         if sample is not None:
             self.sup.feed_gpu(sample, now, running=self.stage == "RUNNING")
-        await self.raise_due(job, now)
-        await self.update_status_card(job, self.stage, now=now)
-        if self.sup.changed and now - self._written >= max(1.0, self.rt.settings.job_poll_seconds):
-            await self.write_live(job, now)
-
-    async def raise_due(self, job: Job, now: float) -> None:
-        from intern.bot.alerts import raise_alert
-
         limits = Limits(stall_seconds=self.rt.settings.job_stall_minutes * 60.0,
                         gpu_idle_seconds=self.rt.gpu_idle_seconds)
-        for alert in self.sup.alerts(now, running_since=self.running_since(job), limits=limits):
-            if alert.kind not in self.raised:
+        alerts = [a for a in self.sup.alerts(now, running_since=self.running_since(job), limits=limits)
+                  if a.kind not in self.raised]
+        card = self._card_due(job)
+        write = self.sup.changed and now - self._written >= max(1.0, self.rt.settings.job_poll_seconds)
+        if not (alerts or card or write):
+            return None
+        self._acting = True  # until `act` ends: one piece of work at a time per job
+        return self.act(job, now, alerts, card, write)
+
+    def _card_due(self, job: Job) -> bool:
+        """Something worth showing changed (elapsed time and cost alone are not a reason to edit),
+        and this card's slot is free."""
+        if self.sup.version == self._shown_version:
+            return False
+        interval = self.watcher.card_interval() if self.watcher is not None else 1.0
+        return self.rt.card_edits.get(job.session_id, 0.0) + interval <= time.monotonic()
+
+    async def act(self, job: Job, now: float, alerts: list[Any], card: bool, write: bool) -> None:
+        from intern.bot.alerts import raise_alert
+
+        try:
+            for alert in alerts:
                 self.raised.add(alert.kind)
                 await raise_alert(self.rt, job, alert)
+            if card:
+                await self.update_status_card(job, self.stage, now=now)
+            if write:
+                await self.write_live(job, now)
+        except Exception as exc:
+            log_failure(log, exc, f"supervising job {job.hf_job_id}", "trying again at the next beat")
+        finally:
+            self._acting = False
 
     async def write_live(self, job: Job, now: float) -> None:
         self._written, self.sup.changed = now, False
@@ -485,6 +532,7 @@ class JobFollower:
         """Edit the session's card when the job's line changed: at most once a second per card (a
         stage change waits for its slot, a progress update skips it)."""
         now = now or time.time()
+        version = self.sup.version
         line = self.sup.card_line(stage, now, self.running_since(job) if stage == "RUNNING" else None)
         if line == self._shown:
             return
@@ -504,7 +552,7 @@ class JobFollower:
         except Exception:
             log.warning("could not update status card for job %s", job.hf_job_id)
             return
-        self._shown = line
+        self._shown, self._shown_version = line, version
         async with self.rt.db.transaction() as db:
             await db.execute(update(Session).where(Session.id == session.id).values(
                 status_card={"ref": snap["ref"], "state": state.to_json()}))

@@ -64,6 +64,7 @@ class Supervision:
     gpu_idle_since: float | None = None
     bad_metric: str | None = None  # e.g. "loss is nan at step 120"
     changed: bool = False  # since the row was last written
+    version: int = 0  # counts the changes worth a card edit (progress, metrics, GPU)
 
     # --- input ------------------------------------------------------------------------------
 
@@ -84,6 +85,7 @@ class Supervision:
                 self.rate = facts.rate
             self.remaining_s = facts.remaining_s if facts.remaining_s is not None else self._remaining_from_rate()
             self.changed = True
+            self.version += 1
         if not facts.metrics:
             return
         at = facts.step if facts.step is not None and self._is_training_progress(facts) else self.step
@@ -95,6 +97,7 @@ class Supervision:
             if charted(name):
                 self._add_point(name, at, value)
         self.changed = True
+        self.version += 1
 
     def feed_gpu(self, sample: dict[str, Any], now: float, running: bool) -> None:
         """One sample of the Hub's job metrics (`gpus`: id → utilization, memory used and total)."""
@@ -107,6 +110,7 @@ class Supervision:
                              sum(int(g.get("memory_total_bytes") or 0) for g in gpus))
         if self.gpu != reading:
             self.changed = True
+            self.version += 1
         self.gpu = reading
         if running and reading.utilization < GPU_IDLE_PERCENT:
             self.gpu_idle_since = self.gpu_idle_since if self.gpu_idle_since is not None else now
