@@ -63,7 +63,8 @@ async def one(processes: int, n: int, workers: int, base_url: str, tmp: Path) ->
         await upgrade(url)
         async with SlackStandIn() as slack, HubStandIn() as hub, LLMStandIn() as llm:
             llm.rule = steps_rule(tool_steps=STEPS - 1, delay=DELAY)
-            nodes = [Harness(url, slack, hub, llm, extra_env={"INTERN_WORKERS": str(workers)})  # type: ignore[arg-type]
+            nodes = [Harness(url, slack, hub, llm, extra_env={"INTERN_WORKERS": str(workers),
+                                                                "INTERN_MAX_SESSIONS_PER_USER_HOUR": "1000000"})  # type: ignore[arg-type]
                      for _ in range(processes)]
             await asyncio.gather(*(h.start_child(tmp) for h in nodes))
             try:

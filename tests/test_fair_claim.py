@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import update
+
 from intern.bot.models import Session, WorkItem
 from intern.bot.store import Database
 from intern.bot.worker import Claimable, Worker, fair_pick
@@ -30,20 +32,32 @@ async def test_a_busy_channel_leaves_a_worker_to_another_channel(db: Database) -
     [quiet] = await add_sessions(db, "C_QUIET", ["U_Q"], old + timedelta(minutes=5))
     worker = Worker(make_runtime(db), slots=4)
     claimed = await worker.claim(4)
-    assert quiet in claimed and len(claimed) == 4
+    assert quiet in claimed and len(claimed) == 4  # the newest, yet not behind the busy channel's queue
     assert len(set(claimed) & set(busy)) == 3
 
 
-async def test_one_user_alone_never_holds_every_worker(db: Database) -> None:
-    await add_sessions(db, "C1", ["U_SAME"] * 3, datetime.now(UTC) - timedelta(hours=1))
-    await add_sessions(db, "C2", ["U_SAME"] * 3, datetime.now(UTC) - timedelta(hours=1))
+async def test_a_slot_that_comes_free_goes_to_the_channel_that_has_none(db: Database) -> None:
+    old = datetime.now(UTC) - timedelta(hours=1)
+    busy = await add_sessions(db, "C_BUSY", [f"U{i}" for i in range(10)], old)
     worker = Worker(make_runtime(db), slots=3)
-    assert len(await worker.claim(3)) == 2
-    assert await worker.claim(3) == []  # the third slot stays for someone else
+    first = await worker.claim(3)
+    assert set(first) <= set(busy) and len(first) == 3  # nobody else waits: every slot is used
+    [newcomer] = await add_sessions(db, "C_NEW", ["U_NEW"], old + timedelta(minutes=5))
+    done = first[0]
+    await worker.release(done)
+    worker.owners.pop(done)
+    await db_done(db, done)
+    assert await worker.claim(1) == [newcomer]  # before the seven older sessions of the busy channel
+
+
+async def db_done(db: Database, sid: str) -> None:
+    async with db.transaction() as tx:
+        await tx.execute(update(WorkItem).where(WorkItem.session_id == sid).values(status="done"))
 
 
 def test_each_pick_goes_to_the_channel_and_user_holding_the_fewest() -> None:
     held = [Claimable("h1", "A", "u1"), Claimable("h2", "A", "u2")]
     candidates = [Claimable("a3", "A", "u3"), Claimable("b1", "B", "u1"), Claimable("c1", "C", "u4")]
-    assert [c.id for c in fair_pick(candidates, 2, held, slots=8)] == ["c1", "b1"]
-    assert fair_pick(candidates, 1, [], slots=1) == [candidates[0]]
+    assert [c.id for c in fair_pick(candidates, 2, held)] == ["c1", "b1"]
+    assert [c.id for c in fair_pick(candidates, 3, held)] == ["c1", "b1", "a3"]
+    assert fair_pick(candidates, 1, []) == [candidates[0]]

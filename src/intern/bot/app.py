@@ -10,10 +10,9 @@ from typing import Any
 from intern.bot import audit
 from intern.bot import policy as policies
 from intern.bot.approvals import Approvals
-from intern.bot.budgets import session_limit_refusal
 from intern.bot.chat import ApprovalClick, Command, JobCancelClick, Reply, StopClick, UserMessage
 from intern.bot.commands import run_command
-from intern.bot.inbox import NEW_SESSION_WORDS, Accepted, Inbox, is_stop, parse_command
+from intern.bot.inbox import NEW_SESSION_WORDS, Accepted, Inbox, is_stop
 from intern.bot.jobs import JobWatcher
 from intern.bot.models import Session
 from intern.bot.runtime import Runtime
@@ -40,22 +39,16 @@ class BotApp:
     async def on_message(self, msg: UserMessage) -> Accepted:
         # Ending a session (and sweeping its sandboxes) takes the same right whether it is called
         # stopping it or continuing in a new one.
+        # (The limit on new sessions per user is applied where sessions are created: in the inbox.)
         text = msg.text.strip()
         ending = "stop" if is_stop(text) else "new" if text.lower() in NEW_SESSION_WORDS else None
-        if not ending and not msg.mentioned:
-            return await self.inbox.receive_message(msg)
-        async with self.rt.db.session() as db:
-            s = await active_session(db, msg.conversation)
-        if ending and s is not None:
-            refusal = await self.stop_refusal(s.id, msg.user, msg.user_groups, ending)
-            if refusal:
-                return Accepted("refused", s.id, message=refusal)
-        starts = (s is None and msg.mentioned and not ending and parse_command(text) is None) or \
-            (ending == "new" and s is not None)
-        if starts:
-            refusal = await session_limit_refusal(self.rt, msg.conversation.platform, msg.user)
-            if refusal:
-                return Accepted("refused", s.id if s else None, message=refusal)
+        if ending:
+            async with self.rt.db.session() as db:
+                s = await active_session(db, msg.conversation)
+            if s is not None:
+                refusal = await self.stop_refusal(s.id, msg.user, msg.user_groups, ending)
+                if refusal:
+                    return Accepted("refused", s.id, message=refusal)
         return await self.inbox.receive_message(msg)
 
     async def on_click(self, click: ApprovalClick) -> Reply:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from intern.bot import policy as policies
 from intern.bot.cards import money
@@ -43,18 +44,21 @@ def spent_message(pol: policies.EffectivePolicy, view: policies.BudgetView, esti
     return None
 
 
-async def sessions_started_last_hour(rt: Runtime, platform: str, user: str) -> int:
+async def sessions_started_last_hour(db: AsyncSession, starters: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """New sessions of each (platform, user) in the last hour, in one query (in the caller's transaction)."""
+    if not starters:
+        return {}
     since = datetime.now(UTC) - timedelta(hours=1)
-    async with rt.db.session() as db:
-        return int((await db.execute(select(func.count()).select_from(Session).where(
-            Session.platform == platform, Session.started_by == user, Session.created_at >= since))).scalar_one())
+    rows = (await db.execute(select(Session.platform, Session.started_by, func.count()).where(
+        tuple_(Session.platform, Session.started_by).in_(list(starters)), Session.created_at >= since)
+        .group_by(Session.platform, Session.started_by))).all()
+    counts = dict.fromkeys(starters, 0)
+    counts.update({(r[0], r[1]): int(r[2]) for r in rows})
+    return counts
 
 
-async def session_limit_refusal(rt: Runtime, platform: str, user: str) -> str | None:
-    """INTERN_MAX_SESSIONS_PER_USER_HOUR: the private answer to one session too many, or None."""
-    limit = rt.settings.max_sessions_per_user_hour
-    if await sessions_started_last_hour(rt, platform, user) < limit:
-        return None
+def session_limit_message(limit: int) -> str:
+    """INTERN_MAX_SESSIONS_PER_USER_HOUR: the private answer to one session too many."""
     return (f"You have started {limit} sessions in the last hour, the most one person may "
             "(INTERN_MAX_SESSIONS_PER_USER_HOUR). Continue in one of your open threads, or try again later. "
             "Nothing was started.")

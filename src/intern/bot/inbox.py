@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from intern.bot import audit
+from intern.bot.budgets import session_limit_message, sessions_started_last_hour
 from intern.bot.chat import Command, Conversation, UserMessage
 from intern.bot.models import AuditEvent, InboundEvent, Message, Session, WorkItem, utcnow
 from intern.bot.runtime import Runtime
@@ -204,6 +205,13 @@ class Inbox:
         for i in fresh:
             if batch[i].conversation not in found:
                 starters.setdefault(batch[i].conversation, batch[i].user)
+        over = await self._over_limit(db, starters)
+        for conv in over:
+            del starters[conv]
+        refusal = session_limit_message(self.rt.settings.max_sessions_per_user_hour)
+        for i in [i for i in fresh if batch[i].conversation in over]:
+            results[i] = Accepted("refused", message=refusal)
+            fresh.remove(i)
         model, now = self.rt.settings.model, utcnow()
         new_sessions, audits = [], []
         for conv, starter in starters.items():
@@ -238,6 +246,20 @@ class Inbox:
             await db.execute(insert(WorkItem.__table__), items)
         return [results[i] for i in range(len(batch))]
 
+    async def _over_limit(self, db: AsyncSession, starters: dict[Conversation, str]) -> set[Conversation]:
+        """The new conversations whose starter has already started INTERN_MAX_SESSIONS_PER_USER_HOUR
+        sessions in the last hour (counting the ones this batch starts before them)."""
+        if not starters:
+            return set()
+        counts = await sessions_started_last_hour(db, {(c.platform, u) for c, u in starters.items()})
+        limit, over = self.rt.settings.max_sessions_per_user_hour, set()
+        for conv, user in starters.items():
+            if counts[(conv.platform, user)] >= limit:
+                over.add(conv)
+            else:
+                counts[(conv.platform, user)] += 1
+        return over
+
     async def _receive(self, db: AsyncSession, msg: UserMessage) -> Accepted:
         text = msg.text.strip()
         session = await active_session(db, msg.conversation)
@@ -251,6 +273,10 @@ class Inbox:
                             Command(msg.conversation, msg.user, cmd[0], cmd[1]))  # type: ignore[arg-type]
         if session is not None and is_stop(text):
             return await self._stop(db, session, msg.user, msg.event_key)
+        starting = session is None or text.lower() in NEW_SESSION_WORDS
+        if starting and await self._over_limit(db, {msg.conversation: msg.user}):
+            return Accepted("refused", session.id if session else None,
+                            message=session_limit_message(self.rt.settings.max_sessions_per_user_hour))
         if session is not None and text.lower() in NEW_SESSION_WORDS:
             return await self._new_session(db, session, msg)
         if session is None:

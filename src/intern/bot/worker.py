@@ -80,19 +80,16 @@ class Claimable:
     user: str  # platform:starter
 
 
-def fair_pick(candidates: list[Claimable], room: int, held: list[Claimable], slots: int) -> list[Claimable]:
-    """Up to `room` of `candidates` (oldest first), so that no channel and no user holds all the
-    workers: each pick goes to the channel, then the user, holding the fewest sessions in hand, and
-    none may hold more than all the slots but one (that one is kept for everybody else)."""
-    cap = max(1, slots - 1)
+def fair_pick(candidates: list[Claimable], room: int, held: list[Claimable]) -> list[Claimable]:
+    """Up to `room` of `candidates` (oldest first), fairly: each pick goes to the channel, then the
+    user, holding the fewest sessions in hand, so one channel's or one user's long queue never keeps
+    another's work waiting while slots come free. Nobody is kept waiting for fairness alone: work is
+    taken whenever a slot is free."""
     channels = Counter(c.channel for c in held)
     users = Counter(c.user for c in held)
     left, chosen = list(candidates), []
     while left and len(chosen) < room:
-        eligible = [c for c in left if channels[c.channel] < cap and users[c.user] < cap]
-        if not eligible:
-            break
-        best = min(eligible, key=lambda c: (channels[c.channel], users[c.user]))  # ties: the oldest
+        best = min(left, key=lambda c: (channels[c.channel], users[c.user]))  # ties: the oldest
         chosen.append(best)
         left.remove(best)
         channels[best.channel] += 1
@@ -175,7 +172,7 @@ class Worker:
             pick = pick.with_for_update(skip_locked=True)
         async with self.rt.db.transaction() as db:
             rows = [Claimable(r[0], f"{r[1]}:{r[2]}:{r[3]}", f"{r[1]}:{r[4]}") for r in (await db.execute(pick)).all()]
-            chosen = fair_pick(rows, room, list(self.owners.values()), self.slots)
+            chosen = fair_pick(rows, room, list(self.owners.values()))
             if not chosen:
                 return []
             res = await db.execute(update(Session).where(and_(Session.id.in_([c.id for c in chosen]), free)).values(
