@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import case, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from intern.bot import policy as policies
 from intern.bot.cards import money
-from intern.bot.models import Session
+from intern.bot.models import ChannelPolicy, Session, SpendEntry
 from intern.bot.runtime import Runtime
 
 
@@ -23,19 +23,33 @@ class TurnBudget:
     async def refusal(self, estimate_usd: float) -> str | None:
         s = self.session
         async with self.rt.db.session() as db:
-            pol = await policies.effective(db, s.platform, s.workspace, s.channel, self.rt.settings.approvers)
-            if pol.monthly_budget_usd is None and pol.workspace_budget_usd is None:
+            # Asked at every model step: one query answers the common case, a channel without budgets,
+            # and one more the month's spend of the channel and of the workspace.
+            rows = (await db.execute(select(ChannelPolicy.channel, ChannelPolicy.monthly_budget_usd).where(
+                ChannelPolicy.platform == s.platform, ChannelPolicy.workspace == s.workspace,
+                ChannelPolicy.channel.in_((s.channel, policies.WORKSPACE))))).all()
+            budgets = {channel: budget for channel, budget in rows if budget is not None}
+            if not budgets:
                 return None
-            view = await policies.budget_view(db, pol, s.platform, s.workspace, s.channel)
-        return spent_message(pol, view, estimate_usd)
+            here = case((SpendEntry.channel == s.channel, SpendEntry.amount_usd), else_=0.0)
+            channel_spent, workspace_spent = (await db.execute(select(
+                func.coalesce(func.sum(here), 0.0), func.coalesce(func.sum(SpendEntry.amount_usd), 0.0)).where(
+                SpendEntry.platform == s.platform, SpendEntry.workspace == s.workspace,
+                SpendEntry.month == policies.month_of()))).one()
+        channel_budget, workspace_budget = budgets.get(s.channel), budgets.get(policies.WORKSPACE)
+        view = policies.BudgetView(
+            None if channel_budget is None else channel_budget - float(channel_spent),
+            None if workspace_budget is None else workspace_budget - float(workspace_spent))
+        return spent_message(channel_budget, workspace_budget, view, estimate_usd)
 
 
-def spent_message(pol: policies.EffectivePolicy, view: policies.BudgetView, estimate_usd: float) -> str | None:
+def spent_message(channel_budget: float | None, workspace_budget: float | None, view: policies.BudgetView,
+                  estimate_usd: float) -> str | None:
     """Why the model may not be asked again, or None. A budget is spent when nothing is left or when
     what is left cannot cover the next step's estimate."""
     for left, budget, whose, how in (
-            (view.channel_left, pol.monthly_budget_usd, "This channel's", "`@intern policy budget <USD>`"),
-            (view.workspace_left, pol.workspace_budget_usd, "The workspace's",
+            (view.channel_left, channel_budget, "This channel's", "`@intern policy budget <USD>`"),
+            (view.workspace_left, workspace_budget, "The workspace's",
              "`@intern policy workspace-budget <USD>` (global administrators)")):
         if left is not None and budget is not None and (left <= 1e-9 or left < estimate_usd):
             return (f"{whose} monthly budget of {money(budget)} is spent ({money(max(left, 0.0))} left, the next "
