@@ -74,3 +74,31 @@ async def test_job_is_followed_after_a_hard_kill_and_the_conversation_continues(
     await harness.sender.send_event(reply)
     await wait_until(lambda: any("final loss" in t for t in harness.slack.texts(thread_ts=thread)), timeout=30)
     assert len(jobs.created) == 1
+
+
+async def test_an_alert_is_raised_once_across_a_restart_and_the_new_process_charts_the_whole_run(
+        harness: Harness, tmp_path: Path) -> None:
+    await harness.start_child(tmp_path)
+    event = mention_event("train please", user=REQUESTER)
+    await harness.sender.send_event(event)
+    thread = event["ts"]
+    await wait_until(lambda: cards(harness.slack, thread), timeout=30)
+    approval = approval_id_of(cards(harness.slack, thread)[0])
+    await harness.sender.send_interaction(click(harness, "intern_approve", approval, APPROVER, thread))
+    jobs = jobs_state(harness.hub)
+    await wait_until(lambda: len(jobs.created) == 1, timeout=30)
+    job_id = jobs.created[0].job_id
+    jobs.set_stage(job_id, "RUNNING")
+    jobs.set_gpu(job_id, utilization=90)
+    jobs.append_logs(job_id, "step 10 loss 2.5", "step 20 loss 2.1", "step 25 loss 1.9", "step 30 loss nan")
+    alerts = lambda: [m for m in harness.slack.posted(thread_ts=thread) if "intern_cancel_job" in str(m.blocks)]  # noqa: E731
+    await wait_until(alerts, timeout=30)
+
+    await harness.kill_child()  # a new process replays the whole log, NaN included
+    jobs.append_logs(job_id, "step 40 loss nan")
+    await harness.start_child(tmp_path)
+    jobs.set_stage(job_id, "COMPLETED")
+    await wait_until(lambda: harness.slack.method_calls("files.completeUploadExternal"), timeout=60)
+    assert len(alerts()) == 1
+    [chart] = [f for f in harness.slack.files.values() if f.completed]
+    assert chart.content is not None and chart.content.startswith(b"\x89PNG") and chart.thread_ts == thread
