@@ -100,7 +100,7 @@ class Harness:
                                       stdout=log, stderr=subprocess.STDOUT)
         await self.wait_healthy()
 
-    async def wait_healthy(self, timeout: float = 30.0) -> None:
+    async def wait_healthy(self, timeout: float = 90.0) -> None:
         deadline = asyncio.get_running_loop().time() + timeout
         async with aiohttp.ClientSession() as session:
             while True:

@@ -16,6 +16,7 @@ from intern.bot.inbox import NEW_SESSION_WORDS, Accepted, Inbox, is_stop
 from intern.bot.jobs import JobWatcher
 from intern.bot.models import Session
 from intern.bot.runtime import Runtime
+from intern.bot.schedules import check_schedules
 from intern.bot.sessions import active_session
 from intern.bot.store import log_failure
 from intern.bot.worker import Worker
@@ -129,6 +130,7 @@ class BotApp:
         while True:
             try:
                 await self.approvals.expire_due()
+                await check_schedules(self.rt)
                 if self.rt.sandboxes is not None:
                     await self.rt.sandboxes.sweep()
             except Exception as exc:
