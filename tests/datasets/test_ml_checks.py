@@ -234,11 +234,19 @@ async def test_lora_in_4bit_fits_a_small_gpu(ctx: ToolContext, models: HubStandI
                                              data: DatasetsServerStandIn) -> None:
     script = SFT_7B_HUB_MODEL_ID.replace(
         "torch_dtype=torch.bfloat16)",
-        "quantization_config=BitsAndBytesConfig(load_in_4bit=True))\npeft = LoraConfig(r=16)")
+        "quantization_config=BitsAndBytesConfig(load_in_4bit=True))\npeft = LoraConfig(r=16)").replace(
+        "processing_class=tokenizer)", "processing_class=tokenizer, peft_config=peft)").replace(
+        "bf16=True)", "fp16=True)")
     checks = await job_checks(ctx, script=script, command=None, flavor=flavor("t4-small"),
                               timeout_seconds=8 * 3600, timeout_given=True)
     assert level_of(checks, "Hardware t4-small: ≈ 7.0 GB needed, 16 GB per GPU: fits a 7.2B model") == "ok"
     assert "QLoRA r=16 on 4-bit NF4 weights" in checks_text(checks)
+    assert not [c for c in checks if c.text.startswith(("bf16", "The model is loaded in"))]
+    # the same config never passed to the trainer trains nothing but 4-bit weights, which the Trainer refuses
+    unused = script.replace(", peft_config=peft)", ")")
+    checks = await job_checks(ctx, script=unused, command=None, flavor=flavor("t4-small"),
+                              timeout_seconds=8 * 3600, timeout_given=True)
+    assert level_of(checks, "The model is loaded in 4bit without adapters") == "error"
 
 
 async def test_script_that_does_not_parse(ctx: ToolContext) -> None:
