@@ -69,7 +69,8 @@ def render_slack(m: Any) -> str:
         return f"  [stand-in Slack] {who} shared {', '.join(f['name'] for f in m.files)}: {m.text}"
     if not m.blocks:
         return f"  [stand-in Slack] {who}: {m.text}"
-    lines = [f"  [stand-in Slack] {who} posted a card:"]
+    answered = any(b.get("type") == "context_actions" for b in m.blocks)
+    lines = [f"  [stand-in Slack] {who} {'answered' if answered else 'posted a card'}:"]
     for b in m.blocks:
         t = b.get("type")
         if t == "header":
@@ -86,7 +87,17 @@ def render_slack(m: Any) -> str:
             lines.append("    │ " + "  ".join(f"[{e['text']['text']}]" for e in b["elements"]))
         elif t == "context":
             lines.append("    └ " + b["elements"][0]["text"])
+        elif t == "context_actions":
+            lines.append("    └ " + "  ".join(f"[{e[k]['text']['text']}]" for e in b["elements"]
+                                             for k in ("positive_button", "negative_button") if k in e)
+                         + "  (feedback buttons)")
     return "\n".join(lines)
+
+
+def statuses(slack: Any, channel: str, thread: str) -> str:
+    """The thinking status Slack showed under the thread, change by change."""
+    shown = [s or "(cleared)" for s in slack.status_of(channel, thread)]
+    return " → ".join(shown) if shown else "(none)"
 
 
 def demo_rule() -> Any:
@@ -149,7 +160,13 @@ async def run_demo(*, fast: bool = False) -> int:
     from intern.standins.hub_jobs import jobs_state
     from intern.standins.hub_models import register_model
     from intern.standins.llm import LLMStandIn
-    from intern.standins.slack import SlackEventSender, SlackStandIn, block_action, mention_event
+    from intern.standins.slack import (
+        SlackEventSender,
+        SlackStandIn,
+        block_action,
+        feedback_action,
+        mention_event,
+    )
 
     screen = Screen(fast)
     print("Intern demo — offline. Slack, the Hugging Face Hub, the dataset viewer and the language model are "
@@ -175,6 +192,8 @@ async def run_demo(*, fast: bool = False) -> int:
             thread = event["ts"]
             await wait_for(lambda: any(m.blocks and "Approval" in str(m.blocks) for m in slack.posted(thread_ts=thread)))
             screen.step("Intern inspects the dataset, plans, and asks for approval to spend money")
+            print(f"  [stand-in Slack] status under the thread while it works: "
+                  f"{statuses(slack, event['channel'], thread)}")
             screen.thread(slack, thread)
             card = next(m for m in slack.posted(thread_ts=thread) if m.blocks and "intern_approve" in str(m.blocks))
             approval = next(e["value"] for b in card.blocks if b["type"] == "actions" for e in b["elements"]
@@ -232,6 +251,12 @@ async def run_demo(*, fast: bool = False) -> int:
             saved = tmp / chart.filename
             saved.write_bytes(chart.content or b"")
             print(f"  [stand-in Slack] {chart.title}: {len(chart.content or b'')} bytes — saved as {saved}", flush=True)
+            screen.step("@alice rates the answer with the 👍 under it (stored once per person and answer)")
+            answer = next(m for m in reversed(slack.posted(thread_ts=thread)) if "context_actions" in str(m.blocks))
+            await sender.send_interaction(feedback_action(answer.to_api(slack.workspace), "up", user=ALICE,
+                                                          channel=answer.channel))
+            await wait_for(lambda: slack.ephemerals(user=ALICE))
+            print(f"  [stand-in Slack] (only @alice sees) {slack.ephemerals(user=ALICE)[-1].text}")
             screen.step("Everything is in the database: the audit trail")
             await print_audit(proc)
             print("\nDemo complete. Run `intern chat` with INTERN_MODEL set to try it with a real model, or "

@@ -10,7 +10,15 @@ from typing import Any
 from intern.bot import audit
 from intern.bot import policy as policies
 from intern.bot.approvals import Approvals
-from intern.bot.chat import ApprovalClick, Command, JobCancelClick, Reply, StopClick, UserMessage
+from intern.bot.chat import (
+    ApprovalClick,
+    Command,
+    FeedbackClick,
+    JobCancelClick,
+    Reply,
+    StopClick,
+    UserMessage,
+)
 from intern.bot.commands import run_command
 from intern.bot.inbox import NEW_SESSION_WORDS, Accepted, Inbox, is_stop
 from intern.bot.jobs import JobWatcher
@@ -84,6 +92,15 @@ class BotApp:
         except Exception:
             log.exception("job cancel click failed")
             return Reply("Something went wrong on my side; the job was not cancelled. Try again.", ok=False)
+
+    async def on_feedback(self, click: FeedbackClick) -> Reply:
+        from intern.bot.feedback import record
+
+        try:
+            return await record(self.rt, click)
+        except Exception:
+            log.exception("feedback click failed")
+            return Reply("Something went wrong recording your feedback; try again.", ok=False)
 
     async def on_command(self, cmd: Command) -> Reply:
         try:

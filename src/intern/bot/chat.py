@@ -71,6 +71,22 @@ class JobCancelClick:
 
 
 @dataclass(frozen=True)
+class FeedbackClick:
+    """Thumbs up or down on a final answer (`message` names it); `reason` comes with a down-vote when
+    the person gives one."""
+
+    session_id: str
+    vote: Literal["up", "down"]
+    user: str
+    workspace: str
+    platform: str
+    channel: str
+    message: str  # the platform's id of the answer clicked (Slack ts, Discord message id)
+    event_key: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
 class Command:
     """`@intern status|policy …|budget|history …|chart` (Slack) or `/intern status|policy|budget|history|chart`
     (Discord)."""
@@ -135,6 +151,15 @@ class ChatAdapter(Protocol):
     platform: str
 
     async def post(self, conv: Conversation, text: str) -> MessageRef: ...
+
+    async def post_answer(self, conv: Conversation, text: str, session_id: str) -> MessageRef:
+        """A final answer of the agent, with thumbs-up and thumbs-down buttons for `session_id`."""
+        ...
+
+    async def set_activity(self, conv: Conversation, status: str) -> None:
+        """Show that a turn works in the conversation (`status`, e.g. "is thinking…"), or stop showing
+        it (""). Best effort: never raises."""
+        ...
 
     async def post_card(self, conv: Conversation, card: Card) -> MessageRef: ...
 

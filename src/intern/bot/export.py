@@ -8,10 +8,10 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from intern.agent.guardrails.redaction import Redactor
-from intern.bot.models import AuditEvent, Message, Session
+from intern.bot.models import AuditEvent, Feedback, Message, Session
 from intern.bot.settings import Settings
 from intern.bot.store import connect, ensure_schema
 
@@ -111,7 +111,21 @@ def usage_line(s: Session) -> str:
 
 
 async def show_session(settings: Settings, session_id: str, out: TextIO = sys.stdout) -> int:
-    return await export_session(settings, session_id, "md", out)
+    """The session as markdown, with its model usage and the feedback its answers got."""
+    loaded = await _load(settings, session_id)
+    if loaded is None:
+        print(f"intern: no session {session_id!r}", file=sys.stderr)
+        return 1
+    db = await _db(settings)
+    try:
+        async with db.session() as s:
+            rows = (await s.execute(select(Feedback.vote, func.count()).where(Feedback.session_id == session_id)
+                                    .group_by(Feedback.vote))).all()
+    finally:
+        await db.dispose()
+    votes = {str(v): int(n) for v, n in rows}
+    write_session(*loaded, "md", _redactor(settings), out, votes=votes)
+    return 0
 
 
 async def export_session(settings: Settings, session_id: str, fmt: str, out: TextIO = sys.stdout) -> int:
@@ -156,7 +170,8 @@ async def export_sessions(settings: Settings, *, since: str | None, fmt: str, ou
     return 0
 
 
-def write_session(sess: Session, msgs: list[Message], fmt: str, redactor: Redactor, out: TextIO) -> None:
+def write_session(sess: Session, msgs: list[Message], fmt: str, redactor: Redactor, out: TextIO, *,
+                  votes: dict[str, int] | None = None) -> None:
     if fmt == "trace":
         from intern.bot.trace import write_trace
 
@@ -178,6 +193,8 @@ def write_session(sess: Session, msgs: list[Message], fmt: str, redactor: Redact
     out.write(f"# Session {sess.id}\n\n{sess.platform} · channel {sess.channel} · thread {sess.thread} · started by "
               f"{sess.started_by} at {sess.created_at:%Y-%m-%d %H:%M UTC} · status {sess.status}\n\n"
               f"{usage_line(sess)}\n\n")
+    if votes is not None:
+        out.write(f"Feedback on answers: {votes.get('up', 0)} 👍 · {votes.get('down', 0)} 👎\n\n")
     for m in msgs:
         p = redactor.redact_obj(m.payload)
         kind = (p.get("meta") or {}).get("kind")

@@ -427,6 +427,28 @@ class Lease(Base):
     expires_at: Mapped[datetime] = mapped_column()
 
 
+class Feedback(Base):
+    """A person's thumbs up or down on one answer: one row per (answer, person); a later click on the
+    other thumb changes it."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    workspace: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(64))
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"), index=True)
+    vote: Mapped[str] = mapped_column(String(8))  # up|down
+    reason: Mapped[str | None] = mapped_column(RedactedText)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (UniqueConstraint("platform", "workspace", "channel", "message", "user_id",
+                                       name="uq_feedback_answer_user"),)
+
+
 class RunRecord(Base):
     """One job Intern launched, remembered for its workspace: the recipe (written at launch) and
     the outcome (written when the job ends). `scope` names the workspace in one indexed value.

@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 
 from intern.agent import events as ev
 from intern.bot import audit
+from intern.bot.activity import THINKING, Activity, status_for
 from intern.bot.cards import StatusState, money
 from intern.bot.chat import MessageRef
 from intern.bot.models import Session, SpendEntry
@@ -34,6 +35,7 @@ class ProgressSink:
         self._last_push = 0.0
         self._pending: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        self.activity = Activity(lambda: self.adapter, self.conv)
 
     @property
     def adapter(self) -> Any:
@@ -47,10 +49,11 @@ class ProgressSink:
     async def on_TurnStarted(self, e: ev.TurnStarted) -> None:
         self.state.phase, self.state.step = "Working", ""
         await self.push(force=self.ref is None)
+        await self.activity.show(THINKING)
 
     async def on_AssistantReply(self, e: ev.AssistantReply) -> None:
         await self.rt.yield_to_inbound()
-        await self.adapter.post(self.conv, self.rt.redactor.redact(e.text))
+        await self.adapter.post_answer(self.conv, self.rt.redactor.redact(e.text), self.session.id)
 
     async def on_Notice(self, e: ev.Notice) -> None:
         icon = {"error": "🛑 ", "warn": "⚠️ "}.get(e.level, "")
@@ -59,6 +62,7 @@ class ProgressSink:
     async def on_ToolStarted(self, e: ev.ToolStarted) -> None:
         self.state.step = f"{e.name} {e.summary}".strip()[:200]
         await self.push()
+        await self.activity.show(status_for(e.name))
 
     async def on_ToolFinished(self, e: ev.ToolFinished) -> None:
         if "job" in e.artifacts:
@@ -101,6 +105,7 @@ class ProgressSink:
 
     async def finish(self, phase: str) -> None:
         self.state.phase, self.state.step = phase, ""
+        await self.activity.show("")
         await self.push(force=True, done=phase != "Waiting for approval")
 
     async def push(self, force: bool = False, done: bool = False) -> None:
@@ -136,6 +141,7 @@ class ProgressSink:
             self.session.status_card = snapshot
 
     async def close(self) -> None:
+        self.activity.close()
         if self._pending is not None and not self._pending.done():
             self._pending.cancel()
 

@@ -265,6 +265,7 @@ class DiscordStandIn(StandIn):
     guilds: dict[str, Guild] = field(default_factory=dict)
     channels: dict[str, dict[str, Any]] = field(default_factory=dict)
     messages: list[Message] = field(default_factory=list)
+    typing: list[tuple[str, float]] = field(default_factory=list)  # (channel id, monotonic time) per trigger
     interactions: dict[str, Interaction] = field(default_factory=dict)  # token -> interaction
     commands: dict[str | None, list[dict[str, Any]]] = field(default_factory=dict)  # guild id (None: global)
     sessions: list[GatewaySession] = field(default_factory=list)
@@ -292,6 +293,7 @@ class DiscordStandIn(StandIn):
             ("GET", "/channels/{channel}", self._get_channel),
             ("POST", "/channels/{channel}/threads", self._create_thread),
             ("POST", "/channels/{channel}/messages", self._create_message),
+            ("POST", "/channels/{channel}/typing", self._typing),
             ("GET", "/channels/{channel}/messages/{message}", self._get_message),
             ("PATCH", "/channels/{channel}/messages/{message}", self._edit_message),
             ("GET", "/guilds/{guild}/members", self._list_members),
@@ -681,6 +683,11 @@ class DiscordStandIn(StandIn):
         self.channels[tid] = thread
         await self.dispatch("THREAD_CREATE", {**thread, "newly_created": True})
         return thread
+
+    async def _typing(self, req: web.Request) -> None:
+        """`POST /channels/{id}/typing`: the typing indicator for ten seconds (204 No Content)."""
+        channel = self._channel(req.match_info["channel"])
+        self.typing.append((channel["id"], time.monotonic()))
 
     async def _create_message(self, req: web.Request) -> dict[str, Any]:
         channel = self._channel(req.match_info["channel"])

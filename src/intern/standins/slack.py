@@ -17,6 +17,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import threading
 import time
@@ -165,6 +166,9 @@ class SlackStandIn(StandIn):
     socket_connections: list[web.WebSocketResponse] = field(default_factory=list)
     socket_acks: dict[str, dict[str, Any]] = field(default_factory=dict)  # envelope id -> the ack
     _faults: dict[str, list[tuple[str, Any]]] = field(default_factory=dict)
+    statuses: list[tuple[str, str, str, str]] = field(default_factory=list)  # (team, channel, thread, status)
+    modals: list[dict[str, Any]] = field(default_factory=list)
+    used_triggers: set[str] = field(default_factory=set)
 
     def setup(self, app: web.Application) -> None:
         self.workspaces.setdefault(self.token, Workspace(self.team_id, self.token, bot_user_id=self.bot_user_id,
@@ -331,6 +335,8 @@ class SlackStandIn(StandIn):
             "oauth.v2.access": self._oauth_access,
             "files.getUploadURLExternal": self._get_upload_url,
             "files.completeUploadExternal": self._complete_upload,
+            "assistant.threads.setStatus": self._set_status,
+            "views.open": self._views_open,
         }
 
     # --- methods -------------------------------------------------------------------------
@@ -461,6 +467,51 @@ class SlackStandIn(StandIn):
                      "app_id": ws.app_id, "bot_id": ws.bot_id}
         self.views[user_id] = published
         return {"view": published}
+
+    def _set_status(self, ws: Workspace | None, params: Params, request: web.Request) -> dict[str, Any]:
+        """`assistant.threads.setStatus`: accepted in channel threads with `chat:write` (Slack's March 2026
+        change); the status ("" clears it) is kept per thread, as the app would see it shown."""
+        assert ws is not None
+        channel = _required(params, "channel_id", "channel_not_found")
+        thread_ts = _required(params, "thread_ts", "invalid_thread_ts")
+        if "status" not in params:
+            raise SlackApiError("invalid_arguments", response_metadata={
+                "messages": ["[ERROR] missing required field: status"]})
+        if not re.fullmatch(r"\d{10}\.\d{6}", str(thread_ts)):
+            raise SlackApiError("invalid_thread_ts")
+        if len(params.get("loading_messages") or []) > 10:
+            raise SlackApiError("invalid_arguments")
+        self.statuses.append((ws.team_id, channel, str(thread_ts), str(params.get("status") or "")))
+        return {}
+
+    def status_of(self, channel: str, thread_ts: str) -> list[str]:
+        """Every status set on a thread, in order ("" when it was cleared)."""
+        return [status for _, c, t, status in self.statuses if c == channel and t == thread_ts]
+
+    def _views_open(self, ws: Workspace | None, params: Params, request: web.Request) -> dict[str, Any]:
+        assert ws is not None
+        trigger = _required(params, "trigger_id", "invalid_trigger_id")
+        if trigger in self.used_triggers:
+            raise SlackApiError("expired_trigger_id")
+        view = params.get("view")
+        if not isinstance(view, dict) or view.get("type") != "modal":
+            raise SlackApiError("invalid_arguments")
+        for key, limit in (("title", 24), ("submit", 24), ("close", 24)):
+            if key in view:
+                errors = _text_errors(view[key], limit, f"/view/{key}")
+                if errors:
+                    raise SlackApiError("invalid_arguments", response_metadata={"messages": errors})
+        if len(str(view.get("private_metadata", ""))) > 3000:
+            raise SlackApiError("invalid_arguments")
+        _validate_blocks(view.get("blocks") or [], limit=100)
+        self.used_triggers.add(str(trigger))
+        opened = {"id": _new_id("V"), "team_id": ws.team_id, "type": "modal",
+                  "blocks": _with_block_ids(view.get("blocks") or []),
+                  "private_metadata": view.get("private_metadata", ""), "callback_id": view.get("callback_id", ""),
+                  "title": view.get("title"), "hash": secrets.token_hex(8), "app_id": ws.app_id, "bot_id": ws.bot_id,
+                  "state": {"values": {}}}
+        self.modals.append(opened)
+        return {"view": opened}
 
     def _oauth_access(self, ws: Workspace | None, params: Params, request: web.Request) -> dict[str, Any]:
         client_id, client_secret = _client_credentials(request, params)
@@ -683,6 +734,40 @@ def _one_block_errors(block: Any, pointer: str, block_ids: set[str]) -> list[str
             errors.extend(_text_errors(item, 2000, f"{pointer}/fields/{i}"))
     if kind in ("actions", "context"):
         errors.extend(_elements_errors(block, pointer, 25 if kind == "actions" else 10))
+    if kind == "context_actions":
+        errors.extend(_context_actions_errors(block, pointer))
+    return errors
+
+
+def _context_actions_errors(block: dict[str, Any], pointer: str) -> list[str]:
+    """`context_actions`: at most 5 feedback_buttons / icon_button elements; each feedback button has
+    a plain_text text (75 characters at most) and a value (2000)."""
+    elements = block.get("elements")
+    if not isinstance(elements, list) or not elements:
+        return [f"must provide an array with at least 1 item [json-pointer:{pointer}/elements]"]
+    if len(elements) > 5:
+        return [f"no more than 5 items allowed [json-pointer:{pointer}/elements]"]
+    errors: list[str] = []
+    for i, element in enumerate(elements):
+        where = f"{pointer}/elements/{i}"
+        if not isinstance(element, dict) or element.get("type") not in ("feedback_buttons", "icon_button"):
+            errors.append(f"must provide a valid element type [json-pointer:{where}/type]")
+            continue
+        if element["type"] == "feedback_buttons":
+            for side in ("positive_button", "negative_button"):
+                button = element.get(side)
+                if not isinstance(button, dict):
+                    errors.append(f"must provide an object [json-pointer:{where}/{side}]")
+                    continue
+                text = button.get("text")
+                if not isinstance(text, dict) or text.get("type") != "plain_text":
+                    errors.append(f"must provide a plain_text object [json-pointer:{where}/{side}/text]")
+                else:
+                    errors.extend(_text_errors(text, 75, f"{where}/{side}/text"))
+                if not button.get("value") or len(str(button.get("value"))) > 2000:
+                    errors.append(f"must be 1 to 2000 characters [json-pointer:{where}/{side}/value]")
+        if len(str(element.get("action_id", ""))) > 255:
+            errors.append(f"must be less than 256 characters [json-pointer:{where}/action_id]")
     return errors
 
 
@@ -950,6 +1035,36 @@ def block_action(action_id: str, value: str, *, user: str = DEFAULT_USER, team: 
     if not is_ephemeral:
         payload["message"] = message or {"type": "message", "ts": message_ts, "text": "", "blocks": []}
     return payload
+
+
+def feedback_action(message: dict[str, Any], vote: str, *, user: str = DEFAULT_USER, team: str = DEFAULT_TEAM,
+                    channel: str = DEFAULT_CHANNEL, api_app_id: str = DEFAULT_APP) -> dict[str, Any]:
+    """A click on the feedback buttons of `message` (the stand-in's `PostedMessage.to_api(...)`):
+    `block_actions` whose action is the `feedback_buttons` element, with the clicked button's value."""
+    block = next(b for b in message.get("blocks") or [] if b.get("type") == "context_actions")
+    element = next(e for e in block["elements"] if e.get("type") == "feedback_buttons")
+    button = element["positive_button" if vote == "up" else "negative_button"]
+    payload = block_action(element["action_id"], button["value"], user=user, team=team, channel=channel,
+                           message=message, block_id=block.get("block_id", "feedback"), api_app_id=api_app_id,
+                           thread_ts=message.get("thread_ts"))
+    payload["actions"] = [{"type": "feedback_buttons", "action_id": element["action_id"],
+                           "block_id": block.get("block_id", "feedback"), "value": button["value"],
+                           "text": button["text"], "action_ts": new_ts()}]
+    return payload
+
+
+def view_submission(view: dict[str, Any], values: dict[str, dict[str, str]], *, user: str = DEFAULT_USER,
+                    team: str = DEFAULT_TEAM, api_app_id: str = DEFAULT_APP) -> dict[str, Any]:
+    """The submission of an opened modal (`view` as views.open returned it); `values`:
+    {block_id: {action_id: typed text}}."""
+    state = {block: {action: {"type": "plain_text_input", "value": text} for action, text in inputs.items()}
+             for block, inputs in values.items()}
+    name = user.lower()
+    return {"type": "view_submission", "team": {"id": team, "domain": team.lower()},
+            "user": {"id": user, "username": name, "name": name, "team_id": team}, "api_app_id": api_app_id,
+            "token": "verification-token", "trigger_id": f"{int(time.time())}.{secrets.token_hex(16)}",
+            "view": {**view, "state": {"values": state}}, "response_urls": [], "is_enterprise_install": False,
+            "enterprise": None}
 
 
 def slash_command(command: str, text: str, *, user_id: str = DEFAULT_USER, channel_id: str = DEFAULT_CHANNEL,

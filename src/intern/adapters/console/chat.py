@@ -47,6 +47,12 @@ class ConsoleAdapter:
         self.say(f"\nintern> {plain(text, color=self.color)}")
         return MessageRef(PLATFORM, conv.channel, str(next(self._ids)), conv.thread)
 
+    async def post_answer(self, conv: Conversation, text: str, session_id: str) -> MessageRef:
+        return await self.post(conv, text)  # no buttons in a terminal: the answer alone
+
+    async def set_activity(self, conv: Conversation, status: str) -> None:
+        pass  # the prompt comes back when the turn ends; a terminal needs no thinking indicator
+
     async def post_card(self, conv: Conversation, card: Card) -> MessageRef:
         ref = MessageRef(PLATFORM, conv.channel, str(next(self._ids)), conv.thread)
         self._track(card)

@@ -21,7 +21,15 @@ from discord import app_commands
 from intern.adapters.discord import inbound, outbound
 from intern.adapters.discord.components import CardButton
 from intern.adapters.discord.inbound import PLATFORM, Where
-from intern.bot.chat import Card, Conversation, JobCancelClick, MessageRef, StopClick, UserMessage
+from intern.bot.chat import (
+    Card,
+    Conversation,
+    FeedbackClick,
+    JobCancelClick,
+    MessageRef,
+    StopClick,
+    UserMessage,
+)
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +37,8 @@ ROLE_REF = re.compile(r"<@&(\d{5,25})>")
 CONNECT_TIMEOUT = 30.0
 MEMBERS_PAGE = 1000
 FILE_LIMIT = 8 * 1024 * 1024
+TYPING_EVERY = 8.0  # Discord shows the indicator for ten seconds after each trigger
+TYPING_MAX_BEATS = 225  # half an hour: a turn waiting longer than that is not typing
 DM_REFUSAL = ("Intern works in server channels, not in direct messages: run `/intern ask` in a channel of "
               "your server. Nothing was changed.")
 OTHER_GUILD = "Intern does not serve this server (it is not in DISCORD_GUILD_IDS). Nothing was changed."
@@ -204,6 +214,7 @@ class DiscordAdapter:
         self.guild_ids = guild_ids(settings.discord_guild_ids)
         self.client: InternClient | None = None
         self._runner: asyncio.Task[None] | None = None
+        self._typing: dict[str, asyncio.Task[None]] = {}  # channel or thread id -> its indicator
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -247,6 +258,8 @@ class DiscordAdapter:
                           "applications.commands scope?): %s", gid, exc)
 
     async def close(self) -> None:
+        for target in list(self._typing):
+            self._stop_typing(target)
         if self.client is not None:
             await self.client.close()
         if self._runner is not None and not self._runner.done():
@@ -406,11 +419,14 @@ class DiscordAdapter:
             return
         click = inbound.click(f"intern:{action}:{value}", user=str(interaction.user.id),
                               guild_id=interaction.guild_id, interaction_id=str(interaction.id),
-                              roles=role_ids(interaction.user))
+                              roles=role_ids(interaction.user), channel_id=interaction.channel_id,
+                              message_id=interaction.message.id if interaction.message else None)
         if click is None:
             await self._answer(interaction, UNKNOWN_BUTTON)
             return
-        if isinstance(click, JobCancelClick):
+        if isinstance(click, FeedbackClick):
+            reply = await self.bot.on_feedback(click)
+        elif isinstance(click, JobCancelClick):
             reply = await self.bot.on_cancel_job(click)
         else:
             reply = await (self.bot.on_stop(click) if isinstance(click, StopClick) else self.bot.on_click(click))
@@ -475,6 +491,42 @@ class DiscordAdapter:
             ref = ref or MessageRef(PLATFORM, target, str(sent.id), conv.thread or None)
         assert ref is not None
         return ref
+
+    async def post_answer(self, conv: Conversation, text: str, session_id: str) -> MessageRef:
+        target = conv.thread or conv.channel
+        self._stop_typing(target)
+        pieces = outbound.chunks(text)
+        ref = None
+        for i, piece in enumerate(pieces):
+            extra = {"view": outbound.feedback_view(session_id)} if i == len(pieces) - 1 else {}
+            sent = await self._channel(target).send(piece, **extra)
+            ref = ref or MessageRef(PLATFORM, target, str(sent.id), conv.thread or None)
+        assert ref is not None
+        return ref
+
+    async def set_activity(self, conv: Conversation, status: str) -> None:
+        """Discord's typing indicator while a turn works: it lasts ten seconds, so it is sent again every
+        eight until the turn ends or waits on a card (`status` "")."""
+        target = conv.thread or conv.channel
+        if not status:
+            self._stop_typing(target)
+            return
+        if target not in self._typing or self._typing[target].done():
+            self._typing[target] = asyncio.create_task(self._keep_typing(target), name=f"typing-{target}")
+
+    def _stop_typing(self, target: str) -> None:
+        task = self._typing.pop(target, None)
+        if task is not None:
+            task.cancel()
+
+    async def _keep_typing(self, target: str) -> None:
+        for _ in range(TYPING_MAX_BEATS):
+            try:
+                await self._channel(target).typing()
+            except (discord.HTTPException, AssertionError) as exc:
+                log.info("typing indicator not shown in %s (%s)", target, type(exc).__name__)
+                return
+            await asyncio.sleep(TYPING_EVERY)
 
     async def post_card(self, conv: Conversation, card: Card) -> MessageRef:
         target = conv.thread or conv.channel

@@ -1,7 +1,7 @@
 """The card buttons as discord.py dynamic items.
 
 Everything a press needs is in the `custom_id` (`intern:approve:<approval id>`, `intern:deny:…`,
-`intern:stop:<session id>`, `intern:cancel_job:<Hub job id>`), so presses on cards posted before a restart are dispatched from the
+`intern:stop:<session id>`, `intern:cancel_job:<Hub job id>`, `intern:feedback:up|down:<session id>`), so presses on cards posted before a restart are dispatched from the
 template alone, without any view kept in memory.
 """
 
@@ -14,8 +14,9 @@ import discord
 from intern.adapters.discord.inbound import CUSTOM_ID
 
 STYLES = {"approve": discord.ButtonStyle.success, "deny": discord.ButtonStyle.danger,
-          "stop": discord.ButtonStyle.danger, "cancel_job": discord.ButtonStyle.danger}
-LABELS = {"approve": "Approve", "deny": "Deny", "stop": "Stop", "cancel_job": "Cancel job"}
+          "stop": discord.ButtonStyle.danger, "cancel_job": discord.ButtonStyle.danger,
+          "feedback": discord.ButtonStyle.secondary}
+LABELS = {"approve": "Approve", "deny": "Deny", "stop": "Stop", "cancel_job": "Cancel job", "feedback": "👍"}
 LABEL_LIMIT = 80
 
 

@@ -6,10 +6,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from intern.bot.chat import ApprovalClick, Command, Conversation, JobCancelClick, StopClick, UserMessage
+from intern.bot.chat import (
+    ApprovalClick,
+    Command,
+    Conversation,
+    FeedbackClick,
+    JobCancelClick,
+    StopClick,
+    UserMessage,
+)
 
 PLATFORM = "discord"
-CUSTOM_ID = re.compile(r"intern:(?P<action>approve|deny|stop|cancel_job):(?P<value>.+)")
+CUSTOM_ID = re.compile(r"intern:(?P<action>approve|deny|stop|cancel_job|feedback):(?P<value>.+)")
 # Message types that carry a person's new words: DEFAULT and REPLY. Joins, pins, thread-created
 # notices and the like are system messages.
 HUMAN_MESSAGE_TYPES = frozenset({0, 19})
@@ -77,13 +85,20 @@ def command(here: Where, *, user: str, name: str, args: str, roles: tuple[str, .
                    user_groups=roles)
 
 
-def click(custom_id: str, *, user: str, guild_id: int | None, interaction_id: str,
-          roles: tuple[str, ...]) -> ApprovalClick | StopClick | JobCancelClick | None:
+def click(custom_id: str, *, user: str, guild_id: int | None, interaction_id: str, roles: tuple[str, ...],
+          channel_id: int | None = None, message_id: int | None = None,
+          ) -> ApprovalClick | StopClick | JobCancelClick | FeedbackClick | None:
     """A card button press; None when the id is not one of ours or the press came from outside a guild."""
     m = CUSTOM_ID.fullmatch(custom_id)
     if m is None or guild_id is None:
         return None
     key = f"{PLATFORM}:{interaction_id}"
+    if m["action"] == "feedback":
+        vote, _, session_id = m["value"].partition(":")
+        if vote not in ("up", "down") or not session_id or channel_id is None or message_id is None:
+            return None
+        return FeedbackClick(session_id[:64], vote, user, str(guild_id), PLATFORM, str(channel_id),  # type: ignore[arg-type]
+                             str(message_id), key)
     if m["action"] == "stop":
         return StopClick(m["value"], user, str(guild_id), PLATFORM, key, user_groups=roles)
     if m["action"] == "cancel_job":

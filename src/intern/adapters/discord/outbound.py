@@ -102,6 +102,14 @@ def card_view(card: Card) -> discord.ui.View | None:
     return view
 
 
+def feedback_view(session_id: str) -> discord.ui.View:
+    """Thumbs up and down under a final answer (dynamic items: they work after a restart)."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(CardButton("feedback", f"up:{session_id}", "👍"))
+    view.add_item(CardButton("feedback", f"down:{session_id}", "👎"))
+    return view
+
+
 def full_text_file(card: Card, cut: bool) -> discord.File | None:
     """The full body as a text file, when the card shows only its head and tail."""
     if card.attachment is not None:

@@ -30,10 +30,22 @@ from intern.adapters.slack.inbound import (
     bot_user_of,
     click_from_action,
     click_location,
+    feedback_from_action,
     message_from_event,
+    reason_from_view,
+    reason_metadata,
     team_of,
 )
-from intern.adapters.slack.outbound import card_blocks, card_fallback_text, chunks
+from intern.adapters.slack.outbound import (
+    FEEDBACK_ACTION,
+    REASON_CALLBACK,
+    SECTION_LIMIT,
+    answer_blocks,
+    card_blocks,
+    card_fallback_text,
+    chunks,
+    reason_modal,
+)
 from intern.adapters.slack.shapes import body_problem
 from intern.bot.chat import Card, Command, Conversation, JobCancelClick, MessageRef, StopClick, UserMessage
 
@@ -83,6 +95,7 @@ class SlackAdapter:
         if oauth is not None:
             self.app.enable_token_revocation_listeners()
         self._bot_user_id: str | None = None
+        self._no_status: set[str] = set()  # workspaces that refused assistant.threads.setStatus
         self._register()
 
     def _new_client(self, token: str | None) -> AsyncWebClient:
@@ -191,6 +204,8 @@ class SlackAdapter:
         app.command("/intern")(self._on_slash)
         for action_id in ("intern_approve", "intern_deny", "intern_stop", "intern_cancel_job"):
             app.action(action_id)(self._on_action)
+        app.action(FEEDBACK_ACTION)(self._on_feedback)
+        app.view(REASON_CALLBACK)(self._on_reason)
         app.error(self._on_error)
 
     async def _on_error(self, error: Exception, body: dict[str, Any]) -> None:
@@ -306,6 +321,37 @@ class SlackAdapter:
             conv = Conversation(PLATFORM, click.workspace, channel, thread or "")
             self.bot.spawn(self.post_private(conv, click.user, reply.text))
 
+    async def _on_feedback(self, ack: Any, body: dict[str, Any]) -> None:
+        await ack()
+        click = feedback_from_action(body)
+        if click is None:
+            return
+        reply = await self.bot.on_feedback(click)
+        _, thread = click_location(body)
+        trigger = body.get("trigger_id")
+        if reply.ok and click.vote == "down" and isinstance(trigger, str):
+            # the reason is optional: a modal with one field, opened while the trigger is fresh (3 s)
+            self.bot.spawn(self._ask_reason(click, thread, trigger))
+        conv = Conversation(PLATFORM, click.workspace, click.channel, thread or "")
+        self.bot.spawn(self.post_private(conv, click.user, reply.text))
+
+    async def _ask_reason(self, click: Any, thread: str | None, trigger: str) -> None:
+        try:
+            client = await self.client_for(click.workspace)
+            await client.views_open(trigger_id=trigger, view=reason_modal(reason_metadata(click, thread)))
+        except Exception as exc:
+            log.info("could not open the feedback reason form (%s)", type(exc).__name__)
+
+    async def _on_reason(self, ack: Any, body: dict[str, Any]) -> None:
+        await ack()
+        found = reason_from_view(body)
+        if found is None or not found[0].reason:
+            return
+        click, thread = found
+        reply = await self.bot.on_feedback(click)
+        conv = Conversation(PLATFORM, click.workspace, click.channel, thread)
+        self.bot.spawn(self.post_private(conv, click.user, reply.text))
+
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.read()
         if not self.verifier.is_valid_request(body, dict(request.headers)):
@@ -372,6 +418,35 @@ class SlackAdapter:
             ref = ref or self._ref(conv, str(resp["ts"]))
         assert ref is not None
         return ref
+
+    async def post_answer(self, conv: Conversation, text: str, session_id: str) -> MessageRef:
+        """The answer in pieces a section can hold; the feedback buttons under the last one."""
+        pieces = chunks(text or "(empty)", SECTION_LIMIT)
+        client = await self.client_for(conv.workspace)
+        ref = None
+        for i, piece in enumerate(pieces):
+            extra = {"blocks": answer_blocks(piece, session_id)} if i == len(pieces) - 1 else {}
+            resp = await client.chat_postMessage(channel=conv.channel, thread_ts=conv.thread or None, text=piece,
+                                                 unfurl_links=False, unfurl_media=False, **extra)
+            ref = ref or self._ref(conv, str(resp["ts"]))
+        assert ref is not None
+        return ref
+
+    async def set_activity(self, conv: Conversation, status: str) -> None:
+        """Slack's AI-app status under the thread (`assistant.threads.setStatus`). A workspace that
+        refuses it (an older plan, a missing scope) is told once in the log and not asked again until
+        restart; nothing here fails the turn."""
+        if not conv.thread or conv.workspace in self._no_status:
+            return
+        try:
+            client = await self.client_for(conv.workspace)
+            await client.assistant_threads_setStatus(channel_id=conv.channel, thread_ts=conv.thread, status=status)
+        except SlackApiError as exc:
+            self._no_status.add(conv.workspace)
+            log.warning("Slack refused assistant.threads.setStatus in workspace %s (%s); the thinking status is "
+                        "off there until restart", conv.workspace, exc.response.get("error"))
+        except Exception as exc:
+            log.info("thinking status not shown (%s)", type(exc).__name__)
 
     async def post_card(self, conv: Conversation, card: Card) -> MessageRef:
         blocks, cut = card_blocks(card)

@@ -8,6 +8,7 @@ from typing import Any
 
 from intern.bot.cards import money, when
 from intern.bot.commands import HomeApproval, HomeBudget, HomeSession, HomeSummary, home_summary
+from intern.bot.feedback import counts as feedback_counts
 from intern.bot.history import HomeRuns, home_runs, table_row
 
 SECTION_LIMIT = 3000
@@ -17,14 +18,17 @@ PLATFORM = "slack"
 async def publish_home(bot: Any, client: Any, workspace: str, user: str) -> None:
     summary = await home_summary(bot.rt, PLATFORM, workspace, user)
     runs = await home_runs(bot.rt, PLATFORM, workspace)
-    await client.views_publish(user_id=user, view=home_view(summary, runs))
+    votes = await feedback_counts(bot.rt, platform=PLATFORM, workspace=workspace)
+    await client.views_publish(user_id=user, view=home_view(summary, runs, votes))
 
 
-def home_view(summary: HomeSummary, runs: HomeRuns | None = None) -> dict[str, Any]:
-    return {"type": "home", "blocks": home_blocks(summary, runs)}
+def home_view(summary: HomeSummary, runs: HomeRuns | None = None,
+              votes: dict[str, int] | None = None) -> dict[str, Any]:
+    return {"type": "home", "blocks": home_blocks(summary, runs, votes)}
 
 
-def home_blocks(summary: HomeSummary, runs: HomeRuns | None = None) -> list[dict[str, Any]]:
+def home_blocks(summary: HomeSummary, runs: HomeRuns | None = None,
+                votes: dict[str, int] | None = None) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": "Intern", "emoji": True}},
         {"type": "context", "elements": [{"type": "mrkdwn", "text": (
@@ -41,6 +45,10 @@ def home_blocks(summary: HomeSummary, runs: HomeRuns | None = None) -> list[dict
                            "No runs yet: every job Intern launches is listed here.")
         blocks += _section(f"Job spend in {runs.month} by outcome", _spend_lines(runs.spend_by_outcome),
                            "No jobs this month.")
+    if votes is not None:
+        rated = votes.get("up", 0) + votes.get("down", 0)
+        blocks += _section("Feedback on Intern's answers", [f"• {votes.get('up', 0)} 👍 · {votes.get('down', 0)} 👎"]
+                           if rated else [], "No answer has been rated yet.")
     return blocks[:100]
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from intern.bot.chat import ApprovalClick, Conversation, JobCancelClick, StopClick, UserMessage
+from intern.bot.chat import ApprovalClick, Conversation, FeedbackClick, JobCancelClick, StopClick, UserMessage
 
 PLATFORM = "slack"
 # Message subtypes that carry a person's new words; edits, deletions, joins and bot posts do not.
@@ -86,6 +87,47 @@ def click_from_action(body: dict[str, Any]) -> ApprovalClick | StopClick | JobCa
     if kind == "cancel_job":
         return JobCancelClick(value[:64], str(user["id"]), team, PLATFORM, key)
     return ApprovalClick(value[:200], str(user["id"]), team, PLATFORM, kind, key)  # type: ignore[arg-type]
+
+
+def feedback_from_action(body: dict[str, Any]) -> FeedbackClick | None:
+    """A click on the feedback buttons of an answer (`value` `up:<session id>` / `down:<session id>`)."""
+    actions, user = body.get("actions"), body.get("user")
+    if not isinstance(actions, list) or not actions or not isinstance(actions[0], dict) \
+            or not isinstance(user, dict) or not user.get("id"):
+        return None
+    vote, _, session_id = str(actions[0].get("value") or "").partition(":")
+    channel, _ = click_location(body)
+    container = body.get("container") if isinstance(body.get("container"), dict) else {}
+    message = body.get("message") if isinstance(body.get("message"), dict) else {}
+    ts = message.get("ts") or container.get("message_ts")
+    if vote not in ("up", "down") or not session_id or not isinstance(channel, str) or not isinstance(ts, str):
+        return None
+    team = team_of(body)
+    key = f"{PLATFORM}:{team}:{user['id']}:{actions[0].get('action_ts') or ''}"
+    return FeedbackClick(session_id[:64], vote, str(user["id"]), team, PLATFORM, channel, ts, key)  # type: ignore[arg-type]
+
+
+def reason_metadata(click: FeedbackClick, thread: str | None) -> str:
+    """What the reason modal carries back: which answer, in which thread."""
+    return json.dumps({"s": click.session_id, "c": click.channel, "m": click.message, "t": thread or ""})
+
+
+def reason_from_view(body: dict[str, Any]) -> tuple[FeedbackClick, str] | None:
+    """The submitted reason of a down-vote → the same vote with its reason, and the thread."""
+    view, user = body.get("view"), body.get("user")
+    if not isinstance(view, dict) or not isinstance(user, dict) or not user.get("id"):
+        return None
+    try:
+        meta = json.loads(str(view.get("private_metadata") or ""))
+        reason = view["state"]["values"]["reason"]["reason"].get("value") or ""
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+    if not isinstance(meta, dict) or not all(isinstance(meta.get(k), str) for k in "scmt"):
+        return None
+    team = team_of(body)
+    click = FeedbackClick(meta["s"][:64], "down", str(user["id"]), team, PLATFORM, meta["c"], meta["m"],
+                          f"{PLATFORM}:{team}:{user['id']}:reason:{meta['m']}", reason=str(reason) or None)
+    return click, meta["t"]
 
 
 def click_location(body: dict[str, Any]) -> tuple[str | None, str | None]:

@@ -57,6 +57,32 @@ def card_blocks(card: Card) -> tuple[list[dict[str, Any]], bool]:
     return blocks[:50], cut
 
 
+FEEDBACK_ACTION = "intern_feedback"
+REASON_CALLBACK = "intern_feedback_reason"
+
+
+def answer_blocks(text: str, session_id: str) -> list[dict[str, Any]]:
+    """The last piece of a final answer, with Slack's feedback buttons under it."""
+    return [{"type": "section", "text": {"type": "mrkdwn", "text": text}},
+            {"type": "context_actions", "block_id": "intern_feedback", "elements": [{
+                "type": "feedback_buttons", "action_id": FEEDBACK_ACTION,
+                "positive_button": {"text": {"type": "plain_text", "text": "👍"}, "value": f"up:{session_id}",
+                                    "accessibility_label": "This answer was helpful"},
+                "negative_button": {"text": {"type": "plain_text", "text": "👎"}, "value": f"down:{session_id}",
+                                    "accessibility_label": "This answer was not helpful"}}]}]
+
+
+def reason_modal(metadata: str) -> dict[str, Any]:
+    """The optional reason of a down-vote: one text field."""
+    return {"type": "modal", "callback_id": REASON_CALLBACK, "private_metadata": metadata,
+            "title": {"type": "plain_text", "text": "What went wrong?"},
+            "submit": {"type": "plain_text", "text": "Send"}, "close": {"type": "plain_text", "text": "Skip"},
+            "blocks": [{"type": "input", "block_id": "reason", "optional": True,
+                        "label": {"type": "plain_text", "text": "Tell the team what was wrong with this answer"},
+                        "element": {"type": "plain_text_input", "action_id": "reason", "multiline": True,
+                                    "max_length": 2000}}]}
+
+
 def card_fallback_text(card: Card) -> str:
     return card.title[:3000]
 
