@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from intern.agent.plan import PlanState
     from intern.agent.ports import (
         LLM,
+        ApprovedCodeStore,
         Cache,
         EventSink,
         JobRegistry,
@@ -44,6 +45,7 @@ class AgentConfig:
     context_window_tokens: int | None = None
     hf_endpoint: str = "https://huggingface.co"
     namespace: str | None = None
+    runs_repo: str | None = None  # INTERN_RUNS_REPO; default <namespace>/intern-runs
     datasets_server_url: str = "https://datasets-server.huggingface.co"
     semantic_scholar_url: str = "https://api.semanticscholar.org"
     arxiv_url: str = "https://arxiv.org"
@@ -65,6 +67,7 @@ class ToolDeps:
     team_history: TeamHistory | None = None  # the runs of the turn's own workspace
     jobs: JobRegistry | None = None  # which Hub jobs are this workspace's, and who may control them
     budget: SpendGuard | None = None  # asked before every model call of the research sub-agent
+    approved_code: ApprovedCodeStore | None = None  # the sandbox files each approval covers
 
 
 class MissingDependency(ToolFeedback):

@@ -206,6 +206,8 @@ class Agent:
             return ToolResult(f"Could not prepare this request for approval: {type(exc).__name__}: {exc}",
                               is_error=True)
         spec = canonical_spec(args)
+        if info.snapshot is not None:
+            spec["sandbox_code"] = info.snapshot.manifest()  # the hash covers the files' content
         request = ApprovalRequest(call.id, call.name, spec, spec_hash(call.name, spec), info)
         return await self.gate.request(request)
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from intern.agent.events import AgentEvent
+
+if TYPE_CHECKING:
+    from intern.agent.code_files import CodeSnapshot
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,14 @@ class JobRegistry(Protocol):
 
     async def ours(self, hub_ids: list[str], kind: JobKind) -> set[str]:
         """The subset of `hub_ids` that are this workspace's."""
+        ...
+
+
+class ApprovedCodeStore(Protocol):
+    """The code from a sandbox that each approval covers, stored with it when its card was prepared."""
+
+    async def load(self, approval_id: str) -> CodeSnapshot | None:
+        """The approval's files, exactly as listed on its card; None when it covers no code."""
         ...
 
 

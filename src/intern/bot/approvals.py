@@ -17,6 +17,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from intern.agent.code_files import CodeSnapshot, SnapshotFile
 from intern.agent.ports import GateAnswer
 from intern.agent.tools.base import ApprovalRequest
 from intern.bot import audit
@@ -24,7 +25,7 @@ from intern.bot import policy as policies
 from intern.bot.cards import approval_card, money
 from intern.bot.chat import ApprovalClick, MessageRef, Reply
 from intern.bot.inbox import claim_event, enqueue
-from intern.bot.models import Approval, ApprovalDecision, Session, SpendEntry
+from intern.bot.models import Approval, ApprovalDecision, ApprovalFile, Session, SpendEntry
 from intern.bot.runtime import Runtime
 from intern.bot.sessions import conversation_of
 
@@ -81,7 +82,8 @@ class Gate:
 
     async def request(self, req: ApprovalRequest) -> GateAnswer:
         s = self.session
-        info = dataclasses.asdict(req.info)
+        info = dataclasses.asdict(dataclasses.replace(req.info, snapshot=None))
+        info.pop("snapshot", None)
         info = self.rt.redactor.redact_obj(info)
         async with self.rt.db.transaction() as db:
             pol = await policies.effective(db, s.platform, s.workspace, s.channel, self.rt.settings.approvers)
@@ -112,6 +114,10 @@ class Gate:
                              cost=req.info.estimated_cost_usd)
             superseded = await supersede_older(db, a, keep=self.requested)
             db.add(a)
+            if req.info.snapshot is not None and not refusal:
+                await db.flush()
+                db.add_all(ApprovalFile(approval_id=a.id, path=f.path, size=f.size, sha256=f.sha256, content=f.data)
+                           for f in req.info.snapshot.files)
         self.requested.add(a.id)
         await self.post(a, budget.left)
         for old in superseded:
@@ -433,3 +439,24 @@ async def pending_count(db: AsyncSession, session_id: str) -> int:
 
 def card_snapshot(a: Approval) -> dict[str, Any]:
     return {"id": a.id, "status": a.status, "tool": a.tool, "cost": a.estimated_cost_usd}
+
+
+class ApprovedCode:
+    """The code an approval covers, as stored with it (`ApprovedCodeStore` of the jobs tool)."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+
+    async def load(self, approval_id: str) -> CodeSnapshot | None:
+        async with self.rt.db.session() as db:
+            a = await db.get(Approval, approval_id)
+            if a is None or not isinstance(a.spec.get("sandbox_code"), dict):
+                return None
+            rows = (await db.execute(select(ApprovalFile).where(ApprovalFile.approval_id == approval_id)
+                                     .order_by(ApprovalFile.path))).scalars().all()
+        manifest = a.spec["sandbox_code"]
+        files = tuple(SnapshotFile(r.path, bytes(r.content)) for r in rows)
+        listed = {(f["path"], f["sha256"]) for f in manifest.get("files", [])}
+        if {(f.path, f.sha256) for f in files} != listed:
+            raise ValueError(f"the stored code of approval {approval_id} does not match its card")
+        return CodeSnapshot(str(manifest.get("root", "")), manifest.get("kind", "folder"), files)

@@ -21,6 +21,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -273,6 +274,18 @@ class ApprovalDecision(Base):
     at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (UniqueConstraint("approval_id", "user_id", name="uq_approval_decisions_user"),)
+
+
+class ApprovalFile(Base):
+    """A file of the code an approval covers, as read from the sandbox when its card was prepared."""
+
+    __tablename__ = "approval_files"
+
+    approval_id: Mapped[str] = mapped_column(ForeignKey("approvals.id"), primary_key=True)
+    path: Mapped[str] = mapped_column(RedactedString(1024), primary_key=True)  # secret-like paths are refused
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class Job(Base):

@@ -73,7 +73,10 @@ def outcome_of(stage: str, message: str | None, runtime: float | None, timeout_s
 
 
 def code_pin(labels: Mapping[str, str] | None) -> str | None:
-    return (labels or {}).get(CODE_LABEL) or None
+    from intern.agent.tools.jobs_code import pin_text
+
+    value = (labels or {}).get(CODE_LABEL)
+    return pin_text(value) if value else None
 
 
 def search_text_of(r: Mapping[str, Any]) -> str:

@@ -6,6 +6,7 @@ Every other module receives a `Settings` instance (or the values it needs) from 
 from __future__ import annotations
 
 import os
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -57,6 +58,7 @@ class Settings(BaseSettings):
     hf_read_token: SecretStr | None = Field(None, validation_alias="INTERN_HF_READ_TOKEN")
     hf_endpoint: str = Field("https://huggingface.co", validation_alias="HF_ENDPOINT")
     hf_namespace: str | None = Field(None, validation_alias="INTERN_HF_NAMESPACE")
+    runs_repo: str | None = Field(None, validation_alias="INTERN_RUNS_REPO")
     datasets_server_url: str = Field(
         "https://datasets-server.huggingface.co", validation_alias="INTERN_DATASETS_SERVER_URL"
     )
@@ -81,6 +83,16 @@ class Settings(BaseSettings):
     prompt_cache: bool = Field(True, validation_alias="INTERN_PROMPT_CACHE")
     mcp_servers: str | None = Field(None, validation_alias="INTERN_MCP_SERVERS")
     secret_key: SecretStr | None = Field(None, validation_alias="INTERN_SECRET_KEY")
+
+    @field_validator("runs_repo")
+    @classmethod
+    def _runs_repo(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        v = v.strip()
+        if not re.fullmatch(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*", v) or "--" in v or ".." in v:
+            raise ValueError(f"INTERN_RUNS_REPO {v!r} is not a model repo id: use 'owner/name', e.g. 'my-org/intern-runs'")
+        return v
 
     @field_validator("slack_api_url")
     @classmethod

@@ -36,7 +36,7 @@ from intern.agent.plan import PlanState
 from intern.agent.ports import JobRegistry, SpendGuard, TeamHistory
 from intern.agent.prompts import system_prompt
 from intern.bot import audit
-from intern.bot.approvals import Approvals, Gate
+from intern.bot.approvals import Approvals, ApprovedCode, Gate
 from intern.bot.budgets import TurnBudget
 from intern.bot.history import WorkspaceHistory
 from intern.bot.inbox import claim_events, next_seqs
@@ -103,7 +103,7 @@ def tool_deps(rt: Runtime, llm: Any, team_history: TeamHistory | None, jobs: Job
     runs of its workspace, its view of the workspace's jobs and its budget."""
     return ToolDeps(llm=llm, cache=rt.cache, redactor=rt.redactor, launches=Launches(rt), sandboxes=rt.sandboxes,
                     docs_index=rt.docs_index, s2_api_key=rt.s2_api_key, team_history=team_history, jobs=jobs,
-                    budget=budget)
+                    budget=budget, approved_code=ApprovedCode(rt))
 
 
 class Worker:
@@ -499,7 +499,7 @@ class Worker:
         st = self.rt.settings
         return AgentConfig(model=st.model or "", research_model=st.research_model or st.model or "",
                            max_iterations=st.max_iterations, context_window_tokens=st.context_window_tokens,
-                           hf_endpoint=st.hf_endpoint, namespace=st.hf_namespace,
+                           hf_endpoint=st.hf_endpoint, namespace=st.hf_namespace, runs_repo=st.runs_repo,
                            datasets_server_url=st.datasets_server_url, semantic_scholar_url=st.semantic_scholar_url,
                            arxiv_url=st.arxiv_url)
 

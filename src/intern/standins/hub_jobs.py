@@ -7,6 +7,11 @@ Routes (all under the stand-in's own host, so job URLs built from `endpoint` poi
 `POST /api/jobs/{ns}/{id}/cancel|duplicate`; `PUT /api/jobs/{ns}/{id}/labels`; and the scheduled
 jobs under `/api/scheduled-jobs/{ns}[/{id}[/suspend|resume|run|schedule|labels]]`.
 
+A job spec's `volumes` (huggingface_hub's `Volume.to_dict`: `type`, `source`, `mountPath`, `revision`,
+`readOnly`, `path`) are checked — known type, repo-id source, absolute and distinct mount paths, and
+for repositories that the repository, the revision and the path exist and are readable — and echoed in
+the job's info; a bad one is a 400 naming it.
+
 Jobs do not run by themselves: a test drives them through `JobsState` (`hub.state["jobs"]`):
 `set_stage`, `append_logs`, `end_log_stream`, `drop_log_connection`, `set_gpu`, `fail_next`,
 `fire_schedule`, `honour_label_filter`, and reads what the app asked for in `created` /
@@ -244,6 +249,10 @@ class CreatedJob:
     def secret_names(self) -> list[str]:
         return sorted(self.secrets)
 
+    @property
+    def volumes(self) -> list[dict[str, Any]]:
+        return list(self.raw.get("volumes") or [])
+
 
 def _created(job_id: str, namespace: str, spec: dict[str, Any], schedule: str | None = None) -> CreatedJob:
     return CreatedJob(job_id=job_id, namespace=namespace, image=spec.get("dockerImage"),
@@ -429,6 +438,56 @@ def spec_problem(spec: Any) -> str | None:
     return _labels_problem(spec.get("labels"))
 
 
+VOLUME_TYPES = ("bucket", "model", "dataset", "space")
+_REPO_ID_RE = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
+
+
+def volumes_problem(volumes: Any, hub: HubStandIn | None = None) -> str | None:
+    """Why the Hub would refuse these volumes (as huggingface_hub's `Volume.to_dict` sends them), or None.
+    Repositories must exist, be readable and hold the revision; a repository is always mounted read-only."""
+    if volumes is None:
+        return None
+    if not isinstance(volumes, list):
+        return "volumes must be an array"
+    seen: set[str] = set()
+    for volume in volumes:
+        if not isinstance(volume, dict):
+            return "Invalid volume: each volume must be an object"
+        kind, source, mount = volume.get("type", "model"), volume.get("source"), volume.get("mountPath")
+        if kind not in VOLUME_TYPES:
+            return f"Invalid volume type {kind!r}: one of {', '.join(VOLUME_TYPES)}"
+        if not isinstance(source, str) or not _REPO_ID_RE.match(source) or "--" in source or ".." in source:
+            return f"Invalid volume source {source!r}"
+        if not isinstance(mount, str) or not mount.startswith("/") or mount == "/" or ".." in mount.split("/"):
+            return f"Invalid volume mountPath {mount!r}: an absolute path other than /"
+        if mount in seen:
+            return f"Duplicate volume mountPath {mount}"
+        seen.add(mount)
+        for key in ("revision", "path"):
+            if key in volume and not isinstance(volume[key], str):
+                return f"Invalid volume {key}: must be a string"
+        if "readOnly" in volume and not isinstance(volume["readOnly"], bool):
+            return "Invalid volume readOnly: must be a boolean"
+        if hub is not None and kind != "bucket" and (problem := _repo_volume_problem(hub, volume)):
+            return problem
+    return None
+
+
+def _repo_volume_problem(hub: HubStandIn, volume: dict[str, Any]) -> str | None:
+    from intern.standins.hub_repos import repo_store
+
+    repo = repo_store(hub).get(volume.get("type", "model"), volume["source"])
+    if repo is None or (repo.gated and not repo.gated_access):
+        return f"Volume source {volume['source']} not found or not accessible"
+    commit = repo.resolve(volume.get("revision") or "main")
+    if commit is None:
+        return f"Volume revision {volume.get('revision')} not found in {volume['source']}"
+    path = (volume.get("path") or "").strip("/")
+    if path and not any(p == path or p.startswith(path + "/") for p in commit.files):
+        return f"Volume path {path} not found in {volume['source']} at {commit.oid}"
+    return None
+
+
 def _labels_problem(labels: Any) -> str | None:
     if labels is None:
         return None
@@ -533,7 +592,7 @@ class _Routes:
 
     async def run(self, request: web.Request) -> web.StreamResponse:
         spec = await _json_body(request)
-        if (problem := spec_problem(spec)) is not None:
+        if (problem := spec_problem(spec) or volumes_problem(spec.get("volumes"), self.hub)) is not None:
             return hub_error(400, problem)
         namespace = request.match_info["ns"]
         job = self.state.new_job(namespace, spec)
@@ -668,7 +727,8 @@ class _Routes:
     async def create_scheduled(self, request: web.Request) -> web.StreamResponse:
         body = await _json_object(request)
         spec = body.get("jobSpec")
-        if (problem := spec_problem(spec) or schedule_problem(body.get("schedule"))) is not None:
+        if (problem := spec_problem(spec) or schedule_problem(body.get("schedule"))
+                or volumes_problem(spec.get("volumes"), self.hub)) is not None:
             return hub_error(400, problem)
         assert isinstance(spec, dict)
         namespace = request.match_info["ns"]

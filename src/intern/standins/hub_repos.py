@@ -1,6 +1,6 @@
 """Hub repositories for the stand-in: files per commit, branches, tags, commits, discussions and
 pull requests, repo creation and settings — the endpoints and JSON huggingface_hub 2.4.0 uses for
-`list_repo_tree`, `get_paths_info`, `create_commit` (preupload + NDJSON commit), the resolve URL,
+`list_repo_tree`, `get_paths_info` (with `expand`, the last commit of each path), `create_commit` (preupload + NDJSON commit), the resolve URL,
 `list_repo_refs`, branch and tag calls, discussions, `create_repo` and `update_repo_settings`.
 
 Other route modules may serve some of the same paths (`/api/models/{id}` for model metadata,
@@ -333,14 +333,35 @@ async def paths_info(call: Call, rev: str) -> web.StreamResponse:
     if commit is None:
         return revision_not_found(rev)
     form = await call.request.post()
+    expand = str(form.get("expand", "")).lower() in ("1", "true")
     out = []
     for path in form.getall("paths", []):
         path = str(path).strip("/")
         if path in commit.files:
-            out.append(file_entry(path, commit.files[path]))
+            entry = file_entry(path, commit.files[path])
         elif any(p.startswith(path + "/") for p in commit.files):
-            out.append(folder_entry(commit.files, path))
+            entry = folder_entry(commit.files, path)
+        else:
+            continue
+        if expand:
+            last = last_commit(repo, commit, path)
+            entry["lastCommit"] = {"id": last.oid, "title": last.title, "date": last.date}
+        out.append(entry)
     return web.json_response(out)
+
+
+def last_commit(repo: Repo, commit: Commit, path: str) -> Commit:
+    """The newest commit, along first parents, that changed the file or folder at `path`."""
+    def under(c: Commit) -> dict[str, bytes]:
+        return {p: d for p, d in c.files.items() if p == path or p.startswith(path + "/")}
+
+    current = commit
+    while current.parents:
+        parent = repo.commits[current.parents[0]]
+        if under(parent) != under(current):
+            return current
+        current = parent
+    return current
 
 
 async def resolve_file(call: Call, rev: str, path: str) -> web.StreamResponse:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 from intern.agent.errors import ToolArgumentError
 
 if TYPE_CHECKING:
+    from intern.agent.code_files import CodeSnapshot
     from intern.agent.context_deps import ToolContext
 
 Policy = Literal["none", "spend", "hub_write"]
@@ -43,6 +44,9 @@ class ApprovalInfo:
     runs_per_month: int | None = None
     checks: list[Check] = field(default_factory=list)
     auto_approvable: bool = True  # scheduled runs and Hub writes are never auto-approved
+    # Files read for this call when the card was prepared: stored with the approval, covered by the spec
+    # hash (through their sha256), and exactly what runs once approved. Never part of the card's JSON.
+    snapshot: CodeSnapshot | None = None
 
 
 @dataclass(frozen=True)

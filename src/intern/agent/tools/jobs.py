@@ -9,6 +9,12 @@ database write: the launch carries a label with its approval id, the intent is r
 `ctx.deps.launches`, a `LaunchLedger`) before the Hub is asked, a re-executed launch first looks
 the label up, and a launch whose answer was lost (timeout, 5xx, dropped connection) is never sent
 again — the label tells whether the Hub started it.
+
+Code from the sandbox (`sandbox_path`): the card is prepared from a snapshot of the files
+(`code_snapshot.take`); it lists them, the spec hash covers their sha256 and the bot stores the bytes
+with the approval. After approval exactly those bytes are committed and mounted (`jobs_code`); a file
+changed in the sandbox after the card does not run under that approval (a new request makes a new
+card, which supersedes the old one).
 """
 
 from __future__ import annotations
@@ -27,6 +33,27 @@ from intern.agent.hub import is_transient
 from intern.agent.ports import JobKind, JobRegistry, LaunchLedger
 from intern.agent.pricing import Flavor, format_duration, max_cost, parse_job_timeout, parse_timeout
 from intern.agent.tools.base import ApprovalInfo, Check, Policy, Tool, ToolResult
+from intern.agent.tools.code_snapshot import (
+    MOUNT,
+    CodeSnapshot,
+    SnapshotFile,
+    entry_of,
+    local_modules,
+    size_text,
+    take,
+)
+from intern.agent.tools.jobs_code import (
+    CODE_LABEL,
+    IN_PROJECT,
+    CodePin,
+    approved_entry,
+    code_command,
+    code_pin,
+    hub_error,
+    is_relative_file,
+    pin_of,
+    runs_repo,
+)
 
 DEFAULT_FLAVOR = "cpu-basic"
 DEFAULT_TIMEOUT = "30m"  # the Hub's default
@@ -63,6 +90,11 @@ class JobsArgs(BaseModel):
     job_id: str | None = Field(None, description="Job id for logs, inspect, cancel, rerun")
     schedule: str | None = Field(None, description='Cron expression or @hourly/@daily/@weekly/@monthly for scheduled run')
     scheduled_job_id: str | None = Field(None, description="Scheduled job id for the scheduled operations")
+    sandbox_path: str | None = Field(None, max_length=1000, description=(
+        "run / scheduled run: a file or folder in this session's sandbox to run as the job's code (text files, at "
+        "most 200 files and 20 MB). It is read when the card is prepared and mounted read-only at /project. With "
+        "a folder, `script` names the entry file relative to it (or `command` runs in /project); with a file, "
+        "that file is the entry"))
 
     @field_validator("timeout", mode="before")
     @classmethod
@@ -89,7 +121,17 @@ class JobsArgs(BaseModel):
     @model_validator(mode="after")
     def _per_operation(self) -> JobsArgs:
         op = self.operation
-        if op in ("run", "scheduled run"):
+        if self.sandbox_path is not None and op not in ("run", "scheduled run"):
+            raise ValueError("`sandbox_path` goes with run and scheduled run")
+        if op in ("run", "scheduled run") and self.sandbox_path is not None:
+            if not self.sandbox_path.strip() or "\x00" in self.sandbox_path:
+                raise ValueError("`sandbox_path` must name a file or folder in the sandbox")
+            if self.script and self.command:
+                raise ValueError("with `sandbox_path`, give `script` (the entry file in it) or `command`, not both")
+            if self.script and not is_relative_file(self.script):
+                raise ValueError("with `sandbox_path`, `script` names the entry file relative to it (e.g. "
+                                 "\"train.py\"), not code, a URL or a path outside it")
+        elif op in ("run", "scheduled run"):
             if bool(self.script) == bool(self.command):
                 raise ValueError(f"{op} needs exactly one of `script` (Python code or URL) or `command`")
             if self.image and self.script:
@@ -165,8 +207,17 @@ async def describe(ctx: ToolContext, args: JobsArgs) -> ApprovalInfo:
     info = ApprovalInfo(kind="spend", title=f"hf_jobs {args.operation}", flavor=flavor.name, timeout_seconds=secs,
                         hourly_usd=flavor.hourly_usd, estimated_cost_usd=max_cost(flavor, secs))
     info.fields = _fields(ctx, flavor, secs, args)
-    info.body, info.body_label = _body(args)
-    info.checks = await _checks(ctx, args, flavor, secs)
+    if args.sandbox_path is not None:
+        code = await take(ctx, args.sandbox_path)
+        entry = entry_of(code, args.script, args.command)
+        info.snapshot = code
+        info.fields[2:2] = await _code_fields(ctx, args, code, entry)
+        info.body = code.listing() + (f"\n\n--- {entry.path} ---\n{entry.text}" if entry is not None else "")
+        info.body_label = "Files"
+        info.checks = await _checks(ctx, args, flavor, secs, code, entry)
+    else:
+        info.body, info.body_label = _body(args)
+        info.checks = await _checks(ctx, args, flavor, secs)
     if args.operation == "scheduled run":
         assert args.schedule is not None
         info.schedule, info.runs_per_month, info.auto_approvable = args.schedule, runs_per_month(args.schedule), False
@@ -189,18 +240,33 @@ def _fields(ctx: ToolContext, flavor: Flavor, secs: int, args: JobsArgs) -> list
     return fields
 
 
+async def _code_fields(ctx: ToolContext, args: JobsArgs, code: CodeSnapshot,
+                       entry: SnapshotFile | None) -> list[tuple[str, str]]:
+    repo = runs_repo(ctx, await ctx.hub.namespace())
+    return [("Code", f"{len(code.files)} file{'s' if len(code.files) != 1 else ''} ({size_text(code.total_bytes)}) "
+                     f"from the sandbox {code.kind} {code.root}, committed after approval to {repo} under "
+                     f"runs/<approval id>/ and mounted read-only at {MOUNT}"),
+            ("Runs", f"{shlex.join(code_command(args.command, args.dependencies, entry)[len(IN_PROJECT):])} (in {MOUNT})")]
+
+
 def _body(args: JobsArgs) -> tuple[str | None, str]:
     if args.script:
         return args.script, "Script URL" if is_url(args.script) else "Script"
     return shlex.join(args.command or []), "Command"
 
 
-async def _checks(ctx: ToolContext, args: JobsArgs, flavor: Flavor, secs: int) -> list[Check]:
+async def _checks(ctx: ToolContext, args: JobsArgs, flavor: Flavor, secs: int, code: CodeSnapshot | None = None,
+                  entry: SnapshotFile | None = None) -> list[Check]:
     from intern.agent.guardrails.ml_checks import job_checks
 
     script = args.script if args.script and not is_url(args.script) else None
+    modules: dict[str, str] | None = None
+    if code is not None:
+        python = entry is not None and entry.path.endswith(".py")
+        script = entry.text if python and entry is not None else None
+        modules = local_modules(code, entry) if python and entry is not None else None
     checks = await job_checks(ctx, script=script, command=args.command, flavor=flavor, timeout_seconds=secs,
-                              timeout_given=args.timeout is not None)
+                              timeout_given=args.timeout is not None, modules=modules)
     if args.script and is_url(args.script):
         checks.insert(0, Check("warn", "Script is a URL: its code was not read by the checks; what runs is "
                                        "whatever that URL serves at launch time"))
@@ -306,10 +372,12 @@ async def handle(ctx: ToolContext, args: JobsArgs) -> ToolResult:
     return await handler(ctx, args)
 
 
-def _labels(ctx: ToolContext) -> dict[str, str]:
+def _labels(ctx: ToolContext, pin: CodePin | None = None) -> dict[str, str]:
     labels = {SESSION_LABEL: ctx.session_id}
     if ctx.approval_id:
         labels[APPROVAL_LABEL] = ctx.approval_id
+    if pin is not None:
+        labels[CODE_LABEL] = pin.label()
     return labels
 
 
@@ -351,27 +419,35 @@ async def _launch(ctx: ToolContext, args: JobsArgs) -> ToolResult:
     ns = await ctx.hub.namespace()
     secs = timeout_seconds(args)
     job = await _find_launched(ctx, ns)
+    pin = None
     if job is None:
+        pin = await code_pin(ctx, args.sandbox_path, ns)
         ledger = ctx.deps.launches
         if ledger is not None and ctx.approval_id:
             await ledger.intent(ctx.session_id, ctx.approval_id, ns)
-        job = await _submit_once(ctx, args, ns, secs, ledger)
+        job = await _submit_once(ctx, args, ns, secs, ledger, pin)
     flavor = await _flavor(ctx, str(job.flavor or args.hardware_flavor or DEFAULT_FLAVOR))
     artifact = {
         "kind": "job", "hf_job_id": job.id, "namespace": ns, "flavor": flavor.name, "timeout_seconds": secs,
         "hourly_usd": flavor.hourly_usd, "estimated_cost_usd": max_cost(flavor, secs), "url": job.url,
-        "approval_id": ctx.approval_id, "stage": job.status.stage,
+        "approval_id": ctx.approval_id, "stage": job.status.stage, "labels": dict(job.labels or {}),
     }
+    code = pin or pin_of(job)
+    if code is not None:
+        artifact["code"] = str(code)
     text = (f"Job {job.id} submitted on {flavor.name} (timeout {format_duration(secs)}, at most "
             f"${artifact['estimated_cost_usd']:.2f}). Stage: {job.status.stage}. URL: {job.url}\n"
-            "Intern follows it and tells you in this conversation when it ends; use `logs` to read its "
+            + (f"Code: {code.repo} at commit {code.commit} ({code.folder}/), mounted read-only at {MOUNT}.\n"
+               if code is not None else "")
+            + "Intern follows it and tells you in this conversation when it ends; use `logs` to read its "
             "output so far.")
     return ToolResult(text, artifacts={"job": artifact})
 
 
-async def _submit_once(ctx: ToolContext, args: JobsArgs, ns: str, secs: int, ledger: LaunchLedger | None) -> Any:
+async def _submit_once(ctx: ToolContext, args: JobsArgs, ns: str, secs: int, ledger: LaunchLedger | None,
+                       pin: CodePin | None = None) -> Any:
     try:
-        return await _submit(ctx, args, ns, secs)
+        return await _submit(ctx, args, ns, secs, pin)
     except ToolFeedback as exc:
         await _abandon(ctx, ledger, str(exc))
         raise
@@ -400,17 +476,23 @@ async def _abandon(ctx: ToolContext, ledger: LaunchLedger | None, reason: str) -
         await ledger.abandon(ctx.approval_id, reason[:500])
 
 
-async def _submit(ctx: ToolContext, args: JobsArgs, ns: str, secs: int) -> Any:
+async def _submit(ctx: ToolContext, args: JobsArgs, ns: str, secs: int, pin: CodePin | None = None) -> Any:
     api = ctx.hub.api
     common: dict[str, Any] = dict(env=args.env or None, secrets=_secrets(ctx) or None, timeout=secs,
-                                  labels=_labels(ctx), namespace=ns)
+                                  labels=_labels(ctx, pin), namespace=ns)
     if args.operation == "rerun":
         old = await _inspect(ctx, args.job_id or "")
         flavor = args.hardware_flavor or old.flavor or DEFAULT_FLAVOR
         env = {**(old.environment or {}), **(args.env or {})}
+        old_pin = pin_of(old)  # a rerun keeps the code it ran, pinned to the same commit
         return await ctx.hub.call(api.run_job, image=old.docker_image or old.space_id or UV_IMAGE,
-                                  command=list(old.command or []), flavor=flavor, **{**common, "env": env or None})
+                                  command=list(old.command or []), flavor=flavor, volumes=old.volumes or None,
+                                  **{**common, "env": env or None, "labels": _labels(ctx, old_pin)})
     flavor = args.hardware_flavor or DEFAULT_FLAVOR
+    if pin is not None:
+        entry = await approved_entry(ctx, args.script, args.command)
+        return await ctx.hub.call(api.run_job, image=args.image or UV_IMAGE, command=code_command(args.command, args.dependencies, entry),
+                                  flavor=flavor, volumes=[pin.volume()], **common)
     if args.command:
         return await ctx.hub.call(api.run_job, image=args.image or UV_IMAGE, command=args.command, flavor=flavor,
                                   **common)
@@ -426,10 +508,15 @@ async def _schedule(ctx: ToolContext, args: JobsArgs) -> ToolResult:
     ns = await ctx.hub.namespace()
     api = ctx.hub.api
     assert args.schedule is not None
+    pin = await code_pin(ctx, args.sandbox_path, ns)
     common: dict[str, Any] = dict(schedule=args.schedule, env=args.env or None, secrets=_secrets(ctx) or None,
                                   timeout=timeout_seconds(args), flavor=args.hardware_flavor or DEFAULT_FLAVOR,
-                                  labels=_labels(ctx), namespace=ns)
-    if args.command:
+                                  labels=_labels(ctx, pin), namespace=ns)
+    if pin is not None:
+        sj = await ctx.hub.call(api.create_scheduled_job, image=args.image or UV_IMAGE,
+                                command=code_command(args.command, args.dependencies, await approved_entry(ctx, args.script, args.command)), volumes=[pin.volume()],
+                                **common)
+    elif args.command:
         sj = await ctx.hub.call(api.create_scheduled_job, image=args.image or UV_IMAGE, command=args.command, **common)
     elif args.script and is_url(args.script):
         sj = await ctx.hub.call(api.create_scheduled_uv_job, args.script, dependencies=args.dependencies, **common)
@@ -453,13 +540,6 @@ async def _inspect(ctx: ToolContext, job_id: str) -> Any:
         raise ToolFeedback(hub_error(exc, f"job {job_id}")) from exc
 
 
-def hub_error(exc: Exception, what: str) -> str:
-    status = getattr(getattr(exc, "response", None), "status_code", None)
-    if status == 404:
-        return f"{what} was not found in this namespace."
-    if status in (401, 403):
-        return f"The Hub refused access to {what} (HTTP {status}): the configured token lacks permission."
-    return f"The Hub could not answer about {what}: {type(exc).__name__}: {str(exc)[:300]}"
 
 
 def describe_job(job: Any) -> str:

@@ -197,6 +197,17 @@ async def ensure(ctx: ToolContext) -> tuple[SandboxRecord, str]:
                  "are not in it.]\n")
 
 
+async def existing(ctx: ToolContext) -> SandboxRecord:
+    reg = registry(ctx)
+    async with reg.session_lock(ctx.session_id):
+        rec = await reg.live(ctx.session_id)
+    if rec is None:
+        raise ToolArgumentError("This session has no running sandbox, so there are no files to send (a sandbox "
+                                "ends with its session or after a while without use). Write and test the code with "
+                                "sandbox_write and sandbox_bash, then pass its path as sandbox_path.")
+    return rec
+
+
 async def start(ctx: ToolContext, reg: SandboxRegistry, hardware: str) -> SandboxRecord:
     namespace = ctx.config.namespace or await ctx.hub.namespace()
     space_id = f"{namespace}/intern-sandbox-{secrets.token_hex(6)}"
@@ -342,10 +353,14 @@ def headers(ctx: ToolContext, url: str, token: str) -> dict[str, str]:
 
 # ---------------------------------------------------------------- calling the server
 
-async def call(ctx: ToolContext, route: str, payload: dict[str, Any],
-               wait_seconds: float) -> tuple[dict[str, Any], str]:
-    """POST to the session's sandbox server; its answer, and the note about a new sandbox if one was started."""
-    rec, note = await ensure(ctx)
+async def call(ctx: ToolContext, route: str, payload: dict[str, Any], wait_seconds: float,
+               *, new_sandbox: bool = True) -> tuple[dict[str, Any], str]:
+    """POST to the session's sandbox server; its answer, and the note about a new sandbox if one was started.
+    With `new_sandbox=False` a session without a running sandbox is an argument error (a new one would be empty)."""
+    if new_sandbox:
+        rec, note = await ensure(ctx)
+    else:
+        rec, note = await existing(ctx), ""
     reg = registry(ctx)
     assert rec.url is not None
     await reg.touch(rec.id)

@@ -7,11 +7,12 @@ be reached becomes a "warn" line; no check raises.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from intern.agent import hardware as hw
 from intern.agent.guardrails.ml_checks.commands import (
@@ -299,9 +300,15 @@ def _guarded(what: str, compute: Callable[[], list[Check]]) -> list[Check]:
 
 
 async def job_checks(ctx: ToolContext, *, script: str | None, command: list[str] | None, flavor: Flavor,
-                     timeout_seconds: int, timeout_given: bool) -> list[Check]:
-    """One line per check: push, dataset vs trainer, launch-time failures, memory per GPU, timeout."""
+                     timeout_seconds: int, timeout_given: bool,
+                     modules: dict[str, str] | None = None) -> list[Check]:
+    """One line per check: push, dataset vs trainer, launch-time failures, memory per GPU, timeout.
+
+    `modules`: the source of local modules the script imports (path -> text), read with it: a push or a
+    trainer set up in a helper module counts."""
     facts, problem = _code(script, command)
+    if facts is not None and modules:
+        facts = with_modules(facts, modules)
     if facts is None:
         assert problem is not None
         default = [] if timeout_given else [Check("warn", "No timeout given: the Hub default of 30 minutes applies")]
@@ -322,3 +329,26 @@ async def job_checks(ctx: ToolContext, *, script: str | None, command: list[str]
     checks += _guarded("timeout", lambda: [timeout_check(largest, flavor, facts, data, timeout_seconds,
                                                          timeout_given)])
     return [Check(c.level, " ".join(c.text.split())) for c in checks]
+
+
+def with_modules(facts: ScriptFacts, modules: dict[str, str]) -> ScriptFacts:
+    """The entry script's facts with those of the local modules it imports (what the entry sets first wins)."""
+    for source in modules.values():
+        try:
+            merge(facts, read_script(source))
+        except SyntaxError:
+            continue  # the module's own error shows when it is imported; the entry's facts still hold
+    return facts
+
+
+def merge(into: Any, other: Any) -> None:
+    for f in dataclasses.fields(into):
+        mine, theirs = getattr(into, f.name), getattr(other, f.name)
+        if isinstance(mine, list):
+            mine.extend(v for v in theirs if v not in mine)
+        elif dataclasses.is_dataclass(mine):
+            merge(mine, theirs)
+        elif isinstance(mine, bool) and f.default is False:
+            setattr(into, f.name, mine or theirs)
+        elif mine is None:
+            setattr(into, f.name, theirs)
