@@ -200,7 +200,8 @@ async def build_index(docs_dir: Path, *, hf_endpoint: str, http: httpx.AsyncClie
         else:
             pages.extend(result)
     if not pages:
-        raise DocsCrawlError("no documentation could be crawled", failed)
+        raise DocsCrawlError("no documentation could be crawled: " + "; ".join(f"{k}: {v}" for k, v in failed.items()),
+                             failed)
 
     kept = _carry_over(docs_dir, pages, crawled={s.name for s in chosen} - set(failed))
     stats = write_index(docs_dir, pages, source="live", hf_endpoint=hf_endpoint, failed_sets=failed,
