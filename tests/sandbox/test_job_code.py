@@ -179,8 +179,10 @@ async def test_the_commit_happens_once_and_a_relaunch_finds_the_job(world: World
 
     world.ctx.deps.jobs = registry = Registry()  # the bot's record of launched jobs, as the tool sees it
     registry.add(jobs_state(world.hub).created[0].job_id)
-    rerun = await handle(world.ctx.for_call("call-rerun", approval_id=str(uuid.uuid4())),
-                         jobs_tool.parse({"operation": "rerun", "job_id": jobs_state(world.hub).created[0].job_id}))
+    rerun_args = jobs_tool.parse({"operation": "rerun", "job_id": jobs_state(world.hub).created[0].job_id})
+    card = await describe(world.ctx, rerun_args)  # type: ignore[arg-type]
+    assert dict(card.fields)["Code"].startswith(f"{first} (runs/")
+    rerun = await handle(world.ctx.for_call("call-rerun", approval_id=str(uuid.uuid4())), rerun_args)  # type: ignore[arg-type]
     assert not rerun.is_error, rerun.content
     old, new = jobs_state(world.hub).created
     assert new.volumes == old.volumes and new.labels["intern-code"] == old.labels["intern-code"]

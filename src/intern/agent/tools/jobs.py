@@ -281,11 +281,13 @@ async def _describe_rerun(ctx: ToolContext, args: JobsArgs) -> ApprovalInfo:
     flavor = await _flavor(ctx, args.hardware_flavor or str(job.flavor or DEFAULT_FLAVOR))
     secs = timeout_seconds(args)
     cmd = shlex.join(job.command or [])
+    pin = pin_of(job)
+    code = [("Code", f"{pin} ({pin.folder}/), read-only at {MOUNT}, as the first run had it")] if pin else []
     return ApprovalInfo(
         kind="spend", title="hf_jobs rerun", flavor=flavor.name, timeout_seconds=secs, hourly_usd=flavor.hourly_usd,
         estimated_cost_usd=max_cost(flavor, secs),
         fields=[("Rerun of", str(job.id)), ("Hardware flavor", flavor.name), ("Timeout", format_duration(secs)),
-                ("Image", str(job.docker_image or job.space_id or ""))],
+                ("Image", str(job.docker_image or job.space_id or "")), *code],
         body=cmd, body_label="Command",
         checks=await _command_checks(ctx, list(job.command or []), flavor, secs, args.timeout is not None),
     )
@@ -664,7 +666,9 @@ jobs_tool = Tool(
     description=(
         "Run and manage Hugging Face Jobs: containers on CPU/GPU hardware billed per minute. `run` takes a Python "
         "`script` (inline code or an https URL, run with uv; list pip packages in `dependencies`) or a `command` "
-        "with an `image`; set `hardware_flavor` and a `timeout` that fits the work (\"2h\"; default 30m kills "
+        "with an `image`, or code from this session's sandbox: `sandbox_path` (a folder with `script` naming the "
+        "entry file, or one file; mounted read-only at /project, where the job runs); set `hardware_flavor` and a "
+        "`timeout` that fits the work (\"2h\"; default 30m kills "
         "most training). Launches need a teammate's approval: the call returns once the card is decided. "
         "`logs` returns the output so far without waiting; `ps`, `inspect`, `cancel`, `hardware` (prices), and "
         "`scheduled run|ps|inspect|delete|suspend|resume` for cron schedules. HF_TOKEN is injected as a secret."
