@@ -157,3 +157,28 @@ async def test_the_migration_backfills_the_jobs_already_recorded(database_url: s
                                                                    "fine-tune Qwen 7B on Capybara with LoRA")
     assert found == [old.id]
     assert SCRIPT  # the helper's default script is the one both launches used
+
+
+async def test_the_card_lines_name_the_latest_failure_and_success_of_this_workspace(db: Database) -> None:
+    from types import SimpleNamespace
+
+    from intern.agent.tools.history import similar_run_checks
+    from intern.bot.history import WorkspaceHistory
+
+    def ctx(workspace: str) -> object:
+        return SimpleNamespace(deps=SimpleNamespace(team_history=WorkspaceHistory(
+            SimpleNamespace(db=db), "slack", workspace)))  # type: ignore[arg-type]
+
+    failed = await launched_job(db, at=datetime.now(UTC) - timedelta(days=2))
+    done = await launched_job(db, at=datetime.now(UTC) - timedelta(days=1), flavor="a100-large")
+    await open_and_close(db, failed, "oom")
+    await open_and_close(db, done, "ok", runtime=4500.0, cost=3.13)
+    checks = await similar_run_checks(ctx("T0ALPHA"), {"operation": "run", "script": SCRIPT})  # type: ignore[arg-type]
+    day = (datetime.now(UTC) - timedelta(days=2)).strftime("%Y-%m-%d")
+    assert [(c.level, c.text) for c in checks] == [
+        ("warn", f"Similar run failed: {failed.hf_job_id} on {day}: CUDA out of memory on a10g-large"),
+        ("ok", f"Similar run completed: {done.hf_job_id} on {(datetime.now(UTC) - timedelta(days=1)):%Y-%m-%d} on "
+               "a100-large (ran 1h15m, cost $3.13) — a sizing hint")]
+    assert await similar_run_checks(ctx("T0BETA"), {"script": SCRIPT}) == []  # type: ignore[arg-type]
+    other_data = script_for("Qwen/Qwen2.5-7B", "org/other-data")
+    assert await similar_run_checks(ctx("T0ALPHA"), {"script": other_data}) == []  # type: ignore[arg-type]
