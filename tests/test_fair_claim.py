@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import update
 
 from intern.bot.models import Session, WorkItem
+from intern.bot.queue import Claimable, fair_pick
 from intern.bot.store import Database
-from intern.bot.worker import Claimable, Worker, fair_pick
+from intern.bot.worker import Worker
 from tests.test_inbound_priority import make_runtime
 
 

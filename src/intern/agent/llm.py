@@ -25,12 +25,11 @@ import logging
 import os
 import random
 import time
-from collections.abc import Awaitable, Callable
 from functools import cache
 from typing import Any, Literal
 
 from intern.agent.errors import ContextOverflow, LLMConfigError, TurnStopped
-from intern.agent.ports import LLMResponse, ToolCall, Usage
+from intern.agent.ports import LLMResponse, RetryCallback, ToolCall, Usage
 from intern.agent.retry import retry_after_seconds
 
 log = logging.getLogger(__name__)
@@ -101,7 +100,6 @@ def classify(exc: BaseException) -> Action | None:
     return next((action for cls, action in error_table() if isinstance(exc, cls)), None)
 
 
-RetryCallback = Callable[[int, float, BaseException], Awaitable[None]]
 
 
 class LiteLLM:
@@ -116,8 +114,9 @@ class LiteLLM:
         self.on_retry: RetryCallback | None = None  # so the thread can be told about a long wait
         self._windows: dict[str, int] = {}
 
-    async def complete(self, *, model: str, messages: list[dict[str, Any]],
-                       tools: list[dict[str, Any]] | None) -> LLMResponse:
+    async def complete(self, *, model: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None,
+                       on_retry: RetryCallback | None = None) -> LLMResponse:
+        """`on_retry` (else the port's own `on_retry`) is told before each wait to retry."""
         litellm = litellm_module()
         kwargs = self._request(model, messages, tools)
         started = time.monotonic()
@@ -134,7 +133,7 @@ class LiteLLM:
                     raise self._terminal(action, model, exc) from exc
                 if attempt == self.max_attempts:
                     raise self._exhausted(model, exc, attempt, time.monotonic() - started) from exc
-                await self._wait(attempt, exc)
+                await self._wait(attempt, exc, on_retry or self.on_retry)
                 continue
             return self._convert(raw, model)
         raise AssertionError("unreachable")
@@ -155,11 +154,11 @@ class LiteLLM:
             kwargs["api_key"] = self._api_key
         return kwargs
 
-    async def _wait(self, attempt: int, exc: BaseException) -> None:
+    async def _wait(self, attempt: int, exc: BaseException, on_retry: RetryCallback | None) -> None:
         delay = self.backoff(attempt, retry_after(exc))
         log.warning("LLM call failed (%s); retry %d in %.1fs", type(exc).__name__, attempt, delay)
-        if self.on_retry is not None:
-            await self.on_retry(attempt, delay, exc)
+        if on_retry is not None:
+            await on_retry(attempt, delay, exc)
         await asyncio.sleep(delay)
 
     def backoff(self, attempt: int, retry_after_s: float | None = None) -> float:

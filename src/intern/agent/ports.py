@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -40,9 +41,14 @@ class LLMResponse:
     model: str = ""
 
 
+# Told before the LLM port waits to retry a failed call: (attempt, seconds until the next, the error).
+RetryCallback = Callable[[int, float, BaseException], Awaitable[None]]
+
+
 class LLM(Protocol):
     async def complete(
-        self, *, model: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None
+        self, *, model: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None,
+        on_retry: RetryCallback | None = None,
     ) -> LLMResponse: ...
 
     def count_tokens(self, model: str, messages: list[dict[str, Any]]) -> int: ...

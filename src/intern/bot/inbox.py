@@ -5,11 +5,9 @@ Nothing else runs here: the agent works in `worker.py`, from the durable queue.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import uuid
-from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -20,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from intern.bot import audit
+from intern.bot.batching import GroupCommit
 from intern.bot.budgets import session_limit_message, sessions_started_last_hour
 from intern.bot.chat import Command, Conversation, UserMessage
 from intern.bot.models import AuditEvent, InboundEvent, Message, Session, WorkItem, utcnow
@@ -110,61 +109,20 @@ class Inbox:
 
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
-        self._pending: list[tuple[UserMessage, asyncio.Future[Accepted]]] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._batches: GroupCommit[UserMessage, Accepted] = GroupCommit(
+            self._write_batch, self._receive_alone, gather_rounds=8)
 
     async def receive_message(self, msg: UserMessage) -> Accepted:
         self.rt.note_inbound()
-        future: asyncio.Future[Accepted] = asyncio.get_running_loop().create_future()
-        self._pending.append((msg, future))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._drain())
-        result = await future
+        result = await self._batches.submit(msg)
         if result.outcome in ("queued", "stop", "new_session"):
             self.rt.poke()
         return result
 
-    async def _drain(self) -> None:
-        while self._pending:
-            await self._gather()
-            batch, self._pending = self._pending, []
-            try:
-                async with self.rt.db.transaction(priority=True) as db:
-                    results = await self._receive_batch(db, [msg for msg, _ in batch])
-            except IntegrityError:
-                # A race with another process (same new thread): redo each on its own, with retries.
-                for msg, future in batch:
-                    await self._settle(future, self._receive_alone(msg))
-                continue
-            except Exception as exc:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            for (_, future), result in zip(batch, results, strict=True):
-                if not future.done():
-                    future.set_result(result)
-
-    async def _gather(self, max_rounds: int = 8) -> None:
-        """Let deliveries that are already being read join the batch: a burst of requests reaches
-        this point over a few turns of the event loop, and one transaction for all of them costs
-        less than one for the first and another for the rest. A lone message waits one turn."""
-        for _ in range(max_rounds):
-            waiting = len(self._pending)
-            await asyncio.sleep(0)
-            if len(self._pending) == waiting:
-                return
-
-    @staticmethod
-    async def _settle(future: asyncio.Future[Accepted], work: Awaitable[Accepted]) -> None:
-        try:
-            result = await work
-        except Exception as exc:
-            if not future.done():
-                future.set_exception(exc)
-            return
-        if not future.done():
-            future.set_result(result)
+    async def _write_batch(self, batch: list[UserMessage]) -> list[Accepted]:
+        # A race with another process (same new thread) raises IntegrityError: each is then redone alone.
+        async with self.rt.db.transaction(priority=True) as db:
+            return await self._receive_batch(db, batch)
 
     async def _receive_alone(self, msg: UserMessage) -> Accepted:
         for attempt in range(3):

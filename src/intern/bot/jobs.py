@@ -19,7 +19,6 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,12 +28,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from intern.agent.pricing import format_duration
 from intern.agent.tools.jobs import TERMINAL, clean_logs, launched_with_label
-from intern.bot import audit, runs
+from intern.bot import effects
 from intern.bot.cards import StatusState, money
 from intern.bot.chat import MessageRef
-from intern.bot.inbox import enqueue
-from intern.bot.models import Approval, Job, Session, SpendEntry, WorkItem
-from intern.bot.policy import month_of
+from intern.bot.models import Approval, Job, Session, WorkItem
 from intern.bot.runtime import Runtime
 from intern.bot.sessions import conversation_of
 from intern.bot.store import Backoff, log_failure, retry_transient
@@ -52,60 +49,6 @@ def now() -> datetime:
 LAUNCHING = "LAUNCHING"
 NOT_LAUNCHED = "NOT_LAUNCHED"
 CLAIM_JOBS = 200
-
-
-async def record_launch(rt: Runtime, session: Session, requester: str, art: dict[str, Any]) -> None:
-    """Store the launched job (idempotent by its Hub id and its approval) and say so in the thread."""
-    try:
-        async with rt.db.transaction() as db:
-            created = await _store_launch(db, session, requester, art)
-            if created:
-                await remember(db, runs.open_record(db, art["hf_job_id"], rt.redactor.redact, art.get("labels")),
-                               art["hf_job_id"])
-    except IntegrityError:
-        created = False  # another delivery recorded it first
-    if created:
-        await rt.adapter(session.platform).post(
-            conversation_of(session),
-            f"🚀 Job `{art['hf_job_id']}` launched on {art['flavor']} (timeout "
-            f"{format_duration(art['timeout_seconds'])}, at most {money(art['estimated_cost_usd'])}). {art.get('url') or ''}")
-        if rt.job_watcher is not None:
-            rt.job_watcher.wake()
-
-
-async def _store_launch(db: AsyncSession, session: Session, requester: str, art: dict[str, Any]) -> bool:
-    """True when this call recorded the job (so it alone announces it)."""
-    if (await db.execute(select(Job.id).where(Job.hf_job_id == art["hf_job_id"]))).first() is not None:
-        return False
-    values = dict(hf_job_id=art["hf_job_id"], namespace=art["namespace"], flavor=art["flavor"],
-                  timeout_seconds=art["timeout_seconds"], hourly_usd=art["hourly_usd"],
-                  estimated_cost_usd=art["estimated_cost_usd"], stage=art.get("stage") or "SCHEDULING",
-                  url=art.get("url"))
-    approval_id = art.get("approval_id")
-    if approval_id:
-        res = await db.execute(update(Job).where(Job.approval_id == approval_id, Job.hf_job_id.is_(None))
-                               .values(**values))
-        if res.rowcount != 1 and (await db.execute(select(Job.id).where(Job.approval_id == approval_id))).first():
-            return False  # this approval's job is already recorded
-        if res.rowcount == 1:
-            _audit_launch(db, session, requester, art)
-            return True
-    db.add(Job(session_id=session.id, approval_id=approval_id, requester=requester, platform=session.platform,
-               workspace=session.workspace, channel=session.channel, **values))
-    if not approval_id:
-        db.add(SpendEntry(platform=session.platform, workspace=session.workspace, channel=session.channel,
-                          session_id=session.id, user_id=requester, kind="job", ref=art["hf_job_id"],
-                          amount_usd=art["estimated_cost_usd"], month=month_of()))
-    _audit_launch(db, session, requester, art)
-    await db.flush()
-    return True
-
-
-def _audit_launch(db: AsyncSession, session: Session, requester: str, art: dict[str, Any]) -> None:
-    audit.record(db, "job_launched", actor=requester, platform=session.platform, workspace=session.workspace,
-                 channel=session.channel, session_id=session.id, approval_id=art.get("approval_id"),
-                 job_id=art["hf_job_id"], flavor=art["flavor"], timeout_seconds=art["timeout_seconds"],
-                 cost=art["estimated_cost_usd"])
 
 
 class Launches:
@@ -308,7 +251,7 @@ class JobWatcher:
         if found:
             info = found[0]
             log.info("launch of approval %s found on the Hub as %s", job.approval_id, info.id)
-            await record_launch(self.rt, session, job.requester, {
+            await effects.record_launch(self.rt, session, job.requester, {
                 "hf_job_id": info.id, "namespace": job.namespace, "flavor": str(info.flavor or job.flavor),
                 "timeout_seconds": job.timeout_seconds, "hourly_usd": job.hourly_usd,
                 "estimated_cost_usd": job.estimated_cost_usd, "url": info.url, "approval_id": job.approval_id,
@@ -510,17 +453,13 @@ class JobFollower:
 
     async def write_live(self, job: Job, now: float) -> None:
         self._written, self.sup.changed = now, False
-        async with self.rt.db.transaction() as db:
-            await db.execute(update(Job).where(Job.id == job.id).values(live=self.sup.live(now),
-                                                                        metric_points=self.sup.points()))
+        await effects.job_live(self.rt, job, self.sup.live(now), self.sup.points())
 
     async def stage_changed(self, job: Job, info: Any, announce: bool) -> None:
-        async with self.rt.db.transaction() as db:
-            values: dict[str, Any] = {"stage": info.status.stage, "message": info.status.message}
-            if info.status.stage == "RUNNING" and job.started_at is None:
-                values["started_at"] = info.started_at or now()
-                job.started_at = values["started_at"]
-            await db.execute(update(Job).where(Job.id == job.id).values(**values))
+        started = None
+        if info.status.stage == "RUNNING" and job.started_at is None:
+            started = job.started_at = info.started_at or now()
+        await effects.job_stage_changed(self.rt, job, info.status.stage, info.status.message, started)
         await self.update_status_card(job, info.status.stage, force=True)
         if announce:
             session = await self.session(job)
@@ -553,9 +492,7 @@ class JobFollower:
             log.warning("could not update status card for job %s", job.hf_job_id)
             return
         self._shown, self._shown_version = line, version
-        async with self.rt.db.transaction() as db:
-            await db.execute(update(Session).where(Session.id == session.id).values(
-                status_card={"ref": snap["ref"], "state": state.to_json()}))
+        await effects.save_card(self.rt, session.id, {"ref": snap["ref"], "state": state.to_json()})
 
     async def session(self, job: Job) -> Session:
         async with self.rt.db.session() as db:
@@ -569,30 +506,12 @@ class JobFollower:
         actual = round(job.hourly_usd * runtime / 3600.0, 4)
         tail = self.tail()
         points = self.sup.points()
-        async with self.rt.db.transaction() as db:
-            res = await db.execute(update(Job).where(Job.id == job.id, Job.notified_finished.is_(False)).values(
-                notified_finished=True, stage=stage, message=info.status.message, finished_at=info.finished_at or now(),
-                runtime_seconds=runtime, actual_cost_usd=actual, log_tail="\n".join(tail),
-                live=self.sup.live(time.time()), metric_points=points))
-            # The watcher lease stays until this follower ends: the lease keeper would otherwise take
-            # the cleared lease for a lost one and stop the announcement below half-way.
-            if res.rowcount != 1:
-                return
-            ref = job.approval_id or job.hf_job_id
-            await db.execute(update(SpendEntry).where(SpendEntry.ref == ref).values(amount_usd=actual, final=True))
-            audit.record(db, "job_cancelled" if stage == "CANCELED" else "job_finished", platform=job.platform,
-                         workspace=job.workspace, channel=job.channel, session_id=job.session_id,
-                         approval_id=job.approval_id, job_id=job.hf_job_id, stage=stage,
-                         runtime_seconds=runtime, cost=actual)
-            await remember(db, runs.close_record(
-                db, job, stage=stage, message=info.status.message, runtime=runtime, cost=actual,
-                lines=list(self.lines), labels=getattr(info, "labels", None), redact=self.rt.redactor.redact,
-                metrics=self.sup.live(time.time())["metrics"]),
-                job.hf_job_id or job.id)
-            enqueue(db, job.session_id, "job_finished", {
-                "job_id": job.hf_job_id, "stage": stage, "message": info.status.message,
-                "runtime_seconds": runtime, "cost_usd": actual, "log_tail": tail, "requester": job.requester,
-                "metrics": self.sup.live(time.time())["metrics"]})
+        # The watcher lease stays until this follower ends: the lease keeper would otherwise take the
+        # cleared lease for a lost one and stop the announcement below half-way.
+        if not await effects.job_finished(self.rt, job, info, runtime=runtime, cost=actual,
+                                          finished_at=info.finished_at or now(), tail=tail, lines=list(self.lines),
+                                          live=self.sup.live(time.time()), points=points):
+            return
         icon = {"COMPLETED": "✅", "CANCELED": "⏹️"}.get(stage, "❌")
         text = (f"{icon} Job `{job.hf_job_id}` {stage.lower()} after {format_duration(runtime)} "
                 f"(cost {money(actual)}).")
@@ -608,16 +527,6 @@ class JobFollower:
             from intern.bot.charting import post_chart
 
             await post_chart(self.rt, job, session, points, final=True)
-
-
-async def remember(db: AsyncSession, write: Coroutine[Any, Any, Any], job: str) -> None:
-    """A run record's write, in a savepoint of the caller's transaction: a record that cannot be
-    written is logged and never undoes the job's own bookkeeping around it."""
-    try:
-        async with db.begin_nested():
-            await write
-    except Exception:
-        log.exception("could not write the run record of job %s", job)
 
 
 def runtime_seconds(info: Any, job: Job) -> float:
