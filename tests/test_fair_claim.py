@@ -45,8 +45,8 @@ async def test_a_slot_that_comes_free_goes_to_the_channel_that_has_none(db: Data
     assert set(first) <= set(busy) and len(first) == 3  # nobody else waits: every slot is used
     [newcomer] = await add_sessions(db, "C_NEW", ["U_NEW"], old + timedelta(minutes=5))
     done = first[0]
-    await worker.release(done)
-    worker.owners.pop(done)
+    await worker.queue.release(done)
+    worker.queue.owners.pop(done)
     await db_done(db, done)
     assert await worker.claim(1) == [newcomer]  # before the seven older sessions of the busy channel
 

@@ -22,7 +22,7 @@ from sqlalchemy import or_, select, update
 from intern.bot import audit
 from intern.bot import policy as policies
 from intern.bot.cards import money
-from intern.bot.jobs import record_launch
+from intern.bot.effects import record_launch
 from intern.bot.models import Job, Session, SpendEntry
 from intern.bot.ownership import SCHEDULED
 from intern.bot.runtime import Runtime
