@@ -20,7 +20,14 @@ from intern.agent.events import AssistantReply, Notice, ToolFinished, ToolStarte
 from intern.agent.guardrails.doom_loop import RepetitionGuard
 from intern.agent.guardrails.redaction import Redactor
 from intern.agent.ports import LLM, ApprovalGate, EventSink, GateAnswer, LLMResponse, SpendGuard, Transcript
-from intern.agent.tools.base import ApprovalRequest, ToolRegistry, ToolResult, canonical_spec, spec_hash
+from intern.agent.tools.base import (
+    ApprovalRequest,
+    ToolRegistry,
+    ToolResult,
+    canonical_spec,
+    run_tool,
+    spec_hash,
+)
 
 log = logging.getLogger(__name__)
 
@@ -231,15 +238,7 @@ class Agent:
         tool = self.tools.get(call.name)
         assert tool is not None
         await self.events.emit(ToolStarted(call.id, call.name, self.redactor.redact(short_args(call.arguments))))
-        try:
-            result = await tool.handler(self.ctx.for_call(call.id, approval_id), args)
-        except ToolFeedback as exc:
-            result = ToolResult(str(exc), is_error=True)
-        except (asyncio.CancelledError, TurnStopped):
-            raise
-        except Exception as exc:
-            log.exception("tool %s failed", call.name)
-            result = ToolResult(f"{call.name} failed: {type(exc).__name__}: {exc}", is_error=True)
+        result = await run_tool(tool, self.ctx.for_call(call.id, approval_id), args)
         # the content is redacted once, in add_result; the event carries only its first line
         summary = first_line(self.redactor.redact(first_line(result.content, 2000)))
         await self.events.emit(ToolFinished(call.id, call.name, not result.is_error, summary,

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
-from intern.agent.errors import ToolArgumentError
+from intern.agent.errors import ToolArgumentError, ToolFeedback, TurnStopped
 
 if TYPE_CHECKING:
     from intern.agent.code_files import CodeSnapshot
     from intern.agent.context_deps import ToolContext
+
+log = logging.getLogger(__name__)
 
 Policy = Literal["none", "spend", "hub_write"]
 
@@ -102,6 +106,21 @@ class Tool:
             return self.args.model_validate(data)
         except ValidationError as exc:
             raise ToolArgumentError(format_validation_error(self.name, exc)) from exc
+
+
+async def run_tool(tool: Tool, ctx: ToolContext, args: BaseModel, *, who: str = "agent") -> ToolResult:
+    """The one way a tool call is run, for the agent and the research sub-agent alike: feedback
+    (ToolFeedback) comes back as an error result the model can act on; a stop or a cancellation goes
+    on up; any other failure becomes an error result that names it, with the traceback in the log."""
+    try:
+        return await tool.handler(ctx, args)
+    except ToolFeedback as exc:
+        return ToolResult(str(exc), is_error=True)
+    except (asyncio.CancelledError, TurnStopped):
+        raise
+    except Exception as exc:
+        log.exception("%s: tool %s failed", who, tool.name)
+        return ToolResult(f"{tool.name} failed: {type(exc).__name__}: {exc}", is_error=True)
 
 
 def format_validation_error(tool: str, exc: ValidationError) -> str:

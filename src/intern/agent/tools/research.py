@@ -36,7 +36,7 @@ from intern.agent.guardrails.doom_loop import RepetitionGuard
 from intern.agent.loop import assistant_message, guard_message, short_args
 from intern.agent.plan import PlanState
 from intern.agent.prompts import research_prompt
-from intern.agent.tools.base import Tool, ToolRegistry, ToolResult
+from intern.agent.tools.base import Tool, ToolRegistry, ToolResult, run_tool
 
 if TYPE_CHECKING:
     from intern.agent.context_deps import AgentConfig, ToolContext
@@ -234,17 +234,12 @@ class Research:
                               is_error=True)
         try:
             args = tool.parse(call.arguments)
-            if tool.policy(args) != "none":
-                return ToolResult(f"{call.name} with these arguments needs an approval; research cannot run it.",
-                                  is_error=True)
-            result = await tool.handler(self.inner.for_call(call.id), args)
         except ToolFeedback as exc:
             return ToolResult(str(exc), is_error=True)
-        except (asyncio.CancelledError, TurnStopped):
-            raise
-        except Exception as exc:
-            log.exception("research: tool %s failed", call.name)
-            return ToolResult(f"{call.name} failed: {type(exc).__name__}: {exc}", is_error=True)
+        if tool.policy(args) != "none":
+            return ToolResult(f"{call.name} with these arguments needs an approval; research cannot run it.",
+                              is_error=True)
+        result = await run_tool(tool, self.inner.for_call(call.id), args, who="research")
         self.ledger.record(call.name, args, result)
         return result
 
