@@ -71,6 +71,9 @@ TQDM = [
       "metrics": {"loss": 1.23, "learning_rate": 1.5e-05}}),
     ("Epoch 2/3:  50%|█████     | 250/500 [01:40<01:40,  2.50it/s, loss=0.875]",
      {"step": 250, "total": 500, "rate": 2.5, "metrics": {"loss": 0.875}}),
+    # redraws in place: the last one counts
+    ("  5%|▌         | 50/1000 [00:25<07:55,  2.00it/s]\r  6%|▌         | 60/1000 [00:30<07:50,  2.00it/s]",
+     {"step": 60, "total": 1000, "elapsed_s": 30.0, "remaining_s": 470.0}),
     ("Map: 100%|██████████| 10000/10000 [00:02<00:00, 4521.33 examples/s]", None),
     ("Map (num_proc=4):  40%|████      | 4000/10000 [00:01<00:01, 3412.11 examples/s]", None),
     ("Loading checkpoint shards: 100%|██████████| 2/2 [00:03<00:00,  1.52s/it]", None),

@@ -76,3 +76,13 @@ def test_a_job_not_running_has_only_the_nan_alert() -> None:
 
 def test_span() -> None:
     assert [span(x) for x in (0, 45, 450, 3600, 7830, 90000)] == ["0s", "45s", "7m30s", "1h", "2h10m", "1d1h"]
+
+
+def test_of_bar_redraws_in_a_row_only_the_last_is_read_and_metrics_keep_their_step() -> None:
+    s = Supervision()
+    batch = [f" {p}%|█| {p * 10}/1000 [00:10<00:50, 2.00it/s]" for p in range(1, 6)]
+    batch += ["{'loss': 1.5, 'learning_rate': 1e-05}", " 6%|█| 60/1000 [00:12<00:48, 2.00it/s]",
+              " 7%|█| 70/1000 [00:14<00:46, 2.00it/s]"]
+    s.feed_lines(batch, 5.0)
+    assert s.points()["loss"] == [[50.0, 1.5]]  # the bar just before the dict
+    assert (s.step, s.lines_seen, s.last_line_at) == (70, len(batch), 5.0)

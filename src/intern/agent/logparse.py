@@ -102,8 +102,20 @@ def parse_line(line: str) -> LineFacts | None:
     """The training facts in one log line; a line with carriage returns (a tqdm bar redrawn in place)
     is read segment by segment and its last progress wins."""
     if "\r" in line:
-        return _merge([parse_segment(seg) for seg in line.split("\r")])
+        return _merge([parse_segment(seg) for seg in latest_redraws(line.split("\r"))])
     return parse_segment(line)
+
+
+def looks_like_bar(text: str) -> bool:
+    """A cheap test for a progress-bar redraw (no parsing)."""
+    return ("it/s" in text or "s/it" in text) and "[" in text and "{" not in text
+
+
+def latest_redraws(lines: list[str]) -> list[str]:
+    """The lines without the bar redraws that another redraw follows at once: only the last of a run
+    says anything (a training log is mostly redraws)."""
+    return [line for i, line in enumerate(lines)
+            if not (i + 1 < len(lines) and looks_like_bar(line) and looks_like_bar(lines[i + 1]))]
 
 
 def parse_segment(text: str) -> LineFacts | None:

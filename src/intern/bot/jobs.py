@@ -386,13 +386,13 @@ class JobFollower:
     # --- supervision -------------------------------------------------------------------------
 
     def take_lines(self, now: float) -> int:
-        taken = 0
+        batch = []
         while self.fresh:
-            line = self.fresh.popleft()
-            self.lines.append(line)
-            self.sup.feed_line(line, now)
-            taken += 1
-        return taken
+            batch.append(self.fresh.popleft())
+        if batch:
+            self.lines.extend(batch)
+            self.sup.feed_lines(batch, now)
+        return len(batch)
 
     def running_since(self, job: Job) -> float | None:
         if self.stage != "RUNNING" or job.started_at is None:

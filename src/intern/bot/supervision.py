@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from intern.agent.logparse import LineFacts, is_bad, parse_line
+from intern.agent.logparse import LineFacts, is_bad, latest_redraws, parse_line
 
 MAX_POINTS = 400  # per metric; past it every other point is dropped (first and last kept)
 MAX_SERIES = 16
@@ -75,6 +75,15 @@ class Supervision:
         if facts is not None:
             self.feed(facts, now)
         return facts
+
+    def feed_lines(self, lines: list[str], now: float) -> None:
+        """A batch of new lines; of several progress-bar redraws in a row only the last is read."""
+        self.lines_seen += len(lines)
+        self.last_line_at = now
+        for line in latest_redraws(lines):
+            facts = parse_line(line)
+            if facts is not None:
+                self.feed(facts, now)
 
     def feed(self, facts: LineFacts, now: float) -> None:
         if facts.step is not None and self._is_training_progress(facts):
