@@ -98,8 +98,21 @@ class JobWatcher:
         self.rt = rt
         self.following: dict[str, asyncio.Task[None]] = {}
         self.followers: dict[str, JobFollower] = {}
+        self._edit_tokens, self._edit_refill = 0.0, time.monotonic()
         self._wake = asyncio.Event()
         self._stopping = False
+
+    def take_edit(self) -> bool:
+        """A token of the process's card-edit budget (`status_edits_per_second`): the followed jobs'
+        edits are spread out instead of all falling due together."""
+        now = time.monotonic()
+        rate = max(self.rt.status_edits_per_second, 0.1)
+        self._edit_tokens = min(rate, self._edit_tokens + (now - self._edit_refill) * rate)
+        self._edit_refill = now
+        if self._edit_tokens < 1.0:
+            return False
+        self._edit_tokens -= 1.0
+        return True
 
     def card_interval(self) -> float:
         """Seconds between two edits of one card: at least one, more when many jobs are followed so
@@ -433,7 +446,9 @@ class JobFollower:
         if self.sup.version == self._shown_version:
             return False
         interval = self.watcher.card_interval() if self.watcher is not None else 1.0
-        return self.rt.card_edits.get(job.session_id, 0.0) + interval <= time.monotonic()
+        if self.rt.card_edits.get(job.session_id, 0.0) + interval > time.monotonic():
+            return False
+        return self.watcher is None or self.watcher.take_edit()
 
     async def act(self, job: Job, now: float, alerts: list[Any], card: bool, write: bool) -> None:
         from intern.bot.alerts import raise_alert
