@@ -74,22 +74,26 @@ async def test_a_card_posted_by_a_killed_process_is_approved_through_a_new_proce
     h = served.h
     d, p = h.discord, h.people
     await served.start()
-    await wait_until(lambda: d.identifies, timeout=30)
+    await wait_until(lambda: d.identifies, timeout=90)
     thread, card = await ask_until_card(h)  # type: ignore[arg-type]
     approve = custom_id(card, "approve")
     await served.kill()  # kill -9: nothing is handed over
 
     await served.start()  # a new process on the same database
-    await wait_until(lambda: len(d.identifies) >= 2, timeout=30)
-    [answer] = await d.answered(await d.click(d.message(card.id), approve, p.approver), seconds=30)  # type: ignore[arg-type]
+    await wait_until(lambda: len(d.identifies) >= 2, timeout=90)
+    [answer] = await d.answered(await d.click(d.message(card.id), approve, p.approver), seconds=90)  # type: ignore[arg-type]
     assert answer.ephemeral_to == p.approver and "Approved" in answer.content
     jobs = jobs_state(h.hub)
-    await wait_until(lambda: len(jobs.created) == 1, timeout=30)
-    await wait_until(lambda: not d.message(card.id).custom_ids(), timeout=30)  # type: ignore[union-attr]
+    await wait_until(lambda: len(jobs.created) == 1, timeout=90)
+    try:
+        await wait_until(lambda: not d.message(card.id).custom_ids(), timeout=90)  # type: ignore[union-attr]
+    except TimeoutError:
+        raise AssertionError("the card kept its buttons:\n" + served.log_path.read_text(errors="replace")[-6000:]) \
+            from None
     assert d.message(card.id).embeds[0]["title"].startswith(f"Approved by <@{p.approver}>")  # type: ignore[union-attr]
     assert not cards(d, thread)
-    await wait_until(lambda: any("launched" in t for t in d.texts(thread)), timeout=30)
-    [again] = await d.answered(await d.click(d.message(card.id), approve, p.approver), seconds=30)  # type: ignore[arg-type]
+    await wait_until(lambda: any("launched" in t for t in d.texts(thread)), timeout=90)
+    [again] = await d.answered(await d.click(d.message(card.id), approve, p.approver), seconds=90)  # type: ignore[arg-type]
     assert "Already approved" in again.content
     await asyncio.sleep(1.0)
     assert len(jobs.created) == 1
