@@ -16,10 +16,12 @@ from intern.adapters.slack.inbound import (
     HUMAN_SUBTYPES,
     click_from_action,
     click_location,
+    feedback_from_action,
     message_from_event,
     team_of,
 )
-from intern.bot.chat import ApprovalClick, StopClick, UserMessage
+from intern.adapters.slack.outbound import FEEDBACK_ACTION
+from intern.bot.chat import ApprovalClick, FeedbackClick, JobCancelClick, StopClick, UserMessage
 from intern.standins.slack import block_action, event_callback, mention_event, message_event
 
 FUZZ = settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
@@ -107,10 +109,28 @@ def test_slack_clicks_never_crash_and_decide_only_what_the_button_says(data: st.
     assert click.platform == "slack"
     if isinstance(click, StopClick):
         assert ACTIONS[action["action_id"]] == "stop" and click.session_id == action["value"]
+    elif isinstance(click, JobCancelClick):
+        assert ACTIONS[action["action_id"]] == "cancel_job" and click.job_id == action["value"][:64]
     else:
         assert isinstance(click, ApprovalClick)
         assert click.decision == ACTIONS[action["action_id"]] and click.decision in ("approve", "deny")
         assert click.approval_id == action["value"][:200]
+
+
+@FUZZ
+@given(data=st.data())
+def test_slack_feedback_clicks_never_crash_and_carry_only_a_vote_the_button_says(data: st.DataObject) -> None:
+    value = data.draw(st.one_of(st.builds(lambda v, s: f"{v}:{s}", st.sampled_from(["up", "down", "UP", "sideways"]),
+                                          st.one_of(st.uuids().map(str), hostile_text)), hostile_text))
+    body = block_action(FEEDBACK_ACTION, value, user=data.draw(st.sampled_from(["U0APPROVER", "U0EVIL"])),
+                        message_ts="1700000000.000100")
+    body = mutate(body, data, ["actions", "user", "team", "container", "channel", "message", "trigger_id"])
+    click = feedback_from_action(body)
+    if click is None:
+        return
+    vote, _, session = body["actions"][0]["value"].partition(":")
+    assert click.vote == vote and vote in ("up", "down") and click.session_id == session[:64] and session
+    assert click.user == str(body["user"]["id"]) and click.platform == "slack" and click.message
 
 
 ids = st.one_of(st.none(), st.integers(min_value=-(2**63), max_value=2**64))
@@ -143,19 +163,33 @@ def test_discord_messages_never_crash_and_only_people_in_threads_get_through(
 
 @FUZZ
 @given(custom_id=st.one_of(hostile_text, st.builds(lambda a, v: f"intern:{a}:{v}",
-                                                   st.sampled_from(["approve", "deny", "stop", "APPROVE", "x"]),
-                                                   hostile_text)),
-       guild=ids, user=hostile_text, roles=st.lists(hostile_text, max_size=3).map(tuple))
+                                                   st.sampled_from(["approve", "deny", "stop", "cancel_job",
+                                                                    "feedback", "APPROVE", "x"]),
+                                                   st.one_of(hostile_text, st.builds(
+                                                       lambda v, s: f"{v}:{s}", st.sampled_from(["up", "down"]),
+                                                       hostile_text)))),
+       guild=ids, user=hostile_text, roles=st.lists(hostile_text, max_size=3).map(tuple),
+       where=st.one_of(st.none(), st.tuples(st.integers(1, 2**63), st.integers(1, 2**63))))
 def test_discord_buttons_never_crash_and_decide_only_what_the_id_says(custom_id: str, guild: int | None, user: str,
-                                                                     roles: tuple[str, ...]) -> None:
-    click = discord.click(custom_id, user=user, guild_id=guild, interaction_id="1234", roles=roles)
-    ours = re.fullmatch(r"intern:(approve|deny|stop):(.+)", custom_id)
+                                                                     roles: tuple[str, ...],
+                                                                     where: tuple[int, int] | None) -> None:
+    channel, message = where or (None, None)
+    click = discord.click(custom_id, user=user, guild_id=guild, interaction_id="1234", roles=roles,
+                          channel_id=channel, message_id=message)
+    ours = re.fullmatch(r"intern:(approve|deny|stop|cancel_job|feedback):(.+)", custom_id)
     if click is None:
-        assert ours is None or guild is None
+        feedback_without_place = ours is not None and ours[1] == "feedback"
+        assert ours is None or guild is None or feedback_without_place
         return
     assert ours is not None and guild is not None
     assert click.workspace == str(guild) and click.user == user
     if isinstance(click, StopClick):
         assert ours[1] == "stop" and click.session_id == ours[2]
+    elif isinstance(click, JobCancelClick):
+        assert ours[1] == "cancel_job" and click.job_id == ours[2][:64]
+    elif isinstance(click, FeedbackClick):
+        vote, _, session = ours[2].partition(":")
+        assert ours[1] == "feedback" and click.vote == vote and click.session_id == session[:64]
+        assert (click.channel, click.message) == (str(channel), str(message))
     else:
         assert click.decision == ours[1] and click.approval_id == ours[2]
