@@ -4,6 +4,7 @@ and named on the next card for the same model and dataset."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -73,6 +74,8 @@ async def fail_a_run(h: Harness) -> str:
         return r is not None and r.outcome == "failed"
 
     await wait_until(failed, timeout=20)
+    told = "Error signature: CUDA out of memory (kept in the team's run history: team_history)"
+    await wait_until(lambda: any(told in json.dumps(r.json) for r in h.llm.requests), timeout=20)  # the agent is told
     return job_id
 
 

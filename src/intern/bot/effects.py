@@ -163,14 +163,15 @@ def _audit_launch(db: AsyncSession, session: Session, requester: str, art: dict[
                  cost=art["estimated_cost_usd"])
 
 
-async def remember(db: AsyncSession, write: Coroutine[Any, Any, Any], job: str) -> None:
+async def remember(db: AsyncSession, write: Coroutine[Any, Any, Any], job: str) -> Any:
     """A run record's write, in a savepoint of the caller's transaction: a record that cannot be
-    written is logged and never undoes the job's own bookkeeping around it."""
+    written is logged (None) and never undoes the job's own bookkeeping around it."""
     try:
         async with db.begin_nested():
-            await write
+            return await write
     except Exception:
         log.exception("could not write the run record of job %s", job)
+        return None
 
 
 async def job_stage_changed(rt: Runtime, job: Job, stage: str, message: str | None,
@@ -207,15 +208,15 @@ async def job_finished(rt: Runtime, job: Job, info: Any, *, runtime: float, cost
                      workspace=job.workspace, channel=job.channel, session_id=job.session_id,
                      approval_id=job.approval_id, job_id=job.hf_job_id, stage=stage,
                      runtime_seconds=runtime, cost=cost)
-        await remember(db, runs.close_record(
+        record = await remember(db, runs.close_record(
             db, job, stage=stage, message=info.status.message, runtime=runtime, cost=cost,
             lines=lines, labels=getattr(info, "labels", None), redact=rt.redactor.redact,
             metrics=live["metrics"]),
-            job.hf_job_id or job.id)
+            job.hf_job_id or job.id) or {}
         enqueue(db, job.session_id, "job_finished", {
             "job_id": job.hf_job_id, "stage": stage, "message": info.status.message,
             "runtime_seconds": runtime, "cost_usd": cost, "log_tail": tail, "requester": job.requester,
-            "metrics": live["metrics"]})
+            "metrics": live["metrics"], "error_signature": record.get("error_signature")})
     return True
 
 

@@ -196,18 +196,21 @@ async def launch_source(db: AsyncSession, job: Job, session: Session,
 
 async def close_record(db: AsyncSession, job: Job, *, stage: str, message: str | None, runtime: float | None,
                        cost: float | None, lines: Sequence[str], labels: Mapping[str, str] | None,
-                       redact: Callable[[str], str], metrics: Mapping[str, float | str] | None = None) -> None:
+                       redact: Callable[[str], str], metrics: Mapping[str, float | str] | None = None
+                       ) -> dict[str, Any] | None:
     """Complete the run record of a job that ended (in the caller's transaction), opening it first
-    when the launch was recorded before records existed."""
+    when the launch was recorded before records existed. Returns what was written (outcome, error
+    signature, metrics, …), None when the job has no record."""
     record = (await db.execute(select(RunRecord).where(RunRecord.job_id == job.id))).scalar_one_or_none()
     if record is None:
         if not job.hf_job_id or not await open_record(db, job.hf_job_id, redact, labels):
-            return
+            return None
         record = (await db.execute(select(RunRecord).where(RunRecord.job_id == job.id))).scalar_one()
     current = {c.key: getattr(record, c.key) for c in RunRecord.__table__.columns}
     values = finish_values(current, stage=stage, message=message, runtime=runtime, cost=cost, lines=lines,
                            labels=labels, finished_at=utcnow(), redact=redact, metrics=metrics)
     await db.execute(update(RunRecord).where(RunRecord.id == record.id).values(**values))
+    return values
 
 
 # --- reading --------------------------------------------------------------------------------------

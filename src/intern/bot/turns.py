@@ -286,6 +286,8 @@ def job_report(p: dict[str, Any]) -> str:
              f"{format_duration(p.get('runtime_seconds') or 0)} (cost ${p.get('cost_usd', 0):.2f})."]
     if p.get("message"):
         lines.append(f"Status message: {p['message']}")
+    if p.get("error_signature"):
+        lines.append(f"Error signature: {p['error_signature']} (kept in the team's run history: team_history)")
     tail = p.get("log_tail") or []
     if tail:
         lines.append("Last log lines:\n" + "\n".join(tail[-15:]))
