@@ -51,7 +51,9 @@ class ConsoleAdapter:
         return await self.post(conv, text)  # no buttons in a terminal: the answer alone
 
     async def set_activity(self, conv: Conversation, status: str) -> None:
-        pass  # the prompt comes back when the turn ends; a terminal needs no thinking indicator
+        # no indicator in a terminal, but it says (sooner than the throttled status card) whether a
+        # turn is under way, which is what Ctrl-C stops
+        self.working = bool(status)
 
     async def post_card(self, conv: Conversation, card: Card) -> MessageRef:
         ref = MessageRef(PLATFORM, conv.channel, str(next(self._ids)), conv.thread)
