@@ -33,7 +33,8 @@ async def test_sigkill_mid_turn_every_session_completes_once(
     slack, hub, llm = stands
     llm.rule = steps_rule(tool_steps=3, delay=0.4)
     cluster = Cluster(pg_url, slack, hub, llm, tmp_path, size=3,
-                      env={"INTERN_LEASE_SECONDS": "2", "INTERN_WORKERS": "17"})  # two alone cannot take all 50
+                      env={"INTERN_LEASE_SECONDS": "2", "INTERN_WORKERS": "17",  # two alone cannot take all 50
+                           "INTERN_MAX_SESSIONS_PER_USER_HOUR": str(SESSIONS)})  # one person starts them all
     db = open_db(pg_url)
     async with started(cluster):
         threads = []

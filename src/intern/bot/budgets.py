@@ -3,9 +3,10 @@ on new sessions."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import case, func, select, tuple_
+from sqlalchemy import case, func, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from intern.bot import policy as policies
@@ -59,9 +60,19 @@ def spent_message(channel_budget: float | None, workspace_budget: float | None, 
 
 
 async def sessions_started_last_hour(db: AsyncSession, starters: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
-    """New sessions of each (platform, user) in the last hour, in one query (in the caller's transaction)."""
+    """New sessions of each (platform, user) in the last hour, in one query (in the caller's transaction).
+
+    On PostgreSQL each starter's count is taken under a transaction-level advisory lock, held until
+    the caller commits the sessions it decided to start: processes receiving the same person's
+    mentions at once count one after another, so together they never start more than the limit.
+    (SQLite lets one transaction write at a time and fails a writer whose reads went stale.)"""
     if not starters:
         return {}
+    if db.bind.dialect.name == "postgresql":
+        for platform, user in sorted(starters):  # one order everywhere: no deadlock between batches
+            digest = hashlib.sha256(f"intern:session-limit:{platform}:{user}".encode()).digest()
+            await db.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                             {"key": int.from_bytes(digest[:8], "big", signed=True)})
     since = datetime.now(UTC) - timedelta(hours=1)
     rows = (await db.execute(select(Session.platform, Session.started_by, func.count()).where(
         tuple_(Session.platform, Session.started_by).in_(list(starters)), Session.created_at >= since)
