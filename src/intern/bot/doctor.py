@@ -2,7 +2,8 @@
 missing. Exits non-zero when something required fails. Never prints a secret: every line goes through
 the redactor built from the configured secrets, and no check echoes a token.
 
-A composition root (like wiring.py): it may reach the platform client libraries directly.
+Each chat platform's checks are its adapter's (the `PlatformChecks` port); the composition root
+(wiring.py) says which platforms there are.
 """
 
 from __future__ import annotations
@@ -12,24 +13,14 @@ import logging
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, TextIO
+from functools import partial
+from typing import Any, TextIO
 
+from intern.bot.findings import NETWORK_TIMEOUT, Finding, PlatformChecks
 from intern.bot.settings import Settings
 
-Status = Literal["ok", "warn", "fail"]
 MARK = {"ok": "[ok]  ", "warn": "[warn]", "fail": "[FAIL]"}
-NETWORK_TIMEOUT = 15.0
-
-
-@dataclass(frozen=True)
-class Finding:
-    area: str
-    status: Status
-    text: str
-    fix: str = ""
-
 
 Check = Callable[[Settings, bool], Awaitable[list[Finding]]]
 
@@ -47,7 +38,8 @@ async def run_doctor(settings: Settings, *, live_llm: bool = False, out: TextIO 
     findings: list[Finding] = []
     try:
         for check in CHECKS:
-            findings += await guarded(check, settings, live_llm)
+            area = check.__name__.removeprefix("check_").replace("_", " ").title()
+            findings += await guarded(area, partial(check, settings, live_llm))
     finally:
         root.setLevel(saved[0])
         root.handlers[:] = saved[1]
@@ -56,11 +48,10 @@ async def run_doctor(settings: Settings, *, live_llm: bool = False, out: TextIO 
     return 1 if any(f.status == "fail" for f in findings) else 0
 
 
-async def guarded(check: Check, settings: Settings, live_llm: bool) -> list[Finding]:
+async def guarded(area: str, check: Callable[[], Awaitable[list[Finding]]]) -> list[Finding]:
     """A check that breaks is itself a finding, never a crash of the doctor."""
-    area = check.__name__.removeprefix("check_").replace("_", " ").title()
     try:
-        return await asyncio.wait_for(check(settings, live_llm), timeout=NETWORK_TIMEOUT * 4)
+        return await asyncio.wait_for(check(), timeout=NETWORK_TIMEOUT * 4)
     except Exception as exc:
         return [Finding(area, "fail", f"the check itself failed: {type(exc).__name__}: {exc}",
                         "run `intern doctor` again; if it persists, report it with this line")]
@@ -134,35 +125,13 @@ def approvers_setting(s: Settings) -> Finding:
 
 
 def chat_settings(s: Settings) -> list[Finding]:
-    out: list[Finding] = []
-    oauth = bool(s.slack_client_id or s.slack_client_secret)
-    if s.slack_bot_token and not (s.slack_signing_secret or s.slack_app_token):
-        out.append(Finding("Settings", "fail", "SLACK_BOT_TOKEN is set but SLACK_SIGNING_SECRET is not, so Slack "
-                           "requests cannot be verified", "copy the signing secret from the Slack app's Basic "
-                           "Information page into SLACK_SIGNING_SECRET (or set SLACK_APP_TOKEN for Socket Mode)"))
-    if s.slack_app_token and not s.slack_bot_token:
-        out.append(Finding("Settings", "fail", "SLACK_APP_TOKEN is set but SLACK_BOT_TOKEN is not",
-                           "install the app and set SLACK_BOT_TOKEN (xoxb-…)"))
-    if oauth:
-        out += oauth_settings(s)
+    out = [finding for platform in chat_checks() for finding in platform.settings(s)]
     if not (s.slack_enabled or s.discord_enabled):
         out.append(Finding("Settings", "warn", "no chat is configured: `intern serve` has nothing to serve "
                            "(`intern chat` and `intern demo` work without one)",
                            "set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (create the app from slack/manifest.yml), "
                            "or DISCORD_TOKEN"))
     return out
-
-
-def oauth_settings(s: Settings) -> list[Finding]:
-    missing = [name for name, value in (("SLACK_CLIENT_ID", s.slack_client_id),
-                                        ("SLACK_CLIENT_SECRET", s.slack_client_secret),
-                                        ("SLACK_SIGNING_SECRET", s.slack_signing_secret),
-                                        ("INTERN_SECRET_KEY", s.secret_key)) if not value]
-    if missing:
-        return [Finding("Settings", "fail", "Slack OAuth installs are half configured: " + ", ".join(missing)
-                        + " missing", "set " + " and ".join(missing) + " (INTERN_SECRET_KEY encrypts the stored "
-                        "bot tokens; keep it: changing it makes every workspace reinstall)")]
-    return [Finding("Settings", "ok", "Slack OAuth installs are enabled (/slack/install)")]
 
 
 # --- database ---------------------------------------------------------------------------------------
@@ -191,8 +160,8 @@ async def check_database(s: Settings, live_llm: bool) -> list[Finding]:
             await asyncio.wait_for(session.execute(text("SELECT 1")), timeout=NETWORK_TIMEOUT)
         current, head = await current_revision(db), head_revision(s.database_url)
         out = [schema_finding(where, current, head, db.is_postgres)]
-        if s.slack_client_id:
-            out.append(await installs_finding(db, s))
+        for platform in chat_checks():
+            out += await platform.stored(db, s)
         return out
     except Exception as exc:
         problem = explain(exc, url)
@@ -213,40 +182,6 @@ def schema_finding(where: str, current: str | None, head: str | None, postgres: 
                        "run `intern db upgrade` (or start with `intern serve --migrate`)")
     return Finding("Database", "warn", text, "nothing to do on SQLite: it is migrated at start (or run "
                    "`intern db upgrade` now)")
-
-
-async def installs_finding(db: Any, s: Settings) -> Finding:
-    """OAuth mode: how many workspaces installed the app, and whether their tokens still decrypt."""
-    from sqlalchemy import text
-
-    from intern.adapters.slack.oauth import SlackSetupError, TokenCipher
-
-    try:
-        async with db.session() as session:
-            rows = (await session.execute(text("SELECT team_id, bot_token FROM slack_bots"))).all()
-    except Exception:
-        rows = []
-    if not rows:
-        return Finding("Slack", "warn", "no workspace has installed the app over OAuth yet",
-                       "open https://<your host>/slack/install in a browser signed in to the workspace")
-    try:
-        cipher = TokenCipher(secret(s.secret_key) or "")
-    except SlackSetupError:
-        return Finding("Slack", "fail", f"{len({r[0] for r in rows})} workspace install(s) stored, but "
-                       "INTERN_SECRET_KEY is not set, so their tokens cannot be read", "set INTERN_SECRET_KEY to "
-                       "the value used when they installed")
-    unreadable = 0
-    for _, token in rows:
-        try:
-            cipher.decrypt(str(token))
-        except Exception:
-            unreadable += 1
-    teams = len({r[0] for r in rows})
-    if unreadable:
-        return Finding("Slack", "fail", f"{unreadable} stored bot token(s) do not decrypt with INTERN_SECRET_KEY",
-                       "restore the INTERN_SECRET_KEY used when they installed, or have those workspaces "
-                       "install the app again")
-    return Finding("Slack", "ok", f"{teams} workspace(s) installed the app over OAuth; their tokens decrypt")
 
 
 # --- the language model -----------------------------------------------------------------------------
@@ -326,56 +261,19 @@ async def live_call(s: Settings, key: str | None) -> Finding:
 
 # --- chat platforms ---------------------------------------------------------------------------------
 
-async def check_slack(s: Settings, live_llm: bool) -> list[Finding]:
-    from slack_sdk.errors import SlackApiError
-    from slack_sdk.web.async_client import AsyncWebClient
+def chat_checks() -> list[PlatformChecks]:
+    """Each chat adapter's own checks, through the `PlatformChecks` port."""
+    from intern.bot.wiring import platform_checks
 
+    return platform_checks()
+
+
+async def check_chat(s: Settings, live_llm: bool) -> list[Finding]:
+    """Whether each configured platform's credentials work (each platform guarded on its own)."""
     out: list[Finding] = []
-    for name, token, method in (("SLACK_BOT_TOKEN", secret(s.slack_bot_token), "auth.test"),
-                                ("SLACK_APP_TOKEN", secret(s.slack_app_token), "apps.connections.open")):
-        if not token:
-            continue
-        client = AsyncWebClient(token=token, base_url=s.slack_api_url, timeout=int(NETWORK_TIMEOUT))
-        try:
-            resp = await client.api_call(method)
-        except SlackApiError as exc:
-            out.append(Finding("Slack", "fail", f"{method} with {name} was refused: {exc.response.get('error')}",
-                               f"copy a current {name} from the Slack app's settings (it may have been revoked "
-                               "or belong to another app)"))
-            continue
-        except Exception as exc:
-            out.append(Finding("Slack", "fail", f"cannot reach the Slack API at {s.slack_api_url} "
-                               f"({type(exc).__name__}: {exc})", "check SLACK_API_URL and the network/proxy"))
-            continue
-        if method == "auth.test":
-            out.append(Finding("Slack", "ok", f"{name} works: @{resp.get('user')} in {resp.get('team')} "
-                               f"({resp.get('team_id')})"))
-        else:
-            out.append(Finding("Slack", "ok", f"{name} works: Socket Mode can connect"))
+    for platform in chat_checks():
+        out += await guarded(platform.area, partial(platform.connection, s))
     return out
-
-
-async def check_discord(s: Settings, live_llm: bool) -> list[Finding]:
-    token = secret(s.discord_token)
-    if not token:
-        return []
-    import httpx
-
-    url = f"{s.discord_api_url}/users/@me"
-    try:
-        async with httpx.AsyncClient(timeout=NETWORK_TIMEOUT, trust_env=False) as http:
-            r = await http.get(url, headers={"Authorization": f"Bot {token}", "User-Agent": "intern-doctor"})
-    except Exception as exc:
-        return [Finding("Discord", "fail", f"cannot reach {url} ({type(exc).__name__}: {exc})",
-                        "check DISCORD_API_URL and the network/proxy")]
-    if r.status_code in (401, 403):
-        return [Finding("Discord", "fail", f"GET /users/@me was refused (HTTP {r.status_code})",
-                        "copy a current bot token from the Discord developer portal into DISCORD_TOKEN")]
-    if r.status_code != 200:
-        return [Finding("Discord", "fail", f"GET /users/@me answered HTTP {r.status_code}",
-                        "check DISCORD_API_URL")]
-    me = r.json()
-    return [Finding("Discord", "ok", f"DISCORD_TOKEN works: bot {me.get('username')} ({me.get('id')})")]
 
 
 # --- the Hub and the documentation index ------------------------------------------------------------
@@ -460,6 +358,6 @@ async def check_mcp(s: Settings, live_llm: bool) -> list[Finding]:
         await conns.aclose()
 
 
-CHECKS: tuple[Check, ...] = (check_settings, check_database, check_llm, check_slack, check_discord, check_hub,
-                             check_docs, check_mcp)
+CHECKS: tuple[Check, ...] = (check_settings, check_database, check_llm, check_chat, check_hub, check_docs,
+                             check_mcp)
 

@@ -53,6 +53,14 @@ def build_tools(settings: Settings, extra: Sequence[Any] = ()) -> Any:
     return registry
 
 
+def platform_checks() -> list[Any]:
+    """Each chat adapter's part of `intern doctor` (`intern.bot.findings.PlatformChecks`), in report order."""
+    from intern.adapters.discord.checks import DiscordChecks
+    from intern.adapters.slack.checks import SlackChecks
+
+    return [SlackChecks(), DiscordChecks()]
+
+
 def configure_logging(settings: Settings, redactor: Any, level: int = logging.INFO) -> None:
     from intern.agent.guardrails.redaction import RedactingFilter, redact_every_record
 
