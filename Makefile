@@ -16,8 +16,10 @@ install: $(BIN)/.installed
 demo: install
 	$(BIN)/intern demo
 
+# Four workers: most of the suite's time is spent waiting on real `intern serve` processes, stand-ins
+# and timers, not on the CPU; each test keeps its own databases, ports and temporary directories.
 test: install
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 4
 
 lint: install
 	$(BIN)/ruff check src tests bench

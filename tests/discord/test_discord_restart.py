@@ -1,6 +1,7 @@
 """Discord buttons keep working across a restart of `intern serve` itself: the card is posted by one
 process, that process is killed, and a new process on the same database (nothing shared in memory)
-takes the click and launches exactly one job."""
+takes the click: an approval launches exactly one job, a job alert's Cancel cancels the job (and is
+refused privately to a bystander), and the alert is not raised again."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import aiohttp
 import pytest
 from sqlalchemy import func, select
 
-from intern.bot.models import Job
+from intern.bot.models import AuditEvent, Job
 from intern.bot.store import connect
 from intern.standins.discord import DiscordStandIn
 from intern.standins.hub import HubStandIn
@@ -24,6 +25,9 @@ from intern.standins.hub_jobs import jobs_state
 from intern.standins.llm import LLMStandIn
 from tests.discord.harness import DiscordHarness, ask_until_card, cards, custom_id, people_in
 from tests.e2e.harness import free_port, job_rule, wait_until
+
+# Two `intern serve` starts (each up to 90 s on a loaded machine) and the waits around them.
+pytestmark = pytest.mark.timeout(360)
 
 
 class Served:
@@ -103,3 +107,45 @@ async def test_a_card_posted_by_a_killed_process_is_approved_through_a_new_proce
             assert (await s.execute(select(func.count()).select_from(Job))).scalar_one() == 1
     finally:
         await db.dispose()
+
+
+async def rows(url: str, model: type, *where: object) -> int:
+    db = connect(url)
+    try:
+        async with db.session() as s:
+            return int((await s.execute(select(func.count()).select_from(model).where(*where))).scalar_one())
+    finally:
+        await db.dispose()
+
+
+async def test_a_job_alerts_cancel_button_works_through_a_new_process(served: Served) -> None:
+    h = served.h
+    d, p = h.discord, h.people
+    await served.start()
+    await wait_until(lambda: d.identifies, timeout=90)
+    thread, card = await ask_until_card(h)  # type: ignore[arg-type]
+    await d.answered(await d.click(card, custom_id(card, "approve"), p.approver), seconds=90)
+    jobs = jobs_state(h.hub)
+    await wait_until(lambda: len(jobs.created) == 1, timeout=90)
+    job_id = jobs.created[0].job_id
+    jobs.set_stage(job_id, "RUNNING")
+    await wait_until(lambda: rows(h.database_url, Job, Job.hf_job_id == job_id), timeout=90)
+    jobs.set_gpu(job_id, utilization=90)
+    jobs.append_logs(job_id, "[step 120] loss = nan")
+    await wait_until(lambda: cards(d, thread, "cancel_job"), timeout=90)
+    [alert] = cards(d, thread, "cancel_job")
+    cancel = custom_id(alert, "cancel_job")
+    assert cancel == f"intern:cancel_job:{job_id}"
+    await served.kill()  # kill -9: nothing is handed over
+
+    await served.start()  # a new process on the same database
+    await wait_until(lambda: len(d.identifies) >= 2, timeout=90)
+    [answer] = await d.answered(await d.click(d.message(alert.id), cancel, p.bystander), seconds=90)  # type: ignore[arg-type]
+    assert answer.ephemeral_to == p.bystander and "Only the person who asked for this job" in answer.content
+    assert jobs.job(job_id).stage == "RUNNING"
+    [answer] = await d.answered(await d.click(d.message(alert.id), cancel, p.approver), seconds=90)  # type: ignore[arg-type]
+    assert answer.ephemeral_to == p.approver and "Cancelling job" in answer.content
+    await wait_until(lambda: jobs.job(job_id).stage == "CANCELED", timeout=90)
+    await wait_until(lambda: any("canceled after" in t for t in d.texts(thread)), timeout=90)
+    assert await rows(h.database_url, AuditEvent, AuditEvent.kind == "job_cancel_refused") == 1
+    assert await rows(h.database_url, AuditEvent, AuditEvent.kind == "job_alert") == 1  # not raised again

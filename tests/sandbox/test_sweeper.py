@@ -5,6 +5,7 @@ reserved as they start."""
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 
 from huggingface_hub import HfApi
@@ -130,7 +131,8 @@ async def test_stop_while_the_space_is_starting_leaves_nothing(world: World) -> 
     assert (await one(world)).status == "creating"
     call.cancel()  # the turn is stopped
     await world.manager.end_session(world.session_id)
-    for _ in range(200):
+    deadline = time.monotonic() + 30  # a loaded machine: waited for by state, not by a count of polls
+    while time.monotonic() < deadline:
         if (await one(world)).status == "deleted" and not await hub_spaces(world):
             break
         await asyncio.sleep(0.05)
