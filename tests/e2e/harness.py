@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from sqlalchemy import func, select
 
 from intern.bot.settings import Settings
 from intern.bot.wiring import Process
@@ -179,3 +180,10 @@ async def wait_until(predicate: Any, timeout: float = 15.0, interval: float = 0.
         if asyncio.get_running_loop().time() > deadline:
             raise TimeoutError("condition not met in time")
         await asyncio.sleep(interval)
+
+
+async def count(h: Harness, model: type, *where: object) -> int:
+    """Rows of `model` matching `where`, read through the serving process's database."""
+    assert h.proc is not None
+    async with h.proc.rt.db.session() as db:
+        return int((await db.execute(select(func.count()).select_from(model).where(*where))).scalar_one())

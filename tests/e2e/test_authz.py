@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest
-from sqlalchemy import func, select
 
 from intern.bot.models import AuditEvent, ChannelPolicy, InboundEvent, Job, Session, SpendEntry, WorkItem
 from intern.bot.policy import month_of
@@ -18,32 +14,8 @@ from intern.standins.hub_jobs import jobs_state
 from intern.standins.hub_spaces import spaces_state
 from intern.standins.llm import LLMStandIn, text_reply, tool_calls_reply
 from intern.standins.slack import SlackStandIn, mention_event, message_event
-from tests.e2e.harness import APPROVER, OTHER, REQUESTER, Harness, job_rule, wait_until
+from tests.e2e.harness import APPROVER, OTHER, REQUESTER, Harness, count, job_rule, wait_until
 from tests.e2e.test_slack_flow import approval_id_of, cards, click, mention_until_card
-
-
-@pytest.fixture
-async def stands() -> AsyncIterator[tuple[SlackStandIn, HubStandIn, LLMStandIn]]:
-    async with SlackStandIn() as slack, HubStandIn() as hub, LLMStandIn() as llm:
-        yield slack, hub, llm  # type: ignore[misc]
-
-
-@pytest.fixture
-async def harness(migrated_url: str, stands: tuple[SlackStandIn, HubStandIn, LLMStandIn]) -> AsyncIterator[Harness]:
-    slack, hub, llm = stands
-    llm.rule = job_rule()
-    h = Harness(migrated_url, slack, hub, llm)
-    await h.start()
-    try:
-        yield h
-    finally:
-        await h.stop()
-
-
-async def count(h: Harness, model: type, *where: object) -> int:
-    assert h.proc is not None
-    async with h.proc.rt.db.session() as db:
-        return int((await db.execute(select(func.count()).select_from(model).where(*where))).scalar_one())
 
 
 async def test_a_bystander_cannot_end_a_session_with_new_session(harness: Harness) -> None:

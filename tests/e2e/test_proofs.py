@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
 from intern.agent import events as ev
@@ -22,23 +20,6 @@ from intern.standins.llm import LLMStandIn
 from intern.standins.slack import PostedMessage, SlackStandIn, block_action, mention_event
 from tests.e2e.harness import APPROVER, OTHER, REQUESTER, Harness, job_rule, wait_until
 from tests.e2e.test_slack_flow import click, mention_until_card
-
-
-@pytest.fixture
-async def stands() -> AsyncIterator[tuple[SlackStandIn, HubStandIn, LLMStandIn]]:
-    async with SlackStandIn() as slack, HubStandIn() as hub, LLMStandIn() as llm:
-        llm.rule = job_rule()  # type: ignore[attr-defined]
-        yield slack, hub, llm  # type: ignore[misc]
-
-
-@pytest.fixture
-async def harness(migrated_url: str, stands: tuple[SlackStandIn, HubStandIn, LLMStandIn]) -> AsyncIterator[Harness]:
-    h = Harness(migrated_url, *stands)
-    await h.start()
-    try:
-        yield h
-    finally:
-        await h.stop()
 
 
 def stop_button(message: PostedMessage) -> str | None:
@@ -96,6 +77,7 @@ async def test_the_stop_button_stops_the_session_and_cancels_its_job(harness: Ha
 
 async def test_with_no_approver_at_all_spending_is_refused_and_nothing_launches(
         migrated_url: str, stands: tuple[SlackStandIn, HubStandIn, LLMStandIn]) -> None:
+    stands[2].rule = job_rule()  # type: ignore[attr-defined]
     h = Harness(migrated_url, *stands, approvers="")  # no INTERN_APPROVERS and no channel policy
     await h.start()
     try:

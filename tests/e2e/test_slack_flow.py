@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from intern.bot.models import Approval, AuditEvent, InboundEvent, Job, Message, Session, WorkItem
-from intern.standins.hub import HubStandIn
 from intern.standins.hub_jobs import jobs_state
-from intern.standins.llm import LLMStandIn, text_reply
+from intern.standins.llm import text_reply
 from intern.standins.slack import (
     SlackStandIn,
     block_action,
@@ -20,31 +18,7 @@ from intern.standins.slack import (
     message_event,
     slash_command,
 )
-from tests.e2e.harness import APPROVER, OTHER, REQUESTER, Harness, job_rule, wait_until
-
-
-@pytest.fixture
-async def stands() -> AsyncIterator[tuple[SlackStandIn, HubStandIn, LLMStandIn]]:
-    async with SlackStandIn() as slack, HubStandIn() as hub, LLMStandIn() as llm:
-        yield slack, hub, llm  # type: ignore[misc]
-
-
-@pytest.fixture
-async def harness(migrated_url: str, stands: tuple[SlackStandIn, HubStandIn, LLMStandIn]) -> AsyncIterator[Harness]:
-    slack, hub, llm = stands
-    llm.rule = job_rule()
-    h = Harness(migrated_url, slack, hub, llm)
-    await h.start()
-    try:
-        yield h
-    finally:
-        await h.stop()
-
-
-async def count(h: Harness, model: type, *where: object) -> int:
-    assert h.proc is not None
-    async with h.proc.rt.db.session() as db:
-        return int((await db.execute(select(func.count()).select_from(model).where(*where))).scalar_one())
+from tests.e2e.harness import APPROVER, OTHER, REQUESTER, Harness, count, job_rule, wait_until
 
 
 def cards(slack: SlackStandIn, thread: str) -> list:

@@ -11,14 +11,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from intern.bot.models import AuditEvent, Job, JobAlert, WorkItem
 from intern.standins.hub import HubStandIn
 from intern.standins.hub_jobs import JobsState, jobs_state
 from intern.standins.llm import LLMStandIn, text_reply
 from intern.standins.slack import SlackStandIn, block_action, mention_event
-from tests.e2e.harness import APPROVER, OTHER, REQUESTER, Harness, job_rule, wait_until
+from tests.e2e.harness import APPROVER, OTHER, REQUESTER, Harness, count, job_rule, wait_until
 from tests.e2e.test_slack_flow import click, mention_until_card
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -38,12 +38,6 @@ def supervising_rule() -> Any:
         return launch(request)
 
     return rule
-
-
-@pytest.fixture
-async def stands() -> AsyncIterator[tuple[SlackStandIn, HubStandIn, LLMStandIn]]:
-    async with SlackStandIn() as slack, HubStandIn() as hub, LLMStandIn() as llm:
-        yield slack, hub, llm  # type: ignore[misc]
 
 
 @pytest.fixture
@@ -80,12 +74,6 @@ def status_card(h: Harness, thread: str) -> Any:
 
 def alert_cards(h: Harness, thread: str) -> list[Any]:
     return [m for m in h.slack.posted(thread_ts=thread) if "intern_cancel_job" in str(m.blocks)]
-
-
-async def count(h: Harness, model: type, *where: object) -> int:
-    assert h.proc is not None
-    async with h.proc.rt.db.session() as db:
-        return int((await db.execute(select(func.count()).select_from(model).where(*where))).scalar_one())
 
 
 async def stored_points(h: Harness, metric: str, n: int) -> bool:
