@@ -1,7 +1,7 @@
 """The Hub client port: huggingface_hub's HfApi, called off the event loop.
 
-HfApi is synchronous. Ordinary calls share one executor; log streams, which block for as long as a
-job runs, each get a thread of their own (as many as jobs followed), so they cannot starve the rest.
+HfApi is synchronous: its calls share one executor. A followed job's log and metrics streams, which
+last as long as the job runs, are read on the event loop instead (`streams`, see `job_streams.py`).
 The token lives only here (and in huggingface_hub); it is never put into a tool result.
 
 `read` retries what is safe to repeat (GETs) on 5xx, 429, timeouts and dropped connections, a few
@@ -12,11 +12,9 @@ happen twice. Launches reconcile with the Hub by label instead (see `tools/jobs.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import random
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -57,6 +55,9 @@ class HubClient:
     def __init__(self, *, endpoint: str, token: str | None, namespace: str | None = None,
                  workers: int = 8, read_token: str | None = None) -> None:
         from huggingface_hub import HfApi
+        from huggingface_hub.utils import build_hf_headers
+
+        from intern.agent.job_streams import JobStreams
 
         open_ended_connection_pool()
 
@@ -68,6 +69,8 @@ class HubClient:
         self.api = HfApi(endpoint=self.endpoint, token=token or False)
         self._namespace = namespace
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hub")
+        # A followed job's log and metrics streams, read on the event loop (see `job_streams.py`).
+        self.streams = JobStreams(self.endpoint, lambda: build_hf_headers(token=token or False))
         self._ns_lock = asyncio.Lock()
 
     @property
@@ -100,31 +103,6 @@ class HubClient:
                 log.info("Hub read failed (%s); retry %d in %.1fs", type(exc).__name__, attempt, delay)
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")
-
-    async def call_streaming(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-        """Run a long blocking stream on a thread of its own (one per followed job).
-
-        The thread is a daemon: a stream that only ends with its job never holds up shutdown.
-        """
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-
-        def deliver(setter: Callable[[Any], None], value: Any) -> None:
-            if not future.done():
-                setter(value)
-
-        def run() -> None:
-            try:
-                result = fn(*args, **kwargs)
-            except BaseException as exc:  # handed to the awaiting task
-                with contextlib.suppress(RuntimeError):  # loop closed: nobody is waiting any more
-                    loop.call_soon_threadsafe(deliver, future.set_exception, exc)
-            else:
-                with contextlib.suppress(RuntimeError):
-                    loop.call_soon_threadsafe(deliver, future.set_result, result)
-
-        threading.Thread(target=run, name="hub-log-stream", daemon=True).start()
-        return await future
 
     async def namespace(self) -> str:
         if self._namespace:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
 import time
 from collections import deque
 from datetime import UTC, datetime, timedelta
@@ -26,6 +25,7 @@ from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from intern.agent.job_streams import LogCursor
 from intern.agent.pricing import format_duration
 from intern.agent.tools.jobs import TERMINAL, clean_logs, launched_with_label
 from intern.bot import effects
@@ -296,22 +296,23 @@ class JobWatcher:
 
 
 class JobFollower:
-    """Follows one job: its stage (polled), its log stream and its GPU metrics (each on a thread of
-    its own, see `HubClient.call_streaming`), and once a second reads the new lines into its
-    `Supervision`, raises the alerts due, edits the status card when its line changed and writes
-    the job's live state and metric points."""
+    """Follows one job: its stage (polled), its log stream and its GPU metrics (read on the event
+    loop, see `agent/job_streams.py`), and once a second reads the new lines into its `Supervision`,
+    raises the alerts due, edits the status card when its line changed and writes the job's live
+    state and metric points."""
 
     def __init__(self, rt: Runtime, jid: str, watcher: JobWatcher | None = None) -> None:
         self.rt, self.jid, self.watcher = rt, jid, watcher
         self.lines: deque[str] = deque(maxlen=400)
-        self.fresh: deque[str] = deque()  # appended by the stream's thread, taken by `tick`
-        self.gpu_sample: dict[str, Any] | None = None  # the latest, set by the metrics thread
+        self.fresh: deque[str] = deque()  # appended by the log stream, taken by `observe`
+        self.gpu_sample: dict[str, Any] | None = None  # the latest, set by the metrics stream
         self.sup = Supervision()
         self.stage = ""
         self.raised: set[str] = set()
-        self._closed = threading.Event()
+        self._closed = False
+        self._hurry = asyncio.Event()  # the job ended: its streams are read without pausing
         self._tasks: list[asyncio.Task[None]] = []
-        self._raw_seen = 0
+        self._cursor = LogCursor()
         self._shown = ""  # the job's line as last put on the card
         self._shown_version = -1
         self._written = 0.0
@@ -319,7 +320,7 @@ class JobFollower:
         self._acting = False
 
     def close(self) -> None:
-        self._closed.set()
+        self._closed = True
         for task in self._tasks:
             task.cancel()
 
@@ -332,8 +333,8 @@ class JobFollower:
         self.raised = await raised_kinds(self.rt, job.id)
         self.sup = Supervision(flavor=job.flavor, hourly_usd=job.hourly_usd, timeout_seconds=job.timeout_seconds)
         self.stage = job.stage
-        self._tasks = [asyncio.create_task(self.follow_stream(self._pump, job.hf_job_id, job.namespace, "log")),
-                       asyncio.create_task(self.follow_stream(self._pump_metrics, job.hf_job_id, job.namespace,
+        self._tasks = [asyncio.create_task(self.follow_stream(self._read_logs, job.hf_job_id, job.namespace, "log")),
+                       asyncio.create_task(self.follow_stream(self._read_metrics, job.hf_job_id, job.namespace,
                                                               "metrics"))]
         if self.watcher is None:
             self._tasks.append(asyncio.create_task(self.supervise_alone()))
@@ -355,43 +356,40 @@ class JobFollower:
                 await self.stage_changed(job, info, announce=new_stage == "RUNNING" and not announced_running)
                 announced_running = announced_running or new_stage == "RUNNING"
             if new_stage in TERMINAL:
+                self._hurry.set()
                 await asyncio.sleep(0.2)  # let the log stream deliver its last lines
                 self.take_lines(time.time())
                 await self.finish(job, info)
                 return
             await asyncio.sleep(self.rt.settings.job_poll_seconds)
 
-    async def follow_stream(self, pump: Any, hf_job_id: str, namespace: str, what: str) -> None:
+    async def follow_stream(self, read: Any, hf_job_id: str, namespace: str, what: str) -> None:
         """Follow a stream; reconnect with backoff when it drops, until the job ends."""
         delay = 1.0
-        while not self._closed.is_set():
+        while not self._closed:
             try:
-                await self.rt.hub.call_streaming(pump, hf_job_id, namespace)
+                await read(hf_job_id, namespace)
                 delay = 1.0
             except Exception as exc:
                 log.info("%s stream for %s dropped (%s); reconnecting in %.0fs", what, hf_job_id,
                          type(exc).__name__, delay)
-            if self._closed.is_set():
+            if self._closed:
                 return
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30.0)
 
-    def _pump(self, hf_job_id: str, namespace: str) -> None:
-        # A reconnect replays the stream from its start: skip the lines already taken.
-        count = 0
-        for line in self.rt.hub.api.fetch_job_logs(job_id=hf_job_id, namespace=namespace, follow=True):
-            count += 1
-            if count > self._raw_seen:
-                self._raw_seen = count
-                self.fresh.extend(clean_logs([line]))
-            if self._closed.is_set():
-                break
+    async def _read_logs(self, hf_job_id: str, namespace: str) -> None:
+        # A reconnect replays the log from its start: the cursor skips the lines already taken.
+        await self.rt.hub.streams.read_logs(namespace, hf_job_id, self._cursor,
+                                            lambda lines: self.fresh.extend(clean_logs(lines)),
+                                            pace=self.rt.supervise_seconds, hurry=self._hurry)
 
-    def _pump_metrics(self, hf_job_id: str, namespace: str) -> None:
-        for sample in self.rt.hub.api.fetch_job_metrics(job_id=hf_job_id, namespace=namespace, follow=True):
-            self.gpu_sample = sample
-            if self._closed.is_set():
-                break
+    async def _read_metrics(self, hf_job_id: str, namespace: str) -> None:
+        await self.rt.hub.streams.read_metrics(namespace, hf_job_id, self._take_gpu_sample,
+                                               pace=self.rt.supervise_seconds, hurry=self._hurry)
+
+    def _take_gpu_sample(self, sample: dict[str, Any]) -> None:
+        self.gpu_sample = sample
 
     def tail(self, n: int = LOG_TAIL_LINES) -> list[str]:
         return list(self.lines)[-n:]

@@ -160,6 +160,7 @@ async def close_runtime(rt: Any) -> None:
     if rt.mcp is not None:
         await rt.mcp.aclose()
     await rt.http.aclose()
+    await rt.hub.streams.aclose()
     rt.hub.close()
     await rt.db.dispose()
 
