@@ -132,9 +132,22 @@ class SandboxManager:
                              .values(last_used_at=now()))
 
     async def discard(self, sandbox_id: str, reason: str) -> bool:
-        # Any status: a Space created after its row was marked deleted must still go.
-        await self._mark_deleting(sandbox_id, reason, expect=None)
-        return await self._delete(sandbox_id)
+        if await self._mark_deleting(sandbox_id, reason, expect=LIVE):
+            return await self._delete(sandbox_id)
+        # Already deleted (the session was stopped while this sandbox started): a Space its start
+        # created after that must still go, without turning the finished row back to "deleting".
+        async with self.rt.db.session() as db:
+            row = await db.get(Sandbox, sandbox_id)
+        if row is None:
+            return False
+        hub = self.rt.hub
+        try:
+            await hub.call(hub.api.delete_repo, row.space_id, repo_type="space", missing_ok=True)
+        except Exception as exc:
+            if await self._mark_deleting(sandbox_id, reason, expect=("deleted",)):
+                await self._failed(row, exc)  # the sweeper tries again
+            return False
+        return True
 
     # ------------------------------------------------------------ what the bot calls
 
