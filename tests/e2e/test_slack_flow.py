@@ -154,6 +154,17 @@ async def test_approver_click_launches_one_job_and_agent_reports_when_it_complet
     assert len(jobs.created) == 1
 
 
+async def test_a_click_that_lands_before_the_card_post_returns_still_updates_the_card(harness: Harness) -> None:
+    harness.slack.delay_replies("chat.postMessage", 1.5)  # the card is visible before the app hears its ts
+    thread, approval = await mention_until_card(harness)
+    r = await harness.sender.send_interaction(click(harness, "intern_approve", approval, APPROVER, thread))
+    assert r.status == 200
+    await wait_until(lambda: len(jobs_state(harness.hub).created) == 1, timeout=20)
+    await wait_until(lambda: not cards(harness.slack, thread), timeout=20)  # no card with buttons remains
+    [card] = [m for m in harness.slack.posted(thread_ts=thread) if approval in str(m.blocks)]
+    assert f"Approved by <@{APPROVER}>" in str(card.blocks)
+
+
 async def test_twenty_concurrent_approver_clicks_launch_one_job(harness: Harness) -> None:
     thread, approval = await mention_until_card(harness)
     payloads = [click(harness, "intern_approve", approval, APPROVER, thread) for _ in range(20)]

@@ -159,6 +159,14 @@ class Gate:
         async with self.rt.db.transaction() as db:
             await db.execute(update(Approval).where(Approval.id == a.id).values(card_ref=ref.to_json()))
         a.card_ref = ref.to_json()
+        # A click can land between the post and the line above: its card edit found no card to edit.
+        # Read after the commit, so that either this sees the decision or the click sees the card.
+        async with self.rt.db.session() as db:
+            status = await db.scalar(select(Approval.status).where(Approval.id == a.id))
+            decided = await db.scalar(select(func.count()).select_from(ApprovalDecision).where(
+                ApprovalDecision.approval_id == a.id))
+        if status != "pending" or decided:
+            await Approvals(self.rt).refresh_card(a.id)
 
 
 async def supersede_older(db: AsyncSession, new: Approval, keep: set[str] | frozenset[str] = frozenset()) -> list[str]:

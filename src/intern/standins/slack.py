@@ -13,6 +13,7 @@ payload shapes Slack sends (see shared/reference/slack_payloads).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -166,6 +167,7 @@ class SlackStandIn(StandIn):
     socket_connections: list[web.WebSocketResponse] = field(default_factory=list)
     socket_acks: dict[str, dict[str, Any]] = field(default_factory=dict)  # envelope id -> the ack
     _faults: dict[str, list[tuple[str, Any]]] = field(default_factory=dict)
+    reply_delays: dict[str, float] = field(default_factory=dict)  # method -> seconds (see `delay_replies`)
     statuses: list[tuple[str, str, str, str]] = field(default_factory=list)  # (team, channel, thread, status)
     modals: list[dict[str, Any]] = field(default_factory=list)
     used_triggers: set[str] = field(default_factory=set)
@@ -213,6 +215,11 @@ class SlackStandIn(StandIn):
     def inject_rate_limit(self, method: str, times: int = 1, retry_after: int = 1) -> None:
         """The next `times` calls of `method` get HTTP 429 with `Retry-After: retry_after`."""
         self._faults.setdefault(method, []).extend([("ratelimited", retry_after)] * times)
+
+    def delay_replies(self, method: str, seconds: float) -> None:
+        """A slow network: `method` takes effect at once (a posted message is visible, and clickable) but
+        its answer reaches the app `seconds` later."""
+        self.reply_delays[method] = seconds
 
     def inject_error(self, method: str, error: str, times: int = 1) -> None:
         """The next `times` calls of `method` answer `{"ok": false, "error": error}`."""
@@ -303,6 +310,8 @@ class SlackStandIn(StandIn):
                 result = await result
         except SlackApiError as exc:
             return web.json_response({"ok": False, "error": exc.error, **exc.extra})
+        if self.reply_delays.get(method):
+            await asyncio.sleep(self.reply_delays[method])
         return web.json_response({"ok": True, **result})
 
     def _take_fault(self, method: str) -> web.Response | None:
