@@ -169,3 +169,27 @@ def test_every_text_and_json_column_is_redacted_on_its_way_in() -> None:
             if free_text:
                 unguarded.append(f"{table.name}.{column.name}")
     assert unguarded == [], "store these columns with RedactedText / RedactedJSON"
+
+
+# Errors are told apart by their type (isinstance, `errors.retryable`), never by the name of their class.
+TYPE_NAME_COMPARED = re.compile(r"\.__name__\s*(?:[!=]=|(?:not\s+)?in\b)\s*[\"'(\[{]")
+
+
+def type_name_comparisons(root: Path = SRC) -> list[str]:
+    out = []
+    for path in sorted(root.rglob("*.py")):
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if TYPE_NAME_COMPARED.search(line.split("#")[0]):
+                out.append(f"{path.relative_to(root).as_posix()}:{n}: {line.strip()}")
+    return out
+
+
+def test_errors_are_not_told_apart_by_the_name_of_their_type() -> None:
+    assert type_name_comparisons() == []
+
+
+def test_the_type_name_check_catches_one(tmp_path: Path) -> None:
+    (tmp_path / "bad.py").write_text(
+        'a = type(exc).__name__ != "RepositoryNotFoundError"\nb = type(e).__name__ in ("EndOfStream", "X")\n'
+        'c = isinstance(exc, OSError)\nif __name__ == "__main__":\n    pass\nlog.info("%s", type(exc).__name__)\n')
+    assert len(type_name_comparisons(tmp_path)) == 2

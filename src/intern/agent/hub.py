@@ -19,6 +19,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from intern.agent.errors import declare_retryable, retryable
+
 T = TypeVar("T")
 
 log = logging.getLogger(__name__)
@@ -26,16 +28,22 @@ log = logging.getLogger(__name__)
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
 
-def is_transient(exc: BaseException) -> bool:
-    """The Hub (or the way to it) failed in a way a later identical request may not: 5xx, 429,
-    408, a timeout or a network error. 4xx answers are final."""
+def declare_hub_errors() -> None:
+    """How the Hub's failures are taken (see `errors.retryable`): an answer with a status is retried on
+    5xx, 429 and 408 and final otherwise; a timeout, a network error or a broken response may pass. The
+    errors huggingface_hub raises about this machine (no token, a file not in the cache) do not."""
     import httpx2
+    from huggingface_hub import errors as hf
 
+    declare_retryable(_status_is_retryable, hf.HfHubHTTPError, httpx2.HTTPStatusError)
+    declare_retryable(True, httpx2.TimeoutException, httpx2.NetworkError, httpx2.RemoteProtocolError)
+    declare_retryable(False, hf.LocalTokenNotFoundError, hf.LocalEntryNotFoundError, hf.DryRunError,
+                      hf.FileMetadataError)
+
+
+def _status_is_retryable(exc: BaseException) -> bool:
     status = getattr(getattr(exc, "response", None), "status_code", None)
-    if status is not None:
-        return int(status) in RETRY_STATUS
-    return isinstance(exc, (httpx2.TimeoutException, httpx2.NetworkError, httpx2.RemoteProtocolError,
-                            ConnectionError, TimeoutError))
+    return status is not None and int(status) in RETRY_STATUS
 
 
 def open_ended_connection_pool() -> None:
@@ -60,6 +68,7 @@ class HubClient:
         from intern.agent.job_streams import JobStreams
 
         open_ended_connection_pool()
+        declare_hub_errors()
 
         self.endpoint = endpoint.rstrip("/")
         self._token = token
@@ -97,7 +106,7 @@ class HubClient:
             try:
                 return await self.call(fn, *args, **kwargs)
             except Exception as exc:
-                if attempt == attempts or not is_transient(exc):
+                if attempt == attempts or not retryable(exc):
                     raise
                 delay = min(8.0, base_delay * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
                 log.info("Hub read failed (%s); retry %d in %.1fs", type(exc).__name__, attempt, delay)

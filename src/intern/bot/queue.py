@@ -20,8 +20,9 @@ from typing import Any, Protocol
 
 from sqlalchemy import and_, exists, or_, select, update
 
+from intern.agent.errors import retryable
 from intern.bot.models import Session, WorkItem
-from intern.bot.store import Database, is_transient, retry_transient
+from intern.bot.store import Database, retry_transient
 
 log = logging.getLogger(__name__)
 
@@ -221,7 +222,7 @@ class WorkQueue:
                 s = await db.get(Session, sid)
                 return bool(s and s.stop_requested)
         except Exception as exc:
-            if not is_transient(exc):
+            if not retryable(exc):
                 raise
             return False
 
@@ -242,7 +243,7 @@ class WorkQueue:
         try:
             await retry_transient(once, attempts=6)
         except Exception as exc:
-            if not is_transient(exc):
+            if not retryable(exc):
                 raise
             log.warning("work item %s: could not record %s (%s); it is worked again later", item_id, status,
                         type(exc).__name__)

@@ -19,6 +19,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from intern.agent.errors import declare_retryable, retryable
+
 
 def async_url(url: str) -> str:
     """Accept `sqlite:///x.db`, `postgres://…` and `postgresql://…`; return the async-driver URL."""
@@ -131,6 +133,7 @@ def connect(url: str, *, pool_size: int = 10, echo: bool = False) -> Database:
     if aurl.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 30}
     else:
+        declare_postgres_errors()
         kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800,
                       pool_timeout=PG_COMMAND_TIMEOUT,
                       connect_args={"timeout": PG_CONNECT_TIMEOUT, "command_timeout": PG_COMMAND_TIMEOUT})
@@ -152,36 +155,36 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 # --- outages ------------------------------------------------------------------------------------
 
-def is_transient(exc: BaseException) -> bool:
-    """A database error that a retry after a pause can cure: the server restarting, a dropped or
-    refused connection, a timeout, a transaction PostgreSQL rolled back (deadlock, serialization).
-    Constraint violations and bugs are not."""
-    if isinstance(exc, (OperationalError, InterfaceError)):
-        return True
-    if isinstance(exc, DBAPIError):
-        return bool(exc.connection_invalidated) or _is_pg_connection_error(exc.orig)
-    return isinstance(exc, (OSError, TimeoutError)) or _is_pg_connection_error(exc)
+def _statement_error_is_retryable(exc: BaseException) -> bool:
+    """The connection the statement ran on was lost, or the driver's error underneath may pass."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    return bool(exc.connection_invalidated) or (exc.orig is not None and retryable(exc.orig))
+
+
+# What a retry after a pause can cure (`errors.retryable` decides): the server restarting, a dropped or
+# refused connection, a timeout, a transaction PostgreSQL rolled back (deadlock, serialization).
+# Constraint violations and bugs are not.
+declare_retryable(True, OperationalError, InterfaceError)
+declare_retryable(_statement_error_is_retryable, DBAPIError)
+
+
+def declare_postgres_errors() -> None:
+    """asyncpg's connection-level errors; SQLAlchemy's asyncpg adapter wraps them, as their cause."""
+    from asyncpg import exceptions as pg
+
+    declare_retryable(True, pg.PostgresConnectionError, pg.OperatorInterventionError, pg.InterfaceError,
+                      pg.TooManyConnectionsError, pg.TransactionRollbackError)
 
 
 def log_failure(logger: logging.Logger, exc: BaseException, what: str, then: str) -> bool:
     """A background loop's failure: a database outage (it passes) as one warning line, anything else
     with its traceback. True when it was an outage."""
-    if is_transient(exc):
+    if retryable(exc):
         logger.warning("%s: database unavailable (%s); %s", what, type(exc).__name__, then)
         return True
     logger.error("%s failed; %s", what, then, exc_info=exc)
     return False
-
-
-def _is_pg_connection_error(exc: BaseException | None) -> bool:
-    try:
-        from asyncpg import exceptions as pg
-    except ImportError:  # pragma: no cover - asyncpg is a dependency
-        return False
-    kinds = (pg.PostgresConnectionError, pg.OperatorInterventionError, pg.InterfaceError,
-             pg.TooManyConnectionsError, pg.TransactionRollbackError)
-    # SQLAlchemy's asyncpg adapter wraps the driver's exception: the original is its cause.
-    return isinstance(exc, kinds) or isinstance(getattr(exc, "__cause__", None), kinds)
 
 
 def rolled_back(exc: BaseException) -> bool:
@@ -221,7 +224,7 @@ async def retry_transient(work: Any, *, attempts: int = 8, first: float = 0.2, c
         try:
             return await work()
         except Exception as exc:
-            if not is_transient(exc) or attempt == attempts - 1:
+            if not retryable(exc) or attempt == attempts - 1:
                 raise
             await backoff.pause()
     raise AssertionError("unreachable")

@@ -11,12 +11,13 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from intern.agent.errors import retryable
 from intern.bot.models import Session, WorkItem
 from intern.bot.queue import WorkQueue
 from intern.bot.runtime import Runtime
 from intern.bot.sessions import conversation_of
 from intern.bot.stopping import Stopping
-from intern.bot.store import Backoff, is_transient, log_failure
+from intern.bot.store import Backoff, log_failure
 from intern.bot.transcripts import TranscriptWriter
 from intern.bot.turns import Turns
 
@@ -123,7 +124,7 @@ class Worker:
         return True
 
     async def item_failed(self, sid: str, item: WorkItem, exc: Exception) -> None:
-        if is_transient(exc) and item.attempts < MAX_TRANSIENT_ATTEMPTS:
+        if retryable(exc) and item.attempts < MAX_TRANSIENT_ATTEMPTS:
             # The database (or the connection to it) went away mid-turn: the transcript holds every
             # step taken, so the item is simply worked again a little later.
             delay = min(60.0, 0.5 * 2 ** item.attempts)

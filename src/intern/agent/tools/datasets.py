@@ -154,10 +154,12 @@ async def _not_accessible(ctx: ToolContext, viewer: DatasetViewer, dataset: str)
     generic = (f"Dataset '{dataset}' does not exist, or is private or gated (the dataset viewer does not say "
                "which). Check the id (owner/name) for typos, or search for the dataset with hf_papers "
                "find_datasets." + asked)
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
+
     try:
         info = await ctx.hub.call(ctx.hub.api.dataset_info, dataset)
     except Exception as exc:
-        if type(exc).__name__ != "RepositoryNotFoundError":
+        if not isinstance(exc, RepositoryNotFoundError) or isinstance(exc, GatedRepoError):
             return generic
         if not ctx.hub.has_token:
             return (f"Dataset '{dataset}' was not found on the Hub (it does not exist, or it is private). Check "

@@ -28,8 +28,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from intern.agent.context_deps import ToolContext, required
-from intern.agent.errors import ToolArgumentError, ToolFeedback
-from intern.agent.hub import is_transient
+from intern.agent.errors import ToolArgumentError, ToolFeedback, retryable
 from intern.agent.ports import JobKind, JobRegistry, LaunchLedger
 from intern.agent.pricing import Flavor, format_duration, max_cost, parse_job_timeout, parse_timeout
 from intern.agent.tools.base import ApprovalInfo, Check, Policy, Tool, ToolResult
@@ -454,7 +453,7 @@ async def _submit_once(ctx: ToolContext, args: JobsArgs, ns: str, secs: int, led
         await _abandon(ctx, ledger, str(exc))
         raise
     except Exception as exc:
-        if not (is_transient(exc) and ctx.approval_id):
+        if not (retryable(exc) and ctx.approval_id):
             await _abandon(ctx, ledger, hub_error(exc, "the job launch"))
             raise ToolFeedback("The Hub refused to start the job: " + hub_error(exc, "the job launch")
                                + " Nothing was launched.") from exc

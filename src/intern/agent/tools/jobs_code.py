@@ -17,8 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from intern.agent.errors import ToolFeedback
-from intern.agent.hub import is_transient
+from intern.agent.errors import ToolFeedback, retryable
 from intern.agent.tools.code_snapshot import MOUNT, CodeSnapshot, SnapshotFile, entry_of, normalized
 
 if TYPE_CHECKING:
@@ -115,7 +114,7 @@ async def code_pin(ctx: ToolContext, sandbox_path: str | None, ns: str) -> CodeP
     try:
         return CodePin(repo, await _commit(ctx, code, repo, folder), folder)
     except Exception as exc:
-        if is_transient(exc):  # the answer was lost, not necessarily the commit
+        if retryable(exc):  # the answer was lost, not necessarily the commit
             found = await _committed(ctx, repo, folder)
             if found is not None:
                 return CodePin(repo, found, folder)

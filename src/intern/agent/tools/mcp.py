@@ -252,16 +252,16 @@ def _reason(exc: BaseException) -> str:
     """One line about what went wrong, from the innermost errors of an exception group."""
     if isinstance(exc, BaseExceptionGroup):
         return "; ".join(dict.fromkeys(_reason(e) for e in exc.exceptions))
-    message = getattr(exc, "message", None) if type(exc).__name__ == "MCPError" else None
-    text = str(message or exc).strip().splitlines()
+    text = str(exc).strip().splitlines()  # an MCPError reads as the message the server sent
     return f"{type(exc).__name__}: {text[0][:300]}" if text else type(exc).__name__
 
 
 def _is_connection_closed(exc: BaseException) -> bool:
+    from anyio import BrokenResourceError, ClosedResourceError, EndOfStream
     from mcp_types import CONNECTION_CLOSED
 
-    return getattr(exc, "code", None) == CONNECTION_CLOSED or isinstance(exc, OSError) or \
-        type(exc).__name__ in ("ClosedResourceError", "BrokenResourceError", "EndOfStream")
+    return getattr(exc, "code", None) == CONNECTION_CLOSED or \
+        isinstance(exc, OSError | ClosedResourceError | BrokenResourceError | EndOfStream)
 
 
 def _client_version() -> str:
