@@ -193,3 +193,32 @@ def test_the_type_name_check_catches_one(tmp_path: Path) -> None:
         'a = type(exc).__name__ != "RepositoryNotFoundError"\nb = type(e).__name__ in ("EndOfStream", "X")\n'
         'c = isinstance(exc, OSError)\nif __name__ == "__main__":\n    pass\nlog.info("%s", type(exc).__name__)\n')
     assert len(type_name_comparisons(tmp_path)) == 2
+
+
+# A module is read in one sitting: past 600 lines it is split along a seam. The stand-ins (fakes of
+# whole services, at their wire formats) and the migrations are exempt.
+MAX_MODULE_LINES = 600
+LENGTH_EXEMPT = ("standins", "migrations")
+
+
+def long_modules(root: Path = SRC) -> list[str]:
+    out = []
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root)
+        if rel.parts[0] in LENGTH_EXEMPT:
+            continue
+        lines = len(path.read_text(encoding="utf-8").splitlines())
+        if lines > MAX_MODULE_LINES:
+            out.append(f"{rel.as_posix()}: {lines} lines")
+    return out
+
+
+def test_no_module_is_over_600_lines() -> None:
+    assert long_modules() == []
+
+
+def test_the_length_check_catches_one(tmp_path: Path) -> None:
+    for folder, lines in (("agent/tools", 601), ("bot", 600), ("standins", 2000), ("migrations/versions", 700)):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / "m.py").write_text("x = 1\n" * lines)
+    assert long_modules(tmp_path) == ["agent/tools/m.py: 601 lines"]

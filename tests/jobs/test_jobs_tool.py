@@ -18,16 +18,9 @@ from intern.agent.plan import PlanState
 from intern.agent.ports import JobAccess, JobKind
 from intern.agent.pricing import PriceTable, flavor_from_hub
 from intern.agent.tools.base import canonical_spec, spec_hash
-from intern.agent.tools.jobs import (
-    APPROVAL_LABEL,
-    JobsArgs,
-    clean_logs,
-    describe,
-    handle,
-    jobs_tool,
-    policy,
-    runs_per_month,
-)
+from intern.agent.tools.jobs import JobsArgs, clean_logs, describe, handle, jobs_tool, policy
+from intern.agent.tools.jobs_args import runs_per_month
+from intern.agent.tools.jobs_hub import APPROVAL_LABEL
 from intern.standins.hub import HubStandIn
 from intern.standins.hub_jobs import jobs_state
 from intern.standins.hub_models import register_model

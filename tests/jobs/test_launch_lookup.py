@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from intern.agent.tools.jobs import APPROVAL_LABEL
+from intern.agent.tools.jobs_hub import APPROVAL_LABEL
 from intern.bot.jobs import LAUNCHING, NOT_LAUNCHED
 from intern.bot.models import Approval, Job, utcnow
 from intern.standins.hub import HubStandIn

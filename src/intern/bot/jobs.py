@@ -27,7 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from intern.agent.job_streams import LogCursor
 from intern.agent.pricing import format_duration
-from intern.agent.tools.jobs import TERMINAL, clean_logs, launched_with_label
+from intern.agent.tools.jobs import TERMINAL, clean_logs
+from intern.agent.tools.jobs_hub import launched_with_label
 from intern.bot import effects
 from intern.bot.cards import StatusState, money
 from intern.bot.chat import MessageRef

@@ -82,7 +82,7 @@ async def check_schedule(rt: Runtime, jid: str) -> None:
 async def new_runs(rt: Runtime, row: Job, sj: Any) -> list[Any]:
     """The runs of this schedule the jobs table does not hold yet: those carrying its approval label
     (a run takes the schedule's labels), and the last job its status names."""
-    from intern.agent.tools.jobs import launched_with_label
+    from intern.agent.tools.jobs_hub import launched_with_label
 
     runs = await launched_with_label(rt.hub, row.approval_id, row.namespace) if row.approval_id else []
     last = getattr(sj.status, "last_job", None)
