@@ -1,10 +1,11 @@
 """One owner for every durable effect of an agent or job-watcher event.
 
-A turn's agent events and the job watcher's findings come here, and only here are they turned into
-rows and posts: a launched job (its row, its spend reservation, its audit event, its run record),
-LLM usage (token counters and LLM spend), a reservation given back, a cancellation asked for, a
-reply posted (and recorded as posted), a job's stage and its end. The status card (`progress.py`)
-only draws; what it shows is saved through `save_card`.
+A turn's agent events, the job watcher's findings and the runs the Hub spawns from a schedule come
+here, and only here are they turned into rows and posts: a launched job or scheduled run (its row,
+its spend reservation, its audit event, its run record), LLM usage (token counters and LLM spend), a
+reservation given back, a cancellation asked for, a reply posted (and recorded as posted), a job's
+stage and its end. The status card (`progress.py`) only draws; what it shows is saved through
+`save_card`.
 
 The sink is awaited by the agent loop, so each effect is stored before the loop moves on.
 """
@@ -220,14 +221,32 @@ async def job_finished(rt: Runtime, job: Job, info: Any, *, runtime: float, cost
     return True
 
 
+async def record_scheduled_run(rt: Runtime, session: Session, schedule: Job, run: Any) -> None:
+    """A run the Hub spawned from a schedule is a launch of its own: it reserves its maximum, and the
+    schedule's approval stops holding the reservation it made for the first run."""
+    if schedule.approval_id:
+        async with rt.db.transaction() as db:
+            await _give_back(db, schedule.approval_id)
+    await record_launch(rt, session, schedule.requester, {
+        "hf_job_id": str(run.id), "namespace": schedule.namespace, "flavor": schedule.flavor or str(run.flavor),
+        "timeout_seconds": schedule.timeout_seconds, "hourly_usd": schedule.hourly_usd,
+        "estimated_cost_usd": schedule.estimated_cost_usd, "url": getattr(run, "url", None), "approval_id": None,
+        "stage": run.status.stage, "labels": getattr(run, "labels", None)})
+
+
 # --- spend -------------------------------------------------------------------------------------------
+
+async def _give_back(db: AsyncSession, approval_id: str) -> int:
+    """The approval's reservation, if it still holds one, settles at nothing. How many rows it freed."""
+    res = await db.execute(update(SpendEntry).where(SpendEntry.ref == approval_id, SpendEntry.final.is_(False))
+                           .values(amount_usd=0.0, final=True))
+    return int(res.rowcount or 0)
+
 
 async def release_reservation(rt: Runtime, s: Session, approval_id: str, tool: str, why: str) -> None:
     """An approved spend that did not happen (the Hub refused it) gives its reservation back."""
     async with rt.db.transaction() as db:
-        res = await db.execute(update(SpendEntry).where(SpendEntry.ref == approval_id, SpendEntry.final.is_(False))
-                               .values(amount_usd=0.0, final=True))
-        if res.rowcount:
+        if await _give_back(db, approval_id):
             audit.record(db, "launch_failed", platform=s.platform, workspace=s.workspace, channel=s.channel,
                          session_id=s.id, approval_id=approval_id, tool=tool, reason=why[:500])
 

@@ -22,8 +22,8 @@ from sqlalchemy import or_, select, update
 from intern.bot import audit
 from intern.bot import policy as policies
 from intern.bot.cards import money
-from intern.bot.effects import record_launch
-from intern.bot.models import Job, Session, SpendEntry
+from intern.bot.effects import record_scheduled_run
+from intern.bot.models import Job, Session
 from intern.bot.ownership import SCHEDULED
 from intern.bot.runtime import Runtime
 from intern.bot.sessions import conversation_of
@@ -73,7 +73,7 @@ async def check_schedule(rt: Runtime, jid: str) -> None:
             return
         raise
     for run in await new_runs(rt, row, sj):
-        await record_run(rt, session, row, run)
+        await record_scheduled_run(rt, session, row, run)
     await set_stage(rt, row, SUSPENDED if sj.suspend else SCHEDULED)
     if not sj.suspend:
         await suspend_if_over_budget(rt, session, row, sj)
@@ -94,20 +94,6 @@ async def new_runs(rt: Runtime, row: Job, sj: Any) -> list[Any]:
         known = set((await db.execute(select(Job.hf_job_id).where(
             Job.hf_job_id.in_([str(r.id) for r in runs])))).scalars().all())
     return [r for r in runs if str(r.id) not in known]
-
-
-async def record_run(rt: Runtime, session: Session, row: Job, run: Any) -> None:
-    """A run is a launch of its own: it reserves its maximum, and the schedule's approval stops holding
-    the reservation it made for the first run."""
-    if row.approval_id:
-        async with rt.db.transaction() as db:
-            await db.execute(update(SpendEntry).where(SpendEntry.ref == row.approval_id,
-                                                      SpendEntry.final.is_(False)).values(amount_usd=0.0, final=True))
-    await record_launch(rt, session, row.requester, {
-        "hf_job_id": str(run.id), "namespace": row.namespace, "flavor": row.flavor or str(run.flavor),
-        "timeout_seconds": row.timeout_seconds, "hourly_usd": row.hourly_usd,
-        "estimated_cost_usd": row.estimated_cost_usd, "url": getattr(run, "url", None), "approval_id": None,
-        "stage": run.status.stage, "labels": getattr(run, "labels", None)})
 
 
 async def set_stage(rt: Runtime, row: Job, stage: str) -> None:
