@@ -35,7 +35,7 @@ import httpx
 from pydantic import BaseModel, Field, field_validator
 
 from intern.agent.context_deps import ToolContext, required
-from intern.agent.errors import ToolArgumentError, ToolFeedback
+from intern.agent.errors import ToolArgumentError, ToolFeedback, retryable
 from intern.agent.ports import SandboxRecord, SandboxRegistry
 from intern.agent.pricing import flavor_from_hub, format_duration, parse_timeout
 from intern.agent.tools.base import ApprovalInfo, Check, Policy, Tool, ToolResult
@@ -272,7 +272,7 @@ async def _wait_running(ctx: ToolContext, reg: SandboxRegistry, rec: SandboxReco
         try:
             runtime = await ctx.hub.call(ctx.hub.api.get_space_runtime, rec.space_id)
         except Exception as exc:
-            if not passing_trouble(exc):
+            if not retryable(exc):
                 raise
             stage = f"unknown: {type(exc).__name__}"
             await asyncio.sleep(reg.poll_seconds)
@@ -286,14 +286,6 @@ async def _wait_running(ctx: ToolContext, reg: SandboxRegistry, rec: SandboxReco
     raise SandboxFailed(f"The sandbox Space {rec.space_id} did not start within "
                         f"{format_duration(reg.start_timeout_seconds)} (last stage {stage}). Try again, or other "
                         "hardware.")
-
-
-def passing_trouble(exc: Exception) -> bool:
-    """A failure a later look may not meet (5xx, 429, a dropped connection); a 4xx answer is final."""
-    status = getattr(getattr(exc, "response", None), "status_code", None)
-    if status is not None:
-        return int(status) >= 500 or int(status) == 429
-    return isinstance(exc, ConnectionError | TimeoutError) or type(exc).__module__.startswith(("httpx", "httpcore"))
 
 
 def failure_message(rec: SandboxRecord, stage: str, detail: Any, what: str = "failed to start") -> str:
