@@ -6,7 +6,7 @@ The token lives only here (and in huggingface_hub); it is never put into a tool 
 
 `read` retries what is safe to repeat (GETs) on 5xx, 429, timeouts and dropped connections, a few
 times with backoff; `call` never retries, because a write (a job launch) repeated blindly could
-happen twice. Launches reconcile with the Hub by label instead (see `tools/jobs.py`).
+happen twice. Launches reconcile with the Hub by label instead (see `tools/jobs_launch.py`).
 """
 
 from __future__ import annotations
