@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import sqlite3
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -68,9 +69,9 @@ async def stands() -> AsyncIterator[tuple[LLMStandIn, HubStandIn]]:
 
 
 @contextlib.asynccontextmanager
-async def terminal(tmp: Path, llm: LLMStandIn, hub: HubStandIn) -> AsyncIterator[Terminal]:
+async def terminal(tmp: Path, llm: LLMStandIn, hub: HubStandIn, **env_extra: str) -> AsyncIterator[Terminal]:
     env = clean_env(tmp, INTERN_MODEL="openai/scripted", INTERN_LLM_API_BASE=f"{llm.url}/v1",
-                    INTERN_LLM_API_KEY=KEY, HF_TOKEN=hub.token, HF_ENDPOINT=hub.url)
+                    INTERN_LLM_API_KEY=KEY, HF_TOKEN=hub.token, HF_ENDPOINT=hub.url, **env_extra)
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "intern.bot.cli", "chat", env=env, cwd=tmp, stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
@@ -117,14 +118,21 @@ async def test_an_interrupted_message_is_not_replayed_by_the_next_chat(
         stands: tuple[LLMStandIn, HubStandIn], tmp_path: Path) -> None:
     llm, hub = stands
     llm.enqueue_text("never seen", delay=60)
-    async with terminal(tmp_path, llm, hub) as term:
+    lease = 15.0  # the killed chat's lease on its session is still held when the next chat starts
+    async with terminal(tmp_path, llm, hub, INTERN_LEASE_SECONDS=str(lease)) as term:
         term.type("the task that was interrupted")
         await wait_until(lambda: len(llm.chat_requests) == 1)
         os.kill(term.proc.pid, signal.SIGKILL)  # the worst case: no chance to tidy up
+        killed = asyncio.get_running_loop().time()
         await term.exited()
     llm.enqueue_text("fresh answer")
-    async with terminal(tmp_path, llm, hub) as term:
-        await asyncio.sleep(3)  # a replay would have asked the model by now
+    async with terminal(tmp_path, llm, hub, INTERN_LEASE_SECONDS=str(lease)) as term:
+        # once the lease has lapsed, a replay would have asked the model by now
+        if asyncio.get_running_loop().time() - killed < lease:  # dropped at once, not left for its lease to lapse
+            with contextlib.closing(sqlite3.connect(tmp_path / "cli.db")) as db:
+                assert db.execute("SELECT status, error FROM work_items").fetchall() == [
+                    ("done", "dropped: the terminal session it belonged to ended")]
+        await asyncio.sleep(max(3.0, killed + lease + 3.0 - asyncio.get_running_loop().time()))
         assert len(llm.chat_requests) == 1
         mark = term.type("a new task")
         await term.wait_for("intern> fresh answer", after=mark)

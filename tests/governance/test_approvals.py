@@ -299,8 +299,10 @@ async def test_the_reservation_is_replaced_by_the_actual_cost_when_the_job_ends(
     job_id = jobs.created[0].job_id
     jobs.set_stage(job_id, "RUNNING")
     await wait_until(lambda: any("is running" in t for t in bot.slack.texts(thread_ts=thread)), timeout=20)
-    jobs.job(job_id).started_at -= timedelta(minutes=30)  # it ran for half an hour: $0.75 on a10g-large
     jobs.set_stage(job_id, "COMPLETED")
+    ran = jobs.job(job_id)  # it ran for exactly half an hour: $0.75 on a10g-large
+    assert ran.finished_at is not None
+    ran.started_at = ran.finished_at - timedelta(minutes=30)
     await wait_until(lambda: any("completed after" in t for t in bot.slack.texts(thread_ts=thread)), timeout=20)
     async with rt(bot).db.session() as db:
         entry = (await db.execute(select(SpendEntry).where(SpendEntry.ref == aid))).scalar_one()

@@ -31,6 +31,22 @@ def process_identity() -> str:
     return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+def owner_is_gone(owner: str) -> bool:
+    """A lease owner (see `process_identity`) that was a process on this host which no longer runs.
+    Owners on other hosts, or that cannot be read, are never taken for gone."""
+    host, _, rest = owner.partition(":")
+    pid, _, _ = rest.partition(":")
+    if host != socket.gethostname()[:30] or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # it runs, as another user
+    return False
+
+
 class Sandboxes(SandboxRegistry, Protocol):
     """The sandbox registry as the bot uses it besides the tools: ending a session's sandboxes, sweeping."""
 

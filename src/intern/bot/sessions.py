@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from intern.bot import audit
 from intern.bot.chat import Conversation
 from intern.bot.models import Approval, Message, Session, WorkItem
-from intern.bot.runtime import Runtime
+from intern.bot.runtime import Runtime, owner_is_gone
 
 
 async def active_session(db: AsyncSession, conv: Conversation) -> Session | None:
@@ -41,10 +41,17 @@ async def abandon_work(rt: Runtime, platform: str, workspace: str, reason: str) 
     """Drop what the platform's sessions left unfinished (queued or interrupted work items, pending
     approval cards), for a chat that lives only as long as its process (the terminal): what the person
     interrupted or left behind must not run again in the next one. Sessions another live process holds
-    a lease on are left alone. Returns how many work items were dropped."""
+    a lease on are left alone; a lease held by a process of this host that was killed is not waited
+    for. Returns how many work items were dropped."""
     t = datetime.now(UTC)
+    async with rt.db.session() as db:
+        owners = (await db.execute(select(Session.lease_owner).distinct().where(
+            Session.platform == platform, Session.workspace == workspace, Session.lease_owner.is_not(None),
+            Session.lease_expires_at >= t))).scalars().all()
+    dead = [o for o in owners if o and o != rt.owner and owner_is_gone(o)]
     idle = select(Session.id).where(Session.platform == platform, Session.workspace == workspace, or_(
-        Session.lease_owner.is_(None), Session.lease_expires_at < t, Session.lease_owner == rt.owner))
+        Session.lease_owner.is_(None), Session.lease_expires_at < t, Session.lease_owner == rt.owner,
+        Session.lease_owner.in_(dead)))
     async with rt.db.transaction() as db:
         dropped = await db.execute(update(WorkItem).where(
             WorkItem.session_id.in_(idle), WorkItem.status.in_(("queued", "running"))).values(

@@ -48,6 +48,7 @@ class ConsoleAdapter:
         return MessageRef(PLATFORM, conv.channel, str(next(self._ids)), conv.thread)
 
     async def post_answer(self, conv: Conversation, text: str, session_id: str) -> MessageRef:
+        self.working = False  # the turn's final answer: what is left of it (saving) is not worth a stop
         return await self.post(conv, text)  # no buttons in a terminal: the answer alone
 
     async def set_activity(self, conv: Conversation, status: str) -> None:
@@ -68,8 +69,8 @@ class ConsoleAdapter:
             self.say("\n" + render_card(card, color=self.color))
 
     def _track(self, card: Card) -> None:
-        if card.state in ("running", "done"):  # the status card: is a turn under way?
-            self.working = card.state == "running"
+        if card.state == "done":  # the status card's last edit; its throttled "running" edits can come late
+            self.working = False
         for b in card.buttons:
             if b.action == "approve":
                 self.pending[b.value] = card.title
