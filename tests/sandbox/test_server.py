@@ -40,6 +40,8 @@ async def test_every_route_needs_the_token_but_health(server: Server) -> None:
         wrong = await server.post(route, {"command": "touch pwned", "path": "x", "content": "x"},
                                   token=server.token[:-1] + "x")
         assert missing.status_code == 401 and wrong.status_code == 401
+        # the server hangs up on a caller without the token, and says so: no request is sent down a dead line
+        assert missing.headers["connection"] == "close" and wrong.headers["connection"] == "close"
         assert "token" in wrong.json()["error"]
     assert not (server.workdir / "pwned").exists() and not (server.workdir / "x").exists()
 

@@ -485,6 +485,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(status, HTTPStatus(status).phrase)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
+        if self.close_connection:  # said, so that the client does not send its next request down it
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(data)
 
