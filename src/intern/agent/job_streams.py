@@ -12,9 +12,10 @@ headers: user agent and bearer token) and its reading of the wire format:
 - metrics: `event: metric` then `data: {...}` (one sample a second while the job runs); 406 (once
   500) answers a job that has ended.
 
-A stream is read in batches: after a small read the reader waits `pace` seconds, so that the lines
-logged meanwhile are taken in one go (the watcher reads them once a second anyway) instead of one
-wake-up per line; `hurry` ends the waiting (a job that ended: its last lines are wanted now). The
+A stream is read in batches: after a small read the reader, and its socket, wait `pace` seconds, so
+that the lines logged meanwhile are taken in one go (the watcher reads them once a second anyway)
+instead of one wake-up per line; `hurry` ends the waiting (a job that ended: its last lines are
+wanted now). The
 token is only ever sent in the request header: errors name the status and the stream, never the
 request.
 """
@@ -124,6 +125,9 @@ class JobStreams:
                 return
             if response.status != 200:
                 raise StreamRefused(response.status, what)
+            # While the reader pauses, so does the socket: what arrives meanwhile waits in the kernel
+            # and is read at once, instead of waking the loop for every line.
+            transport = response.connection.transport if response.connection is not None else None
             pending = b""
             while True:
                 chunk = await response.content.readany()
@@ -134,17 +138,26 @@ class JobStreams:
                 if events:
                     take(events)
                 if pace > 0 and len(chunk) < BACKLOG:
-                    await _pause(pace, hurry)
+                    await _pause(pace, hurry, transport)
 
     async def aclose(self) -> None:
         if self._session is not None and not self._session.closed:
             await self._session.close()
 
 
-async def _pause(seconds: float, hurry: asyncio.Event | None) -> None:
-    if hurry is None:
-        await asyncio.sleep(seconds)
-    elif not hurry.is_set():
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await hurry.wait()
+async def _pause(seconds: float, hurry: asyncio.Event | None, transport: asyncio.Transport | None) -> None:
+    if hurry is not None and hurry.is_set():
+        return
+    held = transport is not None and transport.is_reading()
+    if held and transport is not None:
+        transport.pause_reading()
+    try:
+        if hurry is None:
+            await asyncio.sleep(seconds)
+        else:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(seconds):
+                    await hurry.wait()
+    finally:
+        if held and transport is not None and not transport.is_closing():
+            transport.resume_reading()

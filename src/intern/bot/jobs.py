@@ -32,6 +32,7 @@ from intern.agent.tools.jobs_hub import launched_with_label
 from intern.bot import effects
 from intern.bot.cards import StatusState, money
 from intern.bot.chat import MessageRef
+from intern.bot.job_stages import StageBoard
 from intern.bot.models import Approval, Job, Session, WorkItem
 from intern.bot.runtime import Runtime
 from intern.bot.sessions import conversation_of
@@ -102,6 +103,7 @@ class JobWatcher:
         self._edit_tokens, self._edit_refill = 0.0, time.monotonic()
         self._wake = asyncio.Event()
         self._stopping = False
+        self.stages = StageBoard(rt)
 
     def take_edit(self) -> bool:
         """A token of the process's card-edit budget (`status_edits_per_second`): the followed jobs'
@@ -127,10 +129,11 @@ class JobWatcher:
     async def run(self) -> None:
         keeper = asyncio.create_task(self.keep_leases(), name="job-lease-keeper")
         supervisor = asyncio.create_task(self.supervise(), name="job-supervisor")
+        stages = asyncio.create_task(self.stages.run(), name="job-stages")
         try:
             await self.sweep_loop()
         finally:
-            for task in (keeper, supervisor):
+            for task in (keeper, supervisor, stages):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -188,7 +191,7 @@ class JobWatcher:
         loop = asyncio.get_running_loop()
         renewed = loop.time()
         while True:
-            await asyncio.sleep(min(self.rt.heartbeat_seconds, 1.0))
+            await asyncio.sleep(self.rt.heartbeat_seconds)  # a quarter of the lease (5 s of 30)
             following = dict(self.following)
             if not following:
                 renewed = loop.time()
@@ -342,14 +345,15 @@ class JobFollower:
         self.job = job
         announced_running = job.started_at is not None
         hub_backoff = Backoff(first=min(self.rt.settings.job_poll_seconds, 2.0), cap=30.0)
+        first = True
         while True:
             try:
-                info = await self.rt.hub.read(self.rt.hub.api.inspect_job, job_id=job.hf_job_id,
-                                              namespace=job.namespace)
+                info = await self.next_info(job, first)
             except Exception as exc:
                 log.warning("inspect of job %s failed: %s", job.hf_job_id, exc)
                 await hub_backoff.pause()
                 continue
+            first = False
             hub_backoff.reset()
             new_stage = info.status.stage
             if new_stage != self.stage or not announced_running:
@@ -362,7 +366,18 @@ class JobFollower:
                 self.take_lines(time.time())
                 await self.finish(job, info)
                 return
-            await asyncio.sleep(self.rt.settings.job_poll_seconds)
+
+    async def next_info(self, job: Job, first: bool) -> Any:
+        """The job's info: its own inspect at first, then the watcher's next listing of its namespace
+        (an inspect only when the listing leaves it out: it ended); followed alone, an inspect a poll."""
+        if not first:
+            if self.watcher is not None:
+                info = await self.watcher.stages.next(job.namespace, job.hf_job_id or "")
+                if info is not None:
+                    return info
+            else:
+                await asyncio.sleep(self.rt.settings.job_poll_seconds)
+        return await self.rt.hub.read(self.rt.hub.api.inspect_job, job_id=job.hf_job_id, namespace=job.namespace)
 
     async def follow_stream(self, read: Any, hf_job_id: str, namespace: str, what: str) -> None:
         """Follow a stream; reconnect with backoff when it drops, until the job ends."""
@@ -493,20 +508,20 @@ class JobFollower:
         if not force and self.rt.card_edits.get(job.session_id, 0.0) + interval > time.monotonic():
             return
         await self.rt.card_turn(job.session_id, interval)
-        session = await self.session(job)
-        snap = session.status_card or {}
+        async with self.rt.db.session() as db:  # the card alone, not the whole session row
+            snap = (await db.execute(select(Session.status_card).where(Session.id == job.session_id))).scalar() or {}
         if not snap.get("ref"):
             return
         state = StatusState.from_json(snap.get("state"))
         state.jobs[job.hf_job_id or job.id] = line
         try:
             await self.rt.adapter(job.platform).update_card(MessageRef.from_json(snap["ref"]),
-                                                            state.card(session.id, done=False))
+                                                            state.card(job.session_id, done=False))
         except Exception:
             log.warning("could not update status card for job %s", job.hf_job_id)
             return
         self._shown, self._shown_version = line, version
-        await effects.save_card(self.rt, session.id, {"ref": snap["ref"], "state": state.to_json()})
+        await effects.save_card(self.rt, job.session_id, {"ref": snap["ref"], "state": state.to_json()})
 
     async def session(self, job: Job) -> Session:
         async with self.rt.db.session() as db:

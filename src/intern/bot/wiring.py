@@ -260,6 +260,10 @@ class Process:
         if self.bot is not None:
             await self.bot.stop()
         if self.rt is not None:
+            for adapter in self.rt.adapters.values():
+                if hasattr(adapter, "aclose"):
+                    with contextlib.suppress(Exception):
+                        await adapter.aclose()
             await close_runtime(self.rt)
 
 

@@ -11,6 +11,7 @@ import contextvars
 import logging
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
@@ -84,6 +85,7 @@ class SlackAdapter:
         self.oauth = oauth
         self.client = self._new_client(None if oauth else bot_token)
         self._clients: dict[str, AsyncWebClient] = {}
+        self._http: aiohttp.ClientSession | None = None  # see `_shared_session`
         self.app_token = app_token
         self.verifier = SignatureVerifier(signing_secret)
         # `handle` checks every HTTP request's signature before bolt sees it (a bad one is refused
@@ -110,13 +112,26 @@ class SlackAdapter:
     async def client_for(self, workspace: str | None) -> AsyncWebClient:
         """The client holding the bot token of `workspace` (OAuth installs), else the one client."""
         if self.oauth is None or not workspace:
-            return self.client
+            return self._sharing(self.client)
         token = await self.oauth.bot_token(workspace)
         if token is None:
             raise LookupError(f"Intern is not installed in the Slack workspace {workspace}")
         if token not in self._clients:
             self._clients[token] = self._new_client(token)
-        return self._clients[token]
+        return self._sharing(self._clients[token])
+
+    def _sharing(self, client: AsyncWebClient) -> AsyncWebClient:
+        """`client`, calling through the adapter's one HTTP session: without one slack_sdk opens a
+        session, and a connection, for every call (200 followed jobs' cards are ten edits a second)."""
+        if client.session is None or client.session.closed:
+            if self._http is None or self._http.closed:
+                self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=client.timeout))
+            client.session = self._http
+        return client
+
+    async def aclose(self) -> None:
+        if self._http is not None and not self._http.closed:
+            await self._http.close()
 
     def _ref(self, conv: Conversation, ts: str) -> MessageRef:
         # The bot treats a MessageRef as opaque; in OAuth mode it must say which workspace's token edits it.
