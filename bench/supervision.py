@@ -9,7 +9,10 @@ CPU time is read from /proc over the measured window. Reported:
 - card edits (chat.update) a second: per thread (the most any thread got in one second, and the
   mean), and for the whole process (goal: no thread over one edit a second);
 - the floor: the same streams read by huggingface_hub alone (200 log and 200 metric streams on
-  threads, nothing done with them) in a process of its own, measured the same way.
+  threads, nothing done with them) in a process of its own, measured the same way;
+- the stream floor: the same streams read by the bot's own reader (`agent/job_streams.py`: one
+  event loop, paced as the bot paces it, lines handed to a list) in a process of its own: what
+  following costs before supervision (parsing, alerts, cards, writes) runs.
 
     .venv/bin/python bench/supervision.py [--jobs 200] [--rate 10] [--seconds 30]
 
@@ -58,6 +61,41 @@ for j in sys.argv[1:]:
     threading.Thread(target=metrics, args=(j,), daemon=True).start()
 print("ready", flush=True)
 time.sleep(3600)
+"""
+
+STREAM_FLOOR = """
+import asyncio, os, sys
+from intern.agent.hub import HubClient
+from intern.agent.job_streams import LogCursor
+
+async def main():
+    hub = HubClient(endpoint=os.environ["HF_ENDPOINT"], token=os.environ["HF_TOKEN"], namespace=os.environ["NS"])
+    ns, pace = os.environ["NS"], float(os.environ["PACE"])
+    taken = []
+
+    async def logs(j):
+        cursor = LogCursor()
+        while True:
+            try:
+                await hub.streams.read_logs(ns, j, cursor, taken.extend, pace=pace)
+            except Exception:
+                await asyncio.sleep(1)
+            taken.clear()
+
+    async def metrics(j):
+        while True:
+            try:
+                await hub.streams.read_metrics(ns, j, lambda sample: None, pace=pace)
+            except Exception:
+                await asyncio.sleep(1)
+
+    tasks = [asyncio.create_task(f(j)) for j in sys.argv[1:] for f in (logs, metrics)]
+    print("ready", flush=True)
+    while True:
+        await asyncio.sleep(1)
+        taken.clear()
+
+asyncio.run(main())
 """
 
 
@@ -208,6 +246,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                              **edit_figures(slack, since, time.time())}
             await node.kill_child()
             result["floor"] = await floor(hub, ids, args, lambda: delivered[0], tmp)
+            result["stream_floor"] = await floor(hub, ids, args, lambda: delivered[0], tmp, script=STREAM_FLOOR)
         finally:
             stop.set()
             if feeder is not None:
@@ -218,6 +257,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "cpu_share_of_one_core_pct": bot["cpu_share_of_one_core_pct"],
         "cpu_ms_per_1000_lines": bot["cpu_ms_per_1000_lines"],
         "floor_cpu_share_of_one_core_pct": base["cpu_share_of_one_core_pct"],
+        "stream_floor_cpu_share_of_one_core_pct": result["stream_floor"]["cpu_share_of_one_core_pct"],
         "our_code_over_the_floor_pct_of_one_core": round(bot["cpu_share_of_one_core_pct"]
                                                          - base["cpu_share_of_one_core_pct"], 2),
         "most_edits_of_one_thread_in_any_second": bot["most_edits_of_one_thread_in_any_second"],
@@ -227,11 +267,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-async def floor(hub: Any, ids: list[str], args: argparse.Namespace, counter: Any, tmp: Path) -> dict[str, Any]:
-    """huggingface_hub alone reading the same streams: what following costs before our code runs."""
+async def floor(hub: Any, ids: list[str], args: argparse.Namespace, counter: Any, tmp: Path,
+                script: str = FLOOR) -> dict[str, Any]:
+    """A reader alone on the same streams (huggingface_hub's threads, or the bot's own reader): what
+    following costs before our supervision runs."""
     env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_TOKEN": hub.token, "NS": hub.user, "HF_HOME": str(tmp / "hf"),
-           "HF_HUB_DISABLE_TELEMETRY": "1"}
-    child = subprocess.Popen([sys.executable, "-c", FLOOR, *ids], env=env, stdout=subprocess.PIPE)  # noqa: ASYNC220
+           "HF_HUB_DISABLE_TELEMETRY": "1", "PACE": "1.0"}
+    child = subprocess.Popen([sys.executable, "-c", script, *ids], env=env, stdout=subprocess.PIPE)  # noqa: ASYNC220
     try:
         assert child.stdout is not None
         await asyncio.to_thread(child.stdout.readline)
