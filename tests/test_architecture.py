@@ -224,3 +224,36 @@ def test_the_length_check_catches_one(tmp_path: Path) -> None:
         (tmp_path / folder).mkdir(parents=True)
         (tmp_path / folder / "m.py").write_text("x = 1\n" * lines)
     assert long_modules(tmp_path) == ["agent/tools/m.py: 601 lines"]
+
+
+# Chat platforms' own spelling of a mention (Slack `<@U…>`, `<!subteam^S…>`; Discord `<@…>`, `<@!…>`,
+# `<@&…>`): only an adapter reads or writes it. The core speaks of `Mention`s.
+PLATFORM_SYNTAX = re.compile(r"<@|<!subteam|subteam\^")
+PLATFORM_LIBRARIES = ("slack_sdk", "slack_bolt", "discord")
+
+
+def platform_leaks(root: Path = SRC) -> list[str]:
+    out = []
+    for package in ("bot", "agent"):
+        for path in sorted((root / package).rglob("*.py")):
+            rel = path.relative_to(root).as_posix()
+            for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                if PLATFORM_SYNTAX.search(line):
+                    out.append(f"{rel}:{n}: {line.strip()}")
+            out += [f"{rel}:{n} imports {name}" for n, name in imports_of(path)
+                    if any(name == lib or name.startswith(lib + ".") for lib in PLATFORM_LIBRARIES)]
+    return out
+
+
+def test_the_core_knows_no_platform_syntax_and_no_platform_library() -> None:
+    assert platform_leaks() == []
+
+
+def test_the_syntax_check_catches_mentions_and_platform_imports(tmp_path: Path) -> None:
+    for package in ("bot", "agent"):
+        (tmp_path / package).mkdir()
+    (tmp_path / "bot" / "a.py").write_text('who = f"<@{user}>"\nGROUP = re.compile(r"^<!subteam\\^(\\w+)")\n'
+                                           'role = "<@&" + rid + ">"\nfine = "<#C1> @someone"\n')
+    (tmp_path / "bot" / "b.py").write_text("def f():\n    from slack_sdk.errors import SlackApiError\n")
+    (tmp_path / "agent" / "c.py").write_text("import discord\nimport slack_bolt.app\n")
+    assert len(platform_leaks(tmp_path)) == 6

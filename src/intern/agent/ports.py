@@ -106,7 +106,7 @@ class RunSummary:
 
     hf_job_id: str
     launched_at: str  # ISO time, UTC
-    requester: str
+    requester: str  # the person's id on the platform
     task: str
     outcome: str  # running|completed|failed|cancelled|timed_out
     flavor: str
@@ -133,6 +133,10 @@ class TeamHistory(Protocol):
 
     async def similar(self, base_model: str, dataset: str) -> tuple[RunSummary | None, RunSummary | None]:
         """The latest failed (or timed out) and the latest completed run on this model and dataset."""
+        ...
+
+    def mention(self, user: str) -> str:
+        """A person as the conversation writes them (a mention the model can write back)."""
         ...
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from intern.agent.tools.jobs import TERMINAL
 from intern.bot import audit
 from intern.bot import policy as policies
-from intern.bot.chat import Button, Card, JobCancelClick, Reply
+from intern.bot.chat import Button, Card, JobCancelClick, Reply, who
 from intern.bot.inbox import claim_event, enqueue
 from intern.bot.models import InboundEvent, Job, JobAlert, Session
 from intern.bot.runtime import Runtime
@@ -62,7 +62,7 @@ async def raise_alert(rt: Runtime, job: Job, alert: Alert) -> bool:
 
 def alert_card(job: Job, alert: Alert) -> Card:
     return Card(title=f"⚠️ Job {job.hf_job_id}: {TITLES.get(alert.kind, alert.kind)}",
-                lines=[alert.text, f"Requested by <@{job.requester}> · {job.flavor}. Intern is looking into it; "
+                lines=[alert.text, f"Requested by {who(job.requester)} · {job.flavor}. Intern is looking into it; "
                                    "the requester, an approver or an administrator may cancel the job now."],
                 buttons=[Button("cancel_job", job.hf_job_id or "", "Cancel job")], state="error",
                 footer=f"Job {job.hf_job_id} · alert {alert.kind}")

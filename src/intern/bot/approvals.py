@@ -23,7 +23,7 @@ from intern.agent.tools.base import ApprovalRequest
 from intern.bot import audit
 from intern.bot import policy as policies
 from intern.bot.cards import approval_card, money
-from intern.bot.chat import ApprovalClick, MessageRef, Reply
+from intern.bot.chat import ApprovalClick, MessageRef, Reply, who
 from intern.bot.inbox import claim_event, enqueue
 from intern.bot.models import Approval, ApprovalDecision, ApprovalFile, Session, SpendEntry
 from intern.bot.runtime import Runtime
@@ -218,10 +218,11 @@ class Approvals:
                         user_groups: tuple[str, ...] = ()) -> bool:
         if user in refs:
             return True
-        groups = [r for r in refs if r.startswith("<!subteam^") or r.startswith("<@&")]
-        for ref in groups:
-            gid = ref.strip("<>!@&").removeprefix("subteam^").split("|")[0]
-            if gid in user_groups:
+        for ref in refs:
+            group = self.rt.mention_of_key(platform, ref)
+            if not group.is_group:
+                continue
+            if group.id in user_groups:
                 return True
             try:
                 members = await self.rt.adapter(platform).members_of(workspace, ref)
@@ -331,11 +332,11 @@ class Approvals:
         return Reply(f"{'Approved' if status == 'approved' else 'Denied'}. Thanks!")
 
     def already(self, a: Approval) -> str:
-        who = ", ".join(f"<@{u}>" for u in (a.decided_by or "").split(",") if u)
+        named = ", ".join(who(u) for u in (a.decided_by or "").split(",") if u)
         if a.status == "approved":
-            return f"Already approved by {'auto-approve' if a.auto_approved else who}."
+            return f"Already approved by {'auto-approve' if a.auto_approved else named}."
         if a.status == "denied":
-            return f"Already denied by {who}."
+            return f"Already denied by {named}."
         if a.status == "expired":
             return "This request expired; ask Intern in the thread to request it again."
         if a.status == "superseded":

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from intern.agent.pricing import format_duration
-from intern.bot.chat import Button, Card
+from intern.bot.chat import Button, Card, who
 from intern.bot.models import Approval
 
 CHECK_MARK = {"ok": "✅", "warn": "⚠️", "error": "🛑"}
@@ -42,11 +42,11 @@ def approval_card(a: Approval, *, budget_left: float | None, approvals_given: li
         label = "Max cost per run" if info.get("schedule") else "Estimated max cost"
         fields.append((label, money(a.estimated_cost_usd)))
     fields.append(("Budget left this month", "no limit" if budget_left is None else money(budget_left)))
-    fields.append(("Requested by", f"<@{a.requester}>"))
+    fields.append(("Requested by", who(a.requester)))
     if a.required_approvals > 1:
         given = approvals_given or []
-        who = ", ".join(f"<@{u}>" for u in given) or "none yet"
-        fields.append(("Approvals", f"{len(given)} of {a.required_approvals} ({who})"))
+        named = ", ".join(who(u) for u in given) or "none yet"
+        fields.append(("Approvals", f"{len(given)} of {a.required_approvals} ({named})"))
     lines = [f"{CHECK_MARK.get(c['level'], '•')} {c['text']}" for c in info.get("checks", [])]
     if budget_left is not None and a.estimated_cost_usd is not None and a.estimated_cost_usd > budget_left + 1e-9:
         lines.append(f"🛑 Over budget: this request may cost {money(a.estimated_cost_usd)} but only "
@@ -67,13 +67,13 @@ def approval_card(a: Approval, *, budget_left: float | None, approvals_given: li
         return card
     card.state = a.status if a.status in ("approved", "denied", "expired", "cancelled", "superseded") else "info"
     verdict = STATE_TITLE.get(a.status, a.status)
-    who = ""
+    by = ""
     if a.auto_approved:
-        who = " automatically (under the channel's auto-approve threshold)"
+        by = " automatically (under the channel's auto-approve threshold)"
     elif a.decided_by and a.status in ("approved", "denied", "cancelled"):
-        who = " by " + ", ".join(f"<@{u}>" for u in a.decided_by.split(",") if u)
-    card.title = f"{verdict}{who}: {info.get('title', a.tool)}"
-    card.footer = f"{verdict}{who} at {when(a.decided_at)} · approval {a.id} · spec sha256 {a.spec_sha256[:12]}"
+        by = " by " + ", ".join(who(u) for u in a.decided_by.split(",") if u)
+    card.title = f"{verdict}{by}: {info.get('title', a.tool)}"
+    card.footer = f"{verdict}{by} at {when(a.decided_at)} · approval {a.id} · spec sha256 {a.spec_sha256[:12]}"
     if a.reason and a.status in ("denied", "cancelled"):
         card.lines.append(f"Reason: {a.reason}")
     return card

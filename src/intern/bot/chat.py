@@ -6,7 +6,9 @@ no business rule lives in an adapter.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 
@@ -24,13 +26,77 @@ class Conversation:
         return (self.platform, self.workspace, self.channel)
 
 
+# --- mentions -----------------------------------------------------------------------------------
+
+MentionKind = Literal["user", "group", "role"]  # a person, a user group (Slack), a role (Discord)
+OPEN, CLOSE = "\ue000", "\ue001"  # private-use characters: no person types them (adapters drop them)
+MENTION = re.compile(f"{OPEN}(user|group|role):([^{OPEN}{CLOSE}|]+)(?:\\|([^{OPEN}{CLOSE}]*))?{CLOSE}")
+
+
+@dataclass(frozen=True)
+class Mention:
+    """A reference to a person, a user group or a role, in neutral form.
+
+    In text (inbound messages and commands, and what the bot posts) a mention stands as `str(mention)`,
+    a token the adapters write for each platform mention on the way in and spell in the platform's own
+    syntax on the way out: the core never reads or writes that syntax."""
+
+    kind: MentionKind
+    id: str
+    label: str = ""  # the name the platform sent along with it, echoed back as it came
+
+    @classmethod
+    def user(cls, id: str) -> Mention:
+        return cls("user", id)
+
+    @property
+    def is_group(self) -> bool:
+        return self.kind != "user"
+
+    def __str__(self) -> str:
+        return f"{OPEN}{self.kind}:{self.id}{'|' + self.label if self.label else ''}{CLOSE}"
+
+
+def who(user: str) -> str:
+    """A person's mention, to write into a text the bot posts."""
+    return str(Mention.user(user))
+
+
+def mention_in(word: str) -> Mention | None:
+    """The mention `word` is (a token and nothing else), or None."""
+    m = MENTION.fullmatch(word)
+    return Mention(m[1], m[2], m[3] or "") if m else None  # type: ignore[arg-type]
+
+
+def spell_mentions(text: str, spell: Callable[[Mention], str]) -> str:
+    """`text` with each mention token replaced by `spell(mention)` (an adapter's own syntax)."""
+    if OPEN not in text:
+        return text
+    return MENTION.sub(lambda m: spell(Mention(m[1], m[2], m[3] or "")), text)  # type: ignore[arg-type]
+
+
+def without_tokens(text: str) -> str:
+    """Platform text with the token characters taken out, so that no typed text reads as a mention."""
+    return text.replace(OPEN, "").replace(CLOSE, "") if OPEN in text or CLOSE in text else text
+
+
+def spell_card(card: Card, spell: Callable[[Mention], str]) -> Card:
+    """A copy of `card` with the mentions of its title, fields, lines and footer spelled by `spell`."""
+    def sp(text: str) -> str:
+        return spell_mentions(text, spell)
+
+    return replace(card, title=sp(card.title), fields=[(sp(k), sp(v)) for k, v in card.fields],
+                   lines=[sp(line) for line in card.lines], footer=sp(card.footer) if card.footer else card.footer,
+                   buttons=list(card.buttons))
+
+
 # --- inbound ------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class UserMessage:
     conversation: Conversation
     user: str
-    text: str
+    text: str  # people, user groups and roles in it are `Mention` tokens
     event_key: str  # platform message identity, e.g. slack:T1:C1:1595926230.009600
     mentioned: bool = False  # addressed to the bot explicitly (may start a session)
     files: tuple[dict[str, Any], ...] = ()
@@ -94,7 +160,7 @@ class Command:
     conversation: Conversation
     user: str
     name: Literal["status", "policy", "budget", "history", "stop", "chart"]
-    args: str = ""
+    args: str = ""  # with `Mention` tokens, as UserMessage.text
     user_groups: tuple[str, ...] = ()
 
 
@@ -174,5 +240,19 @@ class ChatAdapter(Protocol):
         ...
 
     async def members_of(self, workspace: str, group_ref: str) -> set[str]:
-        """Resolve a user group (Slack `<!subteam^…>`) or role (Discord `<@&…>`) to member ids."""
+        """Resolve a user group or role, as `mention_key` stores it, to member ids."""
+        ...
+
+    def spell(self, text: str) -> str:
+        """`text` as this platform writes it: each mention token in the platform's own syntax. What the
+        model reads of the conversation is spelled so (and the model writes mentions so)."""
+        ...
+
+    def mention_key(self, mention: Mention) -> str:
+        """How a policy stores `mention` (approvers, administrators): a person as their bare id, a group
+        or role in a form of the platform's own that `mention_of_key` reads back."""
+        ...
+
+    def mention_of_key(self, key: str) -> Mention:
+        """A stored key (a policy's, or one of INTERN_APPROVERS) back as a mention; a bare id is a person."""
         ...

@@ -8,6 +8,7 @@ reply and change nothing.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -19,15 +20,13 @@ from intern.bot import audit
 from intern.bot import policy as policies
 from intern.bot.approvals import Approvals
 from intern.bot.cards import money
-from intern.bot.chat import Command, Conversation, Reply
+from intern.bot.chat import Command, Conversation, Mention, Reply, mention_in, who
 from intern.bot.history import history_command
 from intern.bot.models import Approval, ApprovalDecision, ChannelPolicy, Job, Session, SpendEntry
 
 if TYPE_CHECKING:
     from intern.bot.runtime import Runtime
 
-USER_REF = re.compile(r"^<@([UWB][A-Z0-9]+)(?:\|[^>]*)?>$|^<@!?(\d{5,25})>$")
-GROUP_REF = re.compile(r"^<!subteam\^([A-Z0-9]+)(?:\|[^>]*)?>$|^<@&(\d{5,25})>$")
 ACTIVE_STAGES = ("SCHEDULING", "RUNNING", "LAUNCHING")
 
 
@@ -74,12 +73,12 @@ async def status(rt: Runtime, cmd: Command) -> Reply:
         view = await policies.budget_view(db, pol, c.platform, c.workspace, c.channel)
     lines = ["*Intern status for this channel*"]
     lines.append(f"Sessions: {len(sessions)} active" + ("" if not sessions else ": " + ", ".join(
-        f"{s.status} (started by <@{s.started_by}>, LLM {money(s.llm_cost_usd)})" for s in sessions[:5])))
+        f"{s.status} (started by {who(s.started_by)}, LLM {money(s.llm_cost_usd)})" for s in sessions[:5])))
     lines.append(f"Running jobs: {len(jobs)}" + ("" if not jobs else ": " + ", ".join(
         (f"`{j.hf_job_id}` {j.stage} on {j.flavor}" if j.hf_job_id else f"launching on {j.flavor}")
         for j in jobs)))
     lines.append(f"Pending approvals: {len(pending)}" + ("" if not pending else ": " + ", ".join(
-        f"{a.tool} {a.spec.get('operation', '')} ({money(a.estimated_cost_usd)}) by <@{a.requester}>"
+        f"{a.tool} {a.spec.get('operation', '')} ({money(a.estimated_cost_usd)}) by {who(a.requester)}"
         for a in pending)))
     budget_text = "no budget set" if pol.monthly_budget_usd is None else \
         f"{money(view.channel_left)} left of {money(pol.monthly_budget_usd)}"
@@ -106,7 +105,7 @@ async def budget(rt: Runtime, cmd: Command) -> Reply:
     parts = [f"*Spend in {month} (UTC)* — jobs at actual cost once finished, reserved maximum while running, "
              "plus LLM usage",
              "*By channel*\n" + table(by_channel, lambda ch: f"<#{ch}>"),
-             "*By user*\n" + table(by_user, lambda u: f"<@{u}>" if u else "system"),
+             "*By user*\n" + table(by_user, lambda u: who(u) if u else "system"),
              "*By session in this channel*\n" + table(by_session, lambda s: f"`{(s or '')[:8]}`")]
     if pol.monthly_budget_usd is not None:
         parts.append(f"Channel budget: {money(pol.monthly_budget_usd)}, left {money(view.channel_left)}")
@@ -125,21 +124,17 @@ class Change:
     workspace: bool = False
 
 
-def refs(words: list[str]) -> list[str]:
+def refs(words: list[str]) -> list[Mention]:
     if not words:
         raise PolicyError("Name at least one user (@someone), user group or role.")
     out = []
     for w in words:
         w = w.strip(",")
-        if USER_REF.match(w):
-            m = USER_REF.match(w)
-            assert m
-            out.append(m.group(1) or m.group(2))
-        elif GROUP_REF.match(w):
-            out.append(w.split("|")[0].rstrip(">") + ">")
-        else:
+        mention = mention_in(w)
+        if mention is None:
             raise PolicyError(f"`{w}` is not a user, user group or role mention. Use @name so your chat "
                               "client turns it into a mention.")
+        out.append(mention)
     return out
 
 
@@ -161,7 +156,7 @@ def parse_policy(words: list[str], known_flavors: set[str]) -> Change:
         if not rest or rest[0].lower() not in ("add", "remove"):
             raise PolicyError(f"Use `policy {key} add @a @b` or `policy {key} remove @a`.")
         named = refs(rest[1:])
-        if key == "admins" and rest[0].lower() == "add" and any(r.startswith("<") for r in named):
+        if key == "admins" and rest[0].lower() == "add" and any(r.is_group for r in named):
             raise PolicyError("Administrators are people: name users (@someone), not user groups or roles.")
         return Change(key, (rest[0].lower(), named), f"{key} {rest[0].lower()} " + " ".join(rest[1:]))
     if len(rest) != 1:
@@ -210,7 +205,7 @@ async def policy(rt: Runtime, cmd: Command) -> Reply:
         async with rt.db.session() as db:
             authorize_change(cmd, await policies.effective(db, c.platform, c.workspace, c.channel,
                                                            rt.settings.approvers), None)
-        change = parse_policy(words, {f.name for f in rt.prices.all()})
+        change = stored_keys(rt, c.platform, parse_policy(words, {f.name for f in rt.prices.all()}))
         await check_refs(rt, c, change)
         async with rt.db.transaction() as db:
             # Any PolicyError raised in here rolls the whole change back.
@@ -220,7 +215,7 @@ async def policy(rt: Runtime, cmd: Command) -> Reply:
         return Reply(f"{exc} Nothing was changed.", ok=False)
     except PolicyError as exc:
         return Reply(f"{exc} Nothing was changed.", ok=False)
-    return Reply(f"Policy updated by <@{cmd.user}>: {change.summary}.")
+    return Reply(f"Policy updated by {who(cmd.user)}: {change.summary}.")
 
 
 def authorize_change(cmd: Command, pol: policies.EffectivePolicy, change: Change | None) -> None:
@@ -237,7 +232,8 @@ async def audit_refusal(rt: Runtime, cmd: Command, reason: str) -> None:
     c = cmd.conversation
     async with rt.db.transaction() as db:
         audit.record(db, "policy_refused", actor=cmd.user[:64], platform=c.platform, workspace=c.workspace,
-                     channel=c.channel, tried=f"policy {' '.join(cmd.args.split())}"[:500], reason=reason)
+                     channel=c.channel, tried=rt.spell(c.platform, f"policy {' '.join(cmd.args.split())}")[:500],
+                     reason=reason)
 
 
 async def change_policy(rt: Runtime, db: Any, cmd: Command, change: Change) -> None:
@@ -251,16 +247,24 @@ async def change_policy(rt: Runtime, db: Any, cmd: Command, change: Change) -> N
                             approvals_required=1, self_approval=False)
         db.add(row)
     before = {k: getattr(row, k) for k in POLICY_FIELDS}
-    apply_change(row, change, rt.settings.approvers)
+    apply_change(row, change, rt.settings.approvers, lambda key: rt.mention_of_key(c.platform, key))
     row.updated_by = cmd.user
     audit.record(db, "policy_changed", actor=cmd.user, platform=c.platform, workspace=c.workspace,
-                 channel=channel, change=change.summary,
+                 channel=channel, change=rt.spell(c.platform, change.summary),
                  before={k: v for k, v in before.items() if v != getattr(row, k)},
                  after={k: getattr(row, k) for k in before if before[k] != getattr(row, k)})
 
 
 POLICY_FIELDS = ("approvers", "admins", "approvals_required", "self_approval", "monthly_budget_usd", "max_flavor",
                  "max_timeout_seconds", "auto_approve_below_usd")
+
+
+def stored_keys(rt: Runtime, platform: str, change: Change) -> Change:
+    """A change of approvers or administrators names them as the policy stores them (`mention_key`)."""
+    if change.field in ("approvers", "admins"):
+        action, named = change.value
+        change.value = (action, [rt.mention_key(platform, m) for m in named])
+    return change
 
 
 async def check_refs(rt: Runtime, c: Conversation, change: Change) -> None:
@@ -274,11 +278,13 @@ async def check_refs(rt: Runtime, c: Conversation, change: Change) -> None:
         return
     problems: dict[str, str] = await check(c.workspace, list(change.value[1]))
     if problems:
-        raise PolicyError("; ".join(f"{ref if ref.startswith('<') else f'<@{ref}>'}: {why}"
+        raise PolicyError("; ".join(f"{rt.mention_of_key(c.platform, ref)}: {why}"
                                     for ref, why in problems.items()) + ".")
 
 
-def apply_change(row: ChannelPolicy, change: Change, global_approvers: frozenset[str]) -> None:
+def apply_change(row: ChannelPolicy, change: Change, global_approvers: frozenset[str],
+                 mention_of: Callable[[str], Mention]) -> None:
+    """`mention_of` reads a stored key back (to tell a group from a person, and to name it)."""
     if change.field in ("approvers", "admins"):
         action, items = change.value
         current = list(getattr(row, change.field) or [])
@@ -287,10 +293,11 @@ def apply_change(row: ChannelPolicy, change: Change, global_approvers: frozenset
         else:
             missing = [i for i in items if i not in current]
             if missing:
-                shown = ", ".join(m if m.startswith("<") else f"<@{m}>" for m in missing)
+                shown = ", ".join(str(mention_of(m)) for m in missing)
                 raise PolicyError(f"{shown} {'is' if len(missing) == 1 else 'are'} not in the list.")
             new = [i for i in current if i not in items]
-        if change.field == "approvers" and not fits_n_of_m(row.approvals_required, new or sorted(global_approvers)):
+        if change.field == "approvers" and not fits_n_of_m(row.approvals_required, new or sorted(global_approvers),
+                                                           mention_of):
             raise PolicyError(f"approvals-required is {row.approvals_required} but only "
                               f"{len(new or global_approvers)} approver(s) would remain; lower approvals-required "
                               "first.")
@@ -298,15 +305,15 @@ def apply_change(row: ChannelPolicy, change: Change, global_approvers: frozenset
         return
     if change.field == "approvals_required":
         approvers = list(row.approvers or []) or sorted(global_approvers)
-        if not fits_n_of_m(change.value, approvers):
+        if not fits_n_of_m(change.value, approvers, mention_of):
             raise PolicyError(f"Only {len(approvers)} approver(s) are designated; add approvers first.")
     setattr(row, change.field, change.value)
 
 
-def fits_n_of_m(required: int, approvers: list[str]) -> bool:
+def fits_n_of_m(required: int, approvers: list[str], mention_of: Callable[[str], Mention]) -> bool:
     """N of M needs M >= N. A user group or role counts as many (its size is known only at click time);
     no approver at all is the fail-closed state, allowed."""
-    if not approvers or any(str(a).startswith("<") for a in approvers):
+    if not approvers or any(mention_of(str(a)).is_group for a in approvers):
         return True
     return required <= len(approvers)
 
@@ -317,12 +324,12 @@ async def show_policy(rt: Runtime, cmd: Command) -> Reply:
         pol = await policies.effective(db, c.platform, c.workspace, c.channel, rt.settings.approvers)
         view = await policies.budget_view(db, pol, c.platform, c.workspace, c.channel)
         spent = await policies.spent(db, c.platform, c.workspace, c.channel)
-    def who(items: tuple[str, ...] | frozenset[str]) -> str:
-        return ", ".join(i if i.startswith("<") else f"<@{i}>" for i in sorted(items)) or "none"
+    def named(items: tuple[str, ...] | frozenset[str]) -> str:
+        return ", ".join(str(rt.mention_of_key(c.platform, i)) for i in sorted(items)) or "none"
     source = "this channel's list" if pol.channel_has_own_approvers else "INTERN_APPROVERS (global)"
     lines = [
         "*Policy for this channel*",
-        f"Approvers: {who(pol.approvers)} (from {source})" if pol.approvers else
+        f"Approvers: {named(pol.approvers)} (from {source})" if pol.approvers else
         "Approvers: none — spending and Hub writes are refused until one is set",
         f"Approvals required: {pol.approvals_required}",
         f"Self-approval: {'on' if pol.self_approval else 'off'}",
@@ -334,7 +341,7 @@ async def show_policy(rt: Runtime, cmd: Command) -> Reply:
         f"Largest hardware: {pol.max_flavor or 'no limit'}",
         f"Longest timeout: {format_duration(pol.max_timeout_seconds) if pol.max_timeout_seconds else 'no limit'}",
         f"Auto-approve below: {money(pol.auto_approve_below_usd) if pol.auto_approve_below_usd is not None else 'off'}",
-        f"Administrators: {who(pol.admins)} plus global {who(pol.global_admins)}",
+        f"Administrators: {named(pol.admins)} plus global {named(pol.global_admins)}",
     ]
     return Reply("\n".join(lines))
 

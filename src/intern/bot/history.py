@@ -10,7 +10,7 @@ from intern.agent.pricing import format_duration
 from intern.agent.tools.history import OUTCOME_TEXT
 from intern.bot import runs
 from intern.bot.cards import money
-from intern.bot.chat import Command, Reply
+from intern.bot.chat import Command, Reply, who
 from intern.bot.models import RunRecord
 from intern.bot.policy import month_of
 from intern.bot.run_logs import headline_metric
@@ -27,8 +27,9 @@ def summary_of(r: RunRecord) -> RunSummary:
 
     datasets = tuple(d.get("id", "") + (f" ({'/'.join(x for x in (d.get('config'), d.get('split')) if x)})"
                                          if d.get("config") or d.get("split") else "") for d in r.datasets or [])
-    return RunSummary(hf_job_id=r.hf_job_id, launched_at=r.launched_at.isoformat(), requester=r.requester,
-                      task=r.task, outcome=r.outcome, flavor=r.flavor, timeout_seconds=r.timeout_seconds,
+    return RunSummary(hf_job_id=r.hf_job_id, launched_at=r.launched_at.isoformat(),
+                      requester=r.requester, task=r.task, outcome=r.outcome, flavor=r.flavor,
+                      timeout_seconds=r.timeout_seconds,
                       method=r.method, base_model=r.base_model, datasets=datasets, hyperparams=dict(r.hyperparams),
                       runtime_seconds=r.runtime_seconds, cost_usd=r.cost_usd, error_signature=r.error_signature,
                       metrics=dict(r.metrics), output_repo=r.output_repo, code_pin=r.code_pin, url=r.url)
@@ -53,6 +54,9 @@ class WorkspaceHistory:
             found = await runs.similar(db, self.platform, self.workspace, base_model, dataset)
         return (summary_of(found.failed) if found.failed else None,
                 summary_of(found.succeeded) if found.succeeded else None)
+
+    def mention(self, user: str) -> str:
+        return self.rt.spell(self.platform, who(user))
 
 
 # --- `@intern history [words]` ------------------------------------------------------------------------
@@ -90,7 +94,7 @@ def split_status(args: str) -> tuple[str, str | None]:
 def table_row(r: RunRecord) -> str:
     outcome = OUTCOME_TEXT.get(r.outcome, r.outcome) + (f" ({r.error_signature})" if r.error_signature else "")
     metric = headline_metric(r.metrics or {})
-    cells = [r.launched_at.strftime("%Y-%m-%d"), f"<@{r.requester}>", r.base_model or "?", r.dataset or "?",
+    cells = [r.launched_at.strftime("%Y-%m-%d"), who(r.requester), r.base_model or "?", r.dataset or "?",
              r.flavor, format_duration(r.runtime_seconds) if r.runtime_seconds is not None else "—",
              money(r.cost_usd) if r.cost_usd is not None else f"≤{money(r.estimated_cost_usd)}", outcome,
              f"{metric[0]} {_num(metric[1])}" if metric else "—", r.url or f"`{r.hf_job_id}`"]

@@ -6,7 +6,6 @@ Nothing else runs here: the agent works in `worker.py`, from the durable queue.
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 from dataclasses import dataclass
 from typing import Literal
@@ -20,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from intern.bot import audit
 from intern.bot.batching import GroupCommit
 from intern.bot.budgets import session_limit_message, sessions_started_last_hour
-from intern.bot.chat import Command, Conversation, UserMessage
+from intern.bot.chat import Command, Conversation, UserMessage, who
 from intern.bot.models import AuditEvent, InboundEvent, Message, Session, WorkItem, utcnow
 from intern.bot.runtime import Runtime
 from intern.bot.sessions import active_session, add_message, create_session
@@ -191,10 +190,9 @@ class Inbox:
         messages, items = [], []
         for i in fresh:
             m, sid = batch[i], found[batch[i].conversation]
-            content = self.rt.redactor.redact(m.text.strip()) or "(empty message)"
             messages.append({"session_id": sid, "seq": seqs[sid], "role": "user", "author": m.user,
                              "source_key": m.event_key, "created_at": utcnow(),
-                             "payload": {"role": "user", "content": f"[<@{m.user}>] {content}"}})
+                             "payload": {"role": "user", "content": self._said(m, m.text.strip())}})
             seqs[sid] += 1
             items.append({"session_id": sid, "kind": "message", "payload": {"user": m.user}, "status": "queued",
                           "available_at": utcnow(), "attempts": 0, "created_at": utcnow()})
@@ -244,9 +242,14 @@ class Inbox:
         await self._store_user_message(db, session, msg, text)
         return Accepted("queued", session.id)
 
+    def _said(self, msg: UserMessage, text: str) -> str:
+        """What the model reads of a message: its speaker and words as the platform writes them."""
+        platform = msg.conversation.platform
+        content = self.rt.redactor.redact(self.rt.spell(platform, text)) or "(empty message)"
+        return f"[{self.rt.spell(platform, who(msg.user))}] {content}"
+
     async def _store_user_message(self, db: AsyncSession, session: Session, msg: UserMessage, text: str) -> None:
-        content = self.rt.redactor.redact(text) or "(empty message)"
-        await add_message(db, session.id, {"role": "user", "content": f"[<@{msg.user}>] {content}"},
+        await add_message(db, session.id, {"role": "user", "content": self._said(msg, text)},
                           author=msg.user, source_key=msg.event_key)
         enqueue(db, session.id, "message", {"user": msg.user})
 
@@ -281,15 +284,6 @@ class Inbox:
 async def find_session(rt: Runtime, session_id: str) -> Session | None:
     async with rt.db.session() as db:
         return (await db.execute(select(Session).where(Session.id == session_id))).scalar_one_or_none()
-
-
-MENTION_RE = re.compile(r"<@([A-Z0-9]+)>")
-
-
-def strip_mention(text: str, bot_user_id: str | None) -> str:
-    if bot_user_id:
-        text = text.replace(f"<@{bot_user_id}>", " ")
-    return re.sub(r"\s+", " ", text).strip() if "\n" not in text else text.strip()
 
 
 def conversation_key(conv: Conversation) -> str:

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from intern.agent.ports import JobAccess, JobKind
 from intern.bot import audit
 from intern.bot import policy as policies
+from intern.bot.chat import who
 from intern.bot.models import Job, Session
 from intern.bot.runtime import Runtime
 
@@ -42,10 +43,10 @@ class TurnJobs:
             pol = await policies.effective(db, job.platform, job.workspace, job.channel, self.rt.settings.approvers)
         if await self.administers(pol):
             return JobAccess(True, True)
-        return JobAccess(True, False, refusal=(
-            f"{hub_id} was launched from another channel at the request of <@{job.requester}>: only they, an "
+        return JobAccess(True, False, refusal=self.rt.spell(s.platform, (
+            f"{hub_id} was launched from another channel at the request of {who(job.requester)}: only they, an "
             "approver or an administrator of that channel, or a turn in that channel, may cancel, suspend or "
-            "delete it."))
+            "delete it.")))
 
     async def administers(self, pol: policies.EffectivePolicy) -> bool:
         from intern.bot.approvals import Approvals

@@ -16,7 +16,7 @@ WORKSPACE = "*"
 
 @dataclass(frozen=True)
 class EffectivePolicy:
-    approvers: tuple[str, ...]  # user ids and typed group refs (<!subteam^…>, <@&…>)
+    approvers: tuple[str, ...]  # stored mention keys: a person's id, or a group or role as its adapter keys it
     admins: tuple[str, ...]
     global_admins: frozenset[str]
     approvals_required: int = 1

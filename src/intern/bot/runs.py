@@ -38,7 +38,7 @@ CODE_LABEL = "intern-code"
 TASK_CHARS = 200
 MAX_TERMS = 12
 _WORD = re.compile(r"\d+|[^\W\d_]+", re.UNICODE)
-_SPEAKER = re.compile(r"^\[<@[^>]+>\]\s*")
+_SPEAKER = re.compile(r"^\[[^\]\s]+\]\s*")  # the speaker tag a stored message begins with
 
 
 def scope_of(platform: str, workspace: str) -> str:

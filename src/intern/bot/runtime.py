@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from intern.agent.pricing import PriceTable
     from intern.agent.tools.base import ToolRegistry
     from intern.agent.tools.mcp import McpConnections
-    from intern.bot.chat import ChatAdapter
+    from intern.bot.chat import ChatAdapter, Mention
     from intern.bot.settings import Settings
     from intern.bot.store import Database
 
@@ -116,6 +116,25 @@ class Runtime:
             return self.adapters[platform]
         except KeyError:
             raise LookupError(f"no chat adapter for platform {platform!r} in this process") from None
+
+    # Mentions as a platform spells and stores them; without its adapter in this process a person is
+    # their bare id and a mention reads as @name.
+    def spell(self, platform: str, text: str) -> str:
+        """`text` (with mention tokens) as `platform` writes it: for what is stored as the chat said it."""
+        from intern.bot.chat import spell_mentions
+
+        adapter = self.adapters.get(platform)
+        return adapter.spell(text) if adapter else spell_mentions(text, lambda m: "@" + (m.label or m.id))
+
+    def mention_key(self, platform: str, mention: Mention) -> str:
+        adapter = self.adapters.get(platform)
+        return adapter.mention_key(mention) if adapter else mention.id
+
+    def mention_of_key(self, platform: str, key: str) -> Mention:
+        from intern.bot.chat import Mention
+
+        adapter = self.adapters.get(platform)
+        return adapter.mention_of_key(key) if adapter else Mention.user(key)
 
     last_inbound: float = 0.0
     # When each session's status card was last edited (monotonic): whoever edits it (a turn, the

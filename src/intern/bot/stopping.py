@@ -10,6 +10,7 @@ from sqlalchemy import or_, select, update
 
 from intern.bot import audit
 from intern.bot.approvals import Approvals
+from intern.bot.chat import who
 from intern.bot.effects import card_saver
 from intern.bot.jobs import LAUNCHING, launches_of
 from intern.bot.models import Job, Session, WorkItem
@@ -64,7 +65,7 @@ class Stopping:
             await db.execute(update(WorkItem).where(WorkItem.session_id == sid, WorkItem.status == "queued",
                                                     WorkItem.id > item.id, WorkItem.kind != "stop")
                              .values(status="done", error="dropped by stop", finished_at=now()))
-        parts = [f"⏹️ Stopped by <@{user}>."]
+        parts = [f"⏹️ Stopped by {who(user)}."]
         if cancelled_jobs:
             parts.append("Cancelled job(s): " + ", ".join(f"`{j}`" for j in cancelled_jobs) + ".")
         if cancelled_cards:

@@ -13,8 +13,17 @@ import threading
 import uuid
 from typing import Any, TextIO
 
-from intern.adapters.console.render import plain, render_card
-from intern.bot.chat import ApprovalClick, Card, Conversation, MessageRef, UserMessage
+from intern.adapters.console.render import plain, render_card, spell, spell_one
+from intern.bot.chat import (
+    ApprovalClick,
+    Card,
+    Conversation,
+    Mention,
+    MessageRef,
+    UserMessage,
+    spell_card,
+    without_tokens,
+)
 
 PLATFORM = "console"
 WORKSPACE = "local"
@@ -43,8 +52,17 @@ class ConsoleAdapter:
         self.out.write(PROMPT)
         self.out.flush()
 
+    def spell(self, text: str) -> str:
+        return spell(text)
+
+    def mention_key(self, mention: Mention) -> str:
+        return mention.id
+
+    def mention_of_key(self, key: str) -> Mention:
+        return Mention.user(key)  # one person at the terminal; no groups
+
     async def post(self, conv: Conversation, text: str) -> MessageRef:
-        self.say(f"\nintern> {plain(text, color=self.color)}")
+        self.say(f"\nintern> {plain(spell(text), color=self.color)}")
         return MessageRef(PLATFORM, conv.channel, str(next(self._ids)), conv.thread)
 
     async def post_answer(self, conv: Conversation, text: str, session_id: str) -> MessageRef:
@@ -57,6 +75,7 @@ class ConsoleAdapter:
         self.working = bool(status)
 
     async def post_card(self, conv: Conversation, card: Card) -> MessageRef:
+        card = spell_card(card, spell_one)
         ref = MessageRef(PLATFORM, conv.channel, str(next(self._ids)), conv.thread)
         self._track(card)
         if card.state != "running":  # the status card would flood a terminal; show it when it ends
@@ -64,6 +83,7 @@ class ConsoleAdapter:
         return ref
 
     async def update_card(self, ref: MessageRef, card: Card) -> None:
+        card = spell_card(card, spell_one)
         self._track(card)
         if card.state not in ("running",):
             self.say("\n" + render_card(card, color=self.color))
@@ -79,7 +99,7 @@ class ConsoleAdapter:
                 self.pending.pop(aid, None)
 
     async def post_private(self, conv: Conversation, user: str, text: str) -> None:
-        self.say(f"\n(private) {plain(text, color=self.color)}")
+        self.say(f"\n(private) {plain(spell(text), color=self.color)}")
 
     async def attach_file(self, conv: Conversation, filename: str, content: str, title: str) -> None:
         self.say(f"\n[{title}: {len(content)} characters, kept in the session's card]")
@@ -93,7 +113,7 @@ class ConsoleAdapter:
         folder.mkdir(exist_ok=True)
         path = folder / Path(filename).name
         path.write_bytes(data)
-        self.say(f"\nintern> {comment}\n[{title}: saved as {path}]")
+        self.say(f"\nintern> {spell(comment)}\n[{spell(title)}: saved as {path}]")
 
     async def members_of(self, workspace: str, group_ref: str) -> set[str]:
         return set()
@@ -246,7 +266,7 @@ async def answer(bot: Any, console: ConsoleAdapter, conv: Conversation, user: st
         console.pending.pop(aid, None)
         console.say(f"({plain(reply.text)})")
         return
-    accepted = await bot.on_message(UserMessage(conv, user, text, key, mentioned=True))
+    accepted = await bot.on_message(UserMessage(conv, user, without_tokens(text), key, mentioned=True))
     if accepted.outcome == "command" and accepted.command is not None:
         console.say(plain((await bot.on_command(accepted.command)).text, color=console.color))
     elif accepted.outcome == "refused" and accepted.message:

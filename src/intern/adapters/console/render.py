@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 import re
 
-from intern.bot.chat import Card
+from intern.bot.chat import Card, Mention, spell_mentions
 
 BODY_LINES = 40
 BOLD, DIM, RESET = "\033[1m", "\033[2m", "\033[0m"
@@ -23,6 +23,20 @@ _SPECIAL = re.compile(r"<!(here|channel|everyone)(?:\|[^>]*)?>")
 _FENCE = re.compile(r"```\n?(.*?)\n?```", re.S)
 _BOLD = re.compile(r"(?<![\w*])\*(?!\s)([^*\n]+?)(?<!\s)\*(?![\w*])")
 _CODE = re.compile(r"`([^`\n]+)`")
+
+
+def spell_one(mention: Mention) -> str:
+    """The console's text is chat text (Slack's mrkdwn): a mention is written as there, then shown plain."""
+    label = f"|{mention.label}" if mention.label else ""
+    if mention.kind == "user":
+        return f"<@{mention.id}{label}>"
+    if mention.kind == "group":
+        return f"<!subteam^{mention.id}{label}>"
+    return f"<@&{mention.id}>"
+
+
+def spell(text: str) -> str:
+    return spell_mentions(text, spell_one)
 
 
 def plain(text: str, *, color: bool = False) -> str:

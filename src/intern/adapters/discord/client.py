@@ -11,14 +11,13 @@ import asyncio
 import contextlib
 import io
 import logging
-import re
 from typing import Any
 
 import discord
 import yarl
 from discord import app_commands
 
-from intern.adapters.discord import inbound, outbound
+from intern.adapters.discord import inbound, mentions, outbound
 from intern.adapters.discord.components import CardButton
 from intern.adapters.discord.inbound import PLATFORM, Where
 from intern.bot.chat import (
@@ -29,11 +28,11 @@ from intern.bot.chat import (
     MessageRef,
     StopClick,
     UserMessage,
+    spell_card,
 )
 
 log = logging.getLogger(__name__)
 
-ROLE_REF = re.compile(r"<@&(\d{5,25})>")
 CONNECT_TIMEOUT = 30.0
 MEMBERS_PAGE = 1000
 FILE_LIMIT = 8 * 1024 * 1024
@@ -296,7 +295,7 @@ class DiscordAdapter:
 
     async def _answer(self, interaction: discord.Interaction[Any], text: str) -> None:
         try:
-            for piece in outbound.chunks(outbound.markdown(text)):
+            for piece in outbound.chunks(outbound.markdown(mentions.spell(text))):
                 await interaction.followup.send(piece, ephemeral=True)
         except discord.HTTPException:
             log.exception("could not answer interaction %s", interaction.id)
@@ -382,7 +381,7 @@ class DiscordAdapter:
             # A change to what the channel allows is announced where it applies; the change is made
             # either way, so a failed announcement must not read as a failed command.
             try:
-                await self.post(here.conversation, outbound.markdown(reply.text))
+                await self.post(here.conversation, outbound.markdown(mentions.spell(reply.text)))
             except discord.HTTPException:
                 log.exception("could not announce a policy change")
 
@@ -483,10 +482,15 @@ class DiscordAdapter:
         assert self.client is not None, "the Discord adapter is not started"
         return self.client.get_partial_messageable(int(channel_id))
 
+    # Mentions as this platform spells and keys them (the ChatAdapter port).
+    spell = staticmethod(mentions.spell)
+    mention_key = staticmethod(mentions.key_of)
+    mention_of_key = staticmethod(mentions.mention_of_key)
+
     async def post(self, conv: Conversation, text: str) -> MessageRef:
         target = conv.thread or conv.channel
         ref = None
-        for piece in outbound.chunks(text):
+        for piece in outbound.chunks(mentions.spell(text)):
             sent = await self._channel(target).send(piece)
             ref = ref or MessageRef(PLATFORM, target, str(sent.id), conv.thread or None)
         assert ref is not None
@@ -495,7 +499,7 @@ class DiscordAdapter:
     async def post_answer(self, conv: Conversation, text: str, session_id: str) -> MessageRef:
         target = conv.thread or conv.channel
         self._stop_typing(target)
-        pieces = outbound.chunks(text)
+        pieces = outbound.chunks(mentions.spell(text))
         ref = None
         for i, piece in enumerate(pieces):
             extra = {"view": outbound.feedback_view(session_id)} if i == len(pieces) - 1 else {}
@@ -530,6 +534,7 @@ class DiscordAdapter:
 
     async def post_card(self, conv: Conversation, card: Card) -> MessageRef:
         target = conv.thread or conv.channel
+        card = spell_card(card, mentions.spell_one)
         embed, cut = outbound.card_embed(card)
         extra: dict[str, Any] = {}
         view = outbound.card_view(card)
@@ -542,6 +547,7 @@ class DiscordAdapter:
         return MessageRef(PLATFORM, target, str(sent.id), conv.thread or None)
 
     async def update_card(self, ref: MessageRef, card: Card) -> None:
+        card = spell_card(card, mentions.spell_one)
         embed, _ = outbound.card_embed(card)
         # No view removes the buttons of a decided card.
         await self._channel(ref.channel).get_partial_message(int(ref.id)).edit(embed=embed,
@@ -550,6 +556,7 @@ class DiscordAdapter:
     async def post_private(self, conv: Conversation, user: str, text: str) -> None:
         """Discord has private replies only inside interactions: elsewhere, a direct message."""
         assert self.client is not None
+        text = mentions.spell(text)
         try:
             dm = await self.client.create_dm(discord.Object(id=int(user)))
             for piece in outbound.chunks(outbound.markdown(text)):
@@ -563,7 +570,7 @@ class DiscordAdapter:
     async def attach_file(self, conv: Conversation, filename: str, content: str, title: str) -> None:
         data = content if len(content.encode()) <= FILE_LIMIT else content[:FILE_LIMIT // 4] + "\n… (cut)\n"
         try:
-            await self._channel(conv.thread or conv.channel).send(content=title[:outbound.TEXT_LIMIT],
+            await self._channel(conv.thread or conv.channel).send(content=mentions.spell(title)[:outbound.TEXT_LIMIT],
                                                                   file=outbound.text_file(filename, data))
         except discord.HTTPException:
             log.exception("file upload failed")
@@ -573,16 +580,16 @@ class DiscordAdapter:
         if len(data) > FILE_LIMIT:
             raise ValueError(f"{filename} is {len(data)} bytes, over Discord's {FILE_LIMIT} for a bot upload")
         await self._channel(conv.thread or conv.channel).send(
-            content=outbound.markdown(comment)[:outbound.TEXT_LIMIT],
-            file=discord.File(io.BytesIO(data), filename=filename, description=title[:1024]))
+            content=outbound.markdown(mentions.spell(comment))[:outbound.TEXT_LIMIT],
+            file=discord.File(io.BytesIO(data), filename=filename, description=mentions.spell(title)[:1024]))
 
     async def members_of(self, workspace: str, group_ref: str) -> set[str]:
         """Members holding a role (`<@&id>`). Listing members needs the Server Members intent enabled
         for the app; clicks and commands carry the clicker's roles, so this is only a fallback."""
-        m = ROLE_REF.fullmatch(group_ref)
-        if m is None or not workspace.isdigit() or self.client is None:
+        group = mentions.mention_of_key(group_ref)
+        if group.kind != "role" or not workspace.isdigit() or self.client is None:
             return set()
-        role, members, after = m.group(1), set(), 0
+        role, members, after = group.id, set(), 0
         while True:
             page = await self.client.http.get_members(int(workspace), MEMBERS_PAGE, after or None)
             members |= {str(p["user"]["id"]) for p in page if role in {str(r) for r in p.get("roles", [])}}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from intern.adapters.discord import mentions
 from intern.bot.chat import (
     ApprovalClick,
     Command,
@@ -63,14 +64,15 @@ def thread_message(here: Where, *, user: str, message_id: str, text: str, messag
     """A person's message in a thread continues that thread's session (if it has one)."""
     if not here.thread or author_is_bot or user == bot_user_id or message_type not in HUMAN_MESSAGE_TYPES:
         return None
-    return UserMessage(conversation=here.conversation, user=user, text=strip_bot_mention(text, bot_user_id),
+    return UserMessage(conversation=here.conversation, user=user,
+                       text=mentions.translate(strip_bot_mention(text, bot_user_id)),
                        event_key=f"{PLATFORM}:{here.guild}:{here.thread}:{message_id}", mentioned=False,
                        user_groups=roles)
 
 
 def ask_message(here: Where, *, user: str, task: str, interaction_id: str, roles: tuple[str, ...]) -> UserMessage:
     """`/intern ask task:…` addresses the bot explicitly: it starts the thread's session."""
-    return UserMessage(conversation=here.conversation, user=user, text=task.strip(),
+    return UserMessage(conversation=here.conversation, user=user, text=mentions.translate(task.strip()),
                        event_key=f"{PLATFORM}:{interaction_id}", mentioned=True, user_groups=roles)
 
 
@@ -81,7 +83,8 @@ def stop_message(here: Where, *, user: str, interaction_id: str, roles: tuple[st
 
 
 def command(here: Where, *, user: str, name: str, args: str, roles: tuple[str, ...]) -> Command:
-    return Command(conversation=here.conversation, user=user, name=name, args=args.strip(),  # type: ignore[arg-type]
+    return Command(conversation=here.conversation, user=user, name=name,  # type: ignore[arg-type]
+                   args=mentions.translate(args.strip()),
                    user_groups=roles)
 
 

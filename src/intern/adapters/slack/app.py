@@ -26,6 +26,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from intern.adapters.slack import mentions
 from intern.adapters.slack.inbound import (
     PLATFORM,
     bot_user_of,
@@ -48,7 +49,16 @@ from intern.adapters.slack.outbound import (
     reason_modal,
 )
 from intern.adapters.slack.shapes import body_problem
-from intern.bot.chat import Card, Command, Conversation, JobCancelClick, MessageRef, StopClick, UserMessage
+from intern.bot.chat import (
+    Card,
+    Command,
+    Conversation,
+    JobCancelClick,
+    MessageRef,
+    StopClick,
+    UserMessage,
+    spell_card,
+)
 
 if TYPE_CHECKING:
     from intern.adapters.slack.oauth import SlackOAuth
@@ -262,8 +272,8 @@ class SlackAdapter:
             return
         conv = Conversation(PLATFORM, team, channel, "")
         if name in ("status", "budget", "policy", "history"):
-            reply = await self.bot.on_command(Command(conv, user, name, rest))  # type: ignore[arg-type]
-            await ack(text=reply.text, response_type="in_channel" if reply.ok else "ephemeral")
+            reply = await self.bot.on_command(Command(conv, user, name, mentions.translate(rest)))  # type: ignore[arg-type]
+            await ack(text=self.spell(reply.text), response_type="in_channel" if reply.ok else "ephemeral")
             return
         if name == "stop":
             await ack(text="To stop a session, type `stop` in its thread or press Stop on its status card.",
@@ -279,7 +289,7 @@ class SlackAdapter:
             root = await client.chat_postMessage(channel=channel, text=f"<@{user}> asked Intern: {task}")
             thread = str(root["ts"])
             accepted = await self.bot.on_message(UserMessage(
-                Conversation(PLATFORM, team, channel, thread), user, task,
+                Conversation(PLATFORM, team, channel, thread), user, mentions.translate(task),
                 event_key=f"{PLATFORM}:{team}:{channel}:{thread}", mentioned=True))
         except SlackApiError as exc:
             error = exc.response.get("error") if exc.response is not None else "error"
@@ -294,7 +304,7 @@ class SlackAdapter:
                       response_type="ephemeral")
             return
         if accepted.outcome == "refused":
-            await ack(text=accepted.message or "Refused; nothing was started.", response_type="ephemeral")
+            await ack(text=self.spell(accepted.message or "Refused; nothing was started."), response_type="ephemeral")
             return
         await ack()
         if accepted.outcome == "command" and accepted.command is not None:
@@ -424,10 +434,15 @@ class SlackAdapter:
 
     # --- outbound (the ChatAdapter port) ---------------------------------------------------------
 
+    # Mentions as this platform spells and keys them (the ChatAdapter port).
+    spell = staticmethod(mentions.spell)
+    mention_key = staticmethod(mentions.key_of)
+    mention_of_key = staticmethod(mentions.mention_of_key)
+
     async def post(self, conv: Conversation, text: str) -> MessageRef:
         ref = None
         client = await self.client_for(conv.workspace)
-        for piece in chunks(text or "(empty)"):
+        for piece in chunks(self.spell(text) or "(empty)"):
             resp = await client.chat_postMessage(channel=conv.channel, thread_ts=conv.thread or None,
                                                  text=piece, unfurl_links=False, unfurl_media=False)
             ref = ref or self._ref(conv, str(resp["ts"]))
@@ -436,7 +451,7 @@ class SlackAdapter:
 
     async def post_answer(self, conv: Conversation, text: str, session_id: str) -> MessageRef:
         """The answer in pieces a section can hold; the feedback buttons under the last one."""
-        pieces = chunks(text or "(empty)", SECTION_LIMIT)
+        pieces = chunks(self.spell(text) or "(empty)", SECTION_LIMIT)
         client = await self.client_for(conv.workspace)
         ref = None
         for i, piece in enumerate(pieces):
@@ -464,6 +479,7 @@ class SlackAdapter:
             log.info("thinking status not shown (%s)", type(exc).__name__)
 
     async def post_card(self, conv: Conversation, card: Card) -> MessageRef:
+        card = spell_card(card, mentions.spell_one)
         blocks, cut = card_blocks(card)
         client = await self.client_for(conv.workspace)
         resp = await client.chat_postMessage(channel=conv.channel, thread_ts=conv.thread or None,
@@ -474,6 +490,7 @@ class SlackAdapter:
         return self._ref(conv, str(resp["ts"]))
 
     async def update_card(self, ref: MessageRef, card: Card) -> None:
+        card = spell_card(card, mentions.spell_one)
         blocks, _ = card_blocks(card)
         workspace, channel = self._located(ref)
         client = await self.client_for(workspace)
@@ -482,7 +499,8 @@ class SlackAdapter:
     async def post_private(self, conv: Conversation, user: str, text: str) -> None:
         try:
             client = await self.client_for(conv.workspace)
-            await client.chat_postEphemeral(channel=conv.channel, user=user, text=text, thread_ts=conv.thread or None)
+            await client.chat_postEphemeral(channel=conv.channel, user=user, text=self.spell(text),
+                                            thread_ts=conv.thread or None)
         except Exception:
             log.exception("ephemeral reply failed")
 
@@ -490,7 +508,7 @@ class SlackAdapter:
         try:
             client = await self.client_for(conv.workspace)
             await client.files_upload_v2(channel=conv.channel, thread_ts=conv.thread or None,
-                                         filename=filename, content=content, title=title)
+                                         filename=filename, content=content, title=self.spell(title))
         except Exception:
             log.exception("file upload failed")
 
@@ -499,14 +517,14 @@ class SlackAdapter:
         files.completeUploadExternal sharing it into the thread)."""
         client = await self.client_for(conv.workspace)
         await client.files_upload_v2(channel=conv.channel, thread_ts=conv.thread or None, filename=filename,
-                                     content=data, title=title, initial_comment=comment)
+                                     content=data, title=self.spell(title), initial_comment=self.spell(comment))
 
     async def members_of(self, workspace: str, group_ref: str) -> set[str]:
-        if not group_ref.startswith("<!subteam^"):
+        group = mentions.mention_of_key(group_ref)
+        if group.kind != "group":
             return set()
-        group = group_ref[len("<!subteam^"):].split("|")[0].rstrip(">")
         client = await self.client_for(workspace)
-        resp = await client.usergroups_users_list(usergroup=group, team_id=workspace or None)
+        resp = await client.usergroups_users_list(usergroup=group.id, team_id=workspace or None)
         return set(resp.get("users") or [])
 
     async def check_refs(self, workspace: str, refs: list[str]) -> dict[str, str]:
@@ -514,9 +532,10 @@ class SlackAdapter:
         client = await self.client_for(workspace)
         problems: dict[str, str] = {}
         for ref in refs:
-            if ref.startswith("<!subteam^"):
-                why = await self._group_problem(client, workspace, ref)
-            elif ref.startswith("<"):
+            mention = mentions.mention_of_key(ref)
+            if mention.kind == "group":
+                why = await self._group_problem(client, workspace, mention.id)
+            elif mention.kind != "user" or mention.id != ref:
                 why = None
             else:
                 why = await self._user_problem(client, workspace, ref)
@@ -540,8 +559,7 @@ class SlackAdapter:
             return "a user of another workspace (only members of this one can decide here)"
         return None
 
-    async def _group_problem(self, client: AsyncWebClient, workspace: str, ref: str) -> str | None:
-        group = ref[len("<!subteam^"):].split("|")[0].rstrip(">")
+    async def _group_problem(self, client: AsyncWebClient, workspace: str, group: str) -> str | None:
         try:
             await client.usergroups_users_list(usergroup=group, team_id=workspace or None)
         except SlackApiError as exc:

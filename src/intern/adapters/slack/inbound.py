@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from intern.adapters.slack import mentions
 from intern.bot.chat import ApprovalClick, Conversation, FeedbackClick, JobCancelClick, StopClick, UserMessage
 
 PLATFORM = "slack"
@@ -62,7 +63,7 @@ def message_from_event(body: dict[str, Any], bot_user_id: str | None) -> UserMes
     return UserMessage(
         conversation=Conversation(PLATFORM, team, channel, thread),
         user=str(event["user"]),
-        text=" ".join(text.split(" ")).strip(),
+        text=mentions.translate(" ".join(text.split(" ")).strip()),
         event_key=f"{PLATFORM}:{team}:{channel}:{ts}",
         mentioned=mentioned,
     )

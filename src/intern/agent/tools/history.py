@@ -18,6 +18,8 @@ from intern.agent.recipe import hyperparams_text, recipe_of_spec
 from intern.agent.tools.base import Check, Tool, ToolResult
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from intern.agent.context_deps import ToolContext
     from intern.agent.ports import RunSummary, TeamHistory
 
@@ -42,7 +44,8 @@ def port(ctx: ToolContext) -> TeamHistory:
 
 async def handle(ctx: ToolContext, args: HistoryArgs) -> ToolResult:
     try:
-        found = await port(ctx).runs(args.query, args.status, args.limit)
+        history = port(ctx)
+        found = await history.runs(args.query, args.status, args.limit)
     except ValueError as exc:
         raise ToolArgumentError(str(exc)) from None
     what = f' matching "{args.query.strip()}"' if args.query.strip() else ""
@@ -52,10 +55,10 @@ async def handle(ctx: ToolContext, args: HistoryArgs) -> ToolResult:
         return ToolResult(f"No runs of this workspace{what}. Nothing to learn from yet: size the run from the "
                           "recipe and the size guide.")
     head = f"{len(found)} run(s) of this workspace{what}, newest first:"
-    return ToolResult("\n".join([head, *(describe_run(i, r) for i, r in enumerate(found, 1))]))
+    return ToolResult("\n".join([head, *(describe_run(i, r, history.mention) for i, r in enumerate(found, 1))]))
 
 
-def describe_run(n: int, r: RunSummary) -> str:
+def describe_run(n: int, r: RunSummary, mention: Callable[[str], str]) -> str:
     outcome = OUTCOME_TEXT.get(r.outcome, r.outcome)
     if r.error_signature:
         outcome += f": {r.error_signature}"
@@ -72,7 +75,7 @@ def describe_run(n: int, r: RunSummary) -> str:
     detail = [x for x in (hyperparams_text(r.hyperparams), metrics_text(r.metrics)) if x]
     if detail:
         lines.append("   " + " · ".join(detail))
-    tail = [f"asked by <@{r.requester}>" + (f": {r.task}" if r.task else "")]
+    tail = [f"asked by {mention(r.requester)}" + (f": {r.task}" if r.task else "")]
     if r.output_repo:
         tail.append(f"output {r.output_repo}")
     if r.code_pin:
