@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,16 +18,11 @@ from sqlalchemy.engine import make_url
 from intern.bot.doctor import run_doctor
 from intern.bot.settings import Settings
 from tests.support.db import pg_base_url
+from tests.support.ports import free_port
 from tests.test_cli import INTERN, clean_env
 
 COMMANDS = (["db", "upgrade"], ["sessions", "list"], ["sessions", "show", "x"], ["audit"], ["serve"], ["chat"])
 CHAT = {"SLACK_BOT_TOKEN": "xoxb-1-2-abcdefabcdef", "SLACK_SIGNING_SECRET": "s" * 32, "INTERN_MODEL": "openai/m"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def run(tmp: Path, url: str, args: list[str]) -> subprocess.CompletedProcess[str]:

@@ -26,6 +26,7 @@ from intern.agent.tools.mcp import McpConnections, arguments_model, connect_serv
 from intern.agent.tools.research import offered_tools
 from intern.bot.settings import Settings
 from tests.agent.agent_fakes import ScriptedLLM, reply, task
+from tests.support.ports import free_port
 
 pytest.importorskip("mcp.server.mcpserver")
 
@@ -116,12 +117,6 @@ def tool(conns: McpConnections, name: str) -> Any:
     found = [t for t in conns.tools if t.name == name]
     assert found, f"{name} not among {[t.name for t in conns.tools]}"
     return found[0]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

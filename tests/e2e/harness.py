@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -23,18 +22,13 @@ from intern.bot.wiring import Process
 from intern.standins.hub import HubStandIn
 from intern.standins.llm import LLMStandIn
 from intern.standins.slack import SlackEventSender, SlackStandIn
+from tests.support.ports import free_port
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 APPROVER = "U0APPROVER"
 REQUESTER = "U0REQUESTER"
 OTHER = "U0BYSTANDER"
 LLM_KEY = "sk-standin-0123456789abcdefghij"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

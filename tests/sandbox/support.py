@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -32,14 +31,9 @@ from intern.bot.store import Database
 from intern.sandbox import TOKEN_ENV, TOKEN_HEADER, space_files
 from intern.standins.hub import HubStandIn
 from intern.standins.hub_spaces import SpacesState, spaces_state
+from tests.support.ports import free_port
 
 SECRET_KEY = "test-secret-key-for-sandbox-tokens-0123456789"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # ---------------------------------------------------------------- the exec server on its own
