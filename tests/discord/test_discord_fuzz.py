@@ -30,9 +30,10 @@ json_values = st.recursive(scalars, lambda inner: st.one_of(
     st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=8), inner, max_size=3)), max_leaves=8)
 not_an_object = json_values.filter(lambda v: not isinstance(v, dict))
 not_a_string = json_values.filter(lambda v: not isinstance(v, str))
-# discord.py reads an id given as a number (int(), so a float too) as an id: only other types are wrong.
+# discord.py reads an id given as a number (int(), so a float or a boolean too) as an id: only other
+# types are wrong.
 not_a_snowflake = json_values.filter(lambda v: not (isinstance(v, str) and v.isdigit())
-                                     and not (isinstance(v, int | float) and not isinstance(v, bool)))
+                                     and not isinstance(v, int | float))
 
 CLICK_FIELDS: list[tuple[tuple[Any, ...], st.SearchStrategy[Any]]] = [
     (("data",), not_an_object), (("data", "custom_id"), not_a_string),
