@@ -89,15 +89,13 @@ class JobStreams:
 
         def take(events: list[bytes]) -> None:
             nonlocal seen
-            lines = []
-            for raw in events:
-                seen += 1
-                if seen <= cursor.events:
-                    continue  # replayed: taken on an earlier connection
-                cursor.events = seen
-                line = json.loads(raw)["data"]
-                if not line.startswith(JOB_STARTED):
-                    lines.append(line)
+            fresh = events[max(0, cursor.events - seen):]  # the rest was taken on an earlier connection
+            seen += len(events)
+            if not fresh:
+                return
+            cursor.events = seen
+            parsed = json.loads(b"[" + b",".join(fresh) + b"]")  # the batch at once
+            lines = [event["data"] for event in parsed if not event["data"].startswith(JOB_STARTED)]
             if lines:
                 deliver(lines)
 

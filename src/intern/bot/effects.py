@@ -98,7 +98,8 @@ async def save_card(rt: Runtime, session_id: str, snapshot: dict[str, Any]) -> N
     """The status card as last drawn (its message and its state), so the next turn or the job
     watcher edits the same card."""
     async with rt.db.transaction() as db:
-        await db.execute(update(Session).where(Session.id == session_id).values(status_card=snapshot))
+        await db.execute(update(Session).where(Session.id == session_id).values(status_card=snapshot)
+                         .execution_options(synchronize_session=False))  # nothing loaded to keep in step
 
 
 def card_saver(rt: Runtime) -> Any:
@@ -188,7 +189,8 @@ async def job_stage_changed(rt: Runtime, job: Job, stage: str, message: str | No
 async def job_live(rt: Runtime, job: Job, live: dict[str, Any], points: Any) -> None:
     """A running job's latest progress, metrics and metric points."""
     async with rt.db.transaction() as db:
-        await db.execute(update(Job).where(Job.id == job.id).values(live=live, metric_points=points))
+        await db.execute(update(Job).where(Job.id == job.id).values(live=live, metric_points=points)
+                         .execution_options(synchronize_session=False))  # nothing loaded to keep in step
 
 
 async def job_finished(rt: Runtime, job: Job, info: Any, *, runtime: float, cost: float, finished_at: datetime,

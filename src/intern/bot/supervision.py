@@ -233,7 +233,8 @@ class Supervision:
                 "last_line_at": self.last_line_at, "lines": self.lines_seen, "at": now}
 
     def points(self) -> dict[str, list[list[float | str]]]:
-        return {name: [[x, json_number(v)] for x, v in pts] for name, pts in self.series.items()}
+        isfinite = math.isfinite  # a write of every job's points every poll: kept cheap
+        return {name: [[x, v] if isfinite(v) else [x, str(v)] for x, v in pts] for name, pts in self.series.items()}
 
 
 def span(seconds: float) -> str:
