@@ -47,9 +47,11 @@ def _status_is_retryable(exc: BaseException) -> bool:
 
 
 def open_ended_connection_pool() -> None:
-    """huggingface_hub shares one httpx client whose pool holds 100 connections; every followed job
-    keeps two open for as long as it runs (its log and metrics streams), so past 50 jobs the streams
-    of the others would wait for a free connection. The pool is made as large as the jobs need."""
+    """huggingface_hub shares one httpx client whose pool holds 100 connections. Followed jobs' log and
+    metrics streams no longer go through it (`job_streams.py` reads them on the event loop), but any
+    stream opened through huggingface_hub holds a connection for as long as the job runs (the
+    supervision benchmark's floor opens 400), so the pool is left open-ended rather than making a
+    long-lived stream wait for a free connection."""
     import httpx2
     from huggingface_hub import set_client_factory
     from huggingface_hub.utils._http import hf_request_event_hook
