@@ -50,7 +50,9 @@ def _prepend_pythonpath(path: str) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     global _log_dir
     _prepend_pythonpath(str(GUARD_DIR))
-    if not os.environ.get(guard.LOG_DIR_ENV):
+    # A worker of a parallel run (pytest-xdist) inherits the controller's environment: it takes a
+    # folder of its own, so its children's refusals are charged to its own tests.
+    if not os.environ.get(guard.LOG_DIR_ENV) or os.environ.get("PYTEST_XDIST_WORKER"):
         _log_dir = tempfile.mkdtemp(prefix="intern-netguard-")
         os.environ[guard.LOG_DIR_ENV] = _log_dir
 

@@ -35,6 +35,8 @@ class ProgressSink:
         self.ref = MessageRef.from_json(session.status_card["ref"]) if (session.status_card or {}).get("ref") else None
         self._last_push = 0.0
         self._pending: asyncio.Task[None] | None = None
+        self._changes = 0  # pushes asked for so far
+        self._drawn = 0  # of those, how many the card last drawn includes
         self._lock = asyncio.Lock()
         self.activity = Activity(lambda: self.adapter, self.conv)
 
@@ -81,6 +83,7 @@ class ProgressSink:
 
     async def push(self, force: bool = False, done: bool = False) -> None:
         """Edit the status card at most every few seconds; the last change always lands."""
+        self._changes += 1
         wait = self.rt.status_throttle_seconds - (time.monotonic() - self._last_push)
         if not force and wait > 0:
             if self._pending is None or self._pending.done():
@@ -91,12 +94,15 @@ class ProgressSink:
     async def _delayed(self, wait: float) -> None:
         await asyncio.sleep(wait)
         await self._push_now(False)
+        if self._drawn != self._changes:  # changed while this edit was under way: one more edit, later
+            self._pending = asyncio.create_task(self._delayed(self.rt.status_throttle_seconds))
 
     async def _push_now(self, done: bool) -> None:
         await self.rt.yield_to_inbound()  # a card edit can wait while deliveries are being acked
         async with self._lock:
             await self.rt.card_turn(self.session.id)
             self._last_push = time.monotonic()
+            drawn = self._changes
             card = self.state.card(self.session.id, done=done)
             try:
                 if self.ref is None:
@@ -106,6 +112,7 @@ class ProgressSink:
             except Exception:
                 log.exception("status card update failed for session %s", self.session.id)
                 return
+            self._drawn = drawn
             snapshot = {"ref": self.ref.to_json(), "state": self.state.to_json()}
             await self.save(self.session.id, snapshot)
             self.session.status_card = snapshot
