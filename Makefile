@@ -16,10 +16,10 @@ install: $(BIN)/.installed
 demo: install
 	$(BIN)/intern demo
 
-# Four workers: most of the suite's time is spent waiting on real `intern serve` processes, stand-ins
+# Three workers: most of the suite's time is spent waiting on real `intern serve` processes, stand-ins
 # and timers, not on the CPU; each test keeps its own databases, ports and temporary directories.
 test: install
-	$(BIN)/pytest -q -n 4
+	$(BIN)/pytest -q -n 3
 
 lint: install
 	$(BIN)/ruff check src tests bench
