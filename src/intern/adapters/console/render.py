@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import re
 
+from intern.adapters.slack import mentions as slack_mentions
 from intern.bot.chat import Card, Mention, spell_mentions
 
 BODY_LINES = 40
@@ -27,12 +28,9 @@ _CODE = re.compile(r"`([^`\n]+)`")
 
 def spell_one(mention: Mention) -> str:
     """The console's text is chat text (Slack's mrkdwn): a mention is written as there, then shown plain."""
-    label = f"|{mention.label}" if mention.label else ""
-    if mention.kind == "user":
-        return f"<@{mention.id}{label}>"
-    if mention.kind == "group":
-        return f"<!subteam^{mention.id}{label}>"
-    return f"<@&{mention.id}>"
+    if mention.kind == "role":
+        return f"<@&{mention.id}>"
+    return slack_mentions.spell_one(mention)
 
 
 def spell(text: str) -> str:
