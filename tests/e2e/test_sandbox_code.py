@@ -136,7 +136,7 @@ async def test_project_from_the_sandbox_runs_pinned_at_project(harness: Harness)
     (spec,) = jobs_state(h.hub).created
     assert spec.volumes == [{"type": "model", "source": f"{h.hub.user}/intern-runs", "mountPath": "/project",
                              "revision": head.oid, "readOnly": True, "path": f"runs/{approval}"}]
-    assert spec.labels["intern-code"] == f"{h.hub.user}--intern-runs--{head.oid}"
+    assert spec.labels["intern-code"] == f"{h.hub.user}/intern-runs@{head.oid}"
     assert spec.labels["intern-approval"] == approval
     assert spec.command == ["sh", "-c", 'cd /project && exec "$@"', "sh", "uv", "run", "--with", "trl",
                             "/project/train.py"]

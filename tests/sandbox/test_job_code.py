@@ -18,7 +18,7 @@ from intern.agent.context_deps import ToolContext
 from intern.agent.errors import ToolArgumentError, ToolFeedback
 from intern.agent.tools.base import canonical_spec
 from intern.agent.tools.jobs import JobsArgs, describe, handle, jobs_tool
-from intern.agent.tools.jobs_code import code_pin
+from intern.agent.tools.jobs_code import CodePin, code_pin, pin_text
 from intern.agent.tools.sandbox import sandbox_bash_tool, sandbox_write_tool
 from intern.bot.approvals import ApprovedCode
 from intern.bot.models import Approval, ApprovalFile
@@ -185,7 +185,16 @@ async def test_the_commit_happens_once_and_a_relaunch_finds_the_job(world: World
     rerun = await handle(world.ctx.for_call("call-rerun", approval_id=str(uuid.uuid4())), rerun_args)  # type: ignore[arg-type]
     assert not rerun.is_error, rerun.content
     old, new = jobs_state(world.hub).created
+    assert old.labels["intern-code"] == f"{world.hub.user}/intern-runs@{first.commit}"
     assert new.volumes == old.volumes and new.labels["intern-code"] == old.labels["intern-code"]
+
+
+def test_the_code_label_reads_back_as_repo_at_commit_in_both_forms() -> None:
+    commit = "0a1b2c3d" * 5
+    pin = CodePin("team/intern-runs", commit, "runs/x")
+    assert pin.label() == f"team/intern-runs@{commit}"
+    assert pin_text(pin.label()) == f"team/intern-runs@{commit}"
+    assert pin_text(f"team--intern-runs--{commit}") == f"team/intern-runs@{commit}"  # launched before
 
 
 async def test_a_scheduled_run_mounts_the_approved_commit(world: World) -> None:

@@ -45,7 +45,9 @@ STAGES = ("SCHEDULING", "RUNNING", "COMPLETED", "CANCELED", "ERROR", "DELETED")
 TERMINAL_STAGES = frozenset({"COMPLETED", "CANCELED", "ERROR", "DELETED"})
 SCHEDULE_ALIASES = frozenset({"@annually", "@yearly", "@monthly", "@weekly", "@daily", "@hourly"})
 LABEL_KEY_RE = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
-LABEL_VALUE_RE = re.compile(r"^[A-Za-z0-9._-]{0,100}$")
+# huggingface_hub documents one rule for values: the `name` label (a job's name) must match this, as it
+# is also stored as a tag.
+NAME_LABEL_RE = re.compile(r"^[A-Za-z0-9._-]*$")
 
 # The Hub's Jobs hardware list (huggingface_hub docs/source/en/guides/jobs.md, generated from the live
 # /api/jobs/hardware): name, pretty name, cpu, ram, ephemeral storage, accelerator, USD per hour.
@@ -494,8 +496,10 @@ def _labels_problem(labels: Any) -> str | None:
     if not isinstance(labels, dict):
         return "labels must be an object"
     for key, value in labels.items():
-        if not LABEL_KEY_RE.match(str(key)) or not isinstance(value, str) or not LABEL_VALUE_RE.match(value):
-            return f"Invalid label {key}={value}: keys and values are at most 100 letters, digits, '-', '_' or '.'"
+        if not LABEL_KEY_RE.match(str(key)) or not isinstance(value, str):
+            return f"Invalid label {key}={value}: keys are at most 100 letters, digits, '-', '_' or '.', values text"
+        if key == "name" and not NAME_LABEL_RE.match(value):
+            return f"Invalid job name {value!r}: only letters, digits, '-', '_' and '.'"
     return None
 
 

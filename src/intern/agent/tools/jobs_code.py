@@ -6,9 +6,9 @@ resumed launch finds the commit again by that folder (`paths-info` with `expand`
 last touched it; a run's folder is written once), so a crash never commits twice. The job mounts the
 folder read-only at /project, pinned to the commit, and runs in it.
 
-The label `intern-code` names the repo and the commit. Label values take only letters, digits, `-`,
-`_` and `.` on the Hub, so it reads `<owner>--<name>--<commit>` (`--` never occurs in a repo id), or the
-commit alone when that would pass 100 characters; the job's volume names both exactly.
+The label `intern-code` names the repo and the commit as `<repo>@<commit>`; the job's volume names both
+too. Runs launched before the label took that form carry `<owner>--<name>--<commit>`, which `pin_text`
+still reads.
 """
 
 from __future__ import annotations
@@ -62,15 +62,14 @@ class CodePin:
                       read_only=True)
 
     def label(self) -> str:
-        value = f"{self.repo.replace('/', '--')}--{self.commit}"
-        return value if len(value) <= 100 else self.commit
+        return str(self)
 
     def __str__(self) -> str:
         return f"{self.repo}@{self.commit}"
 
 
 def pin_text(label: str) -> str:
-    """`owner/name@commit` from an `intern-code` label value written in its Hub-safe form."""
+    """`owner/name@commit` from an `intern-code` label value (also the older `owner--name--commit` form)."""
     parts = label.split("--")
     if len(parts) == 3 and re.fullmatch(r"[0-9a-f]{40}", parts[2]):
         return f"{parts[0]}/{parts[1]}@{parts[2]}"
