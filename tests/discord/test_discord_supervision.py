@@ -20,10 +20,12 @@ async def count(h: DiscordHarness, model: type, *where: object) -> int:
         return int((await db.execute(select(func.count()).select_from(model).where(*where))).scalar_one())
 
 
-async def stored_points(h: DiscordHarness, metric: str, n: int) -> bool:
+async def followed_points(h: DiscordHarness, metric: str, n: int) -> bool:
+    """The process following the job has read `n` points of `metric` (what `chart` draws)."""
     async with h.rt.db.session() as db:
         job = (await db.execute(select(Job))).scalar_one()
-    return len((job.metric_points or {}).get(metric, [])) >= n
+    points = h.rt.job_watcher.points_of(job.id) if h.rt.job_watcher is not None else None
+    return len((points or {}).get(metric, [])) >= n
 
 
 def charts(h: DiscordHarness, thread: str) -> list:
@@ -63,7 +65,7 @@ async def test_chart_command_and_the_chart_at_the_end_are_png_attachments(harnes
     assert "has not logged three points" in answer.content
     for step, loss in ((10, 2.0), (20, 1.6), (30, 1.3)):
         jobs.append_logs(job_id, f"Step {step}/100 | loss {loss} | lr 1e-04")
-    await wait_until(lambda: stored_points(harness, "loss", 3), timeout=15)
+    await wait_until(lambda: followed_points(harness, "loss", 3), timeout=15)
     [answer] = await d.answered(await d.slash(p.bystander, "chart", channel=thread))
     assert "Posted the chart" in answer.content
     await wait_until(lambda: charts(harness, thread), timeout=20)

@@ -3,6 +3,8 @@ database, talking to the same stand-ins."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -102,3 +104,40 @@ async def test_an_alert_is_raised_once_across_a_restart_and_the_new_process_char
     assert len(alerts()) == 1
     [chart] = [f for f in harness.slack.files.values() if f.completed]
     assert chart.content is not None and chart.content.startswith(b"\x89PNG") and chart.thread_ts == thread
+
+
+async def test_the_stall_clock_runs_from_the_last_line_logged_not_from_a_restart(harness: Harness,
+                                                                                 tmp_path: Path) -> None:
+    """A new process reads the whole log again; the lines keep the times the job logged them, so a
+    job that went quiet before the restart is called stalled on time, not a stall period later."""
+    stall = 15.0
+    harness.extra_env["INTERN_JOB_STALL_MINUTES"] = str(stall / 60)
+    await harness.start_child(tmp_path)
+    event = mention_event("train please", user=REQUESTER)
+    await harness.sender.send_event(event)
+    thread = event["ts"]
+    await wait_until(lambda: cards(harness.slack, thread), timeout=30)
+    approval = approval_id_of(cards(harness.slack, thread)[0])
+    await harness.sender.send_interaction(click(harness, "intern_approve", approval, APPROVER, thread))
+    jobs = jobs_state(harness.hub)
+    await wait_until(lambda: len(jobs.created) == 1, timeout=30)
+    job_id = jobs.created[0].job_id
+    jobs.set_stage(job_id, "RUNNING")
+    jobs.set_gpu(job_id, utilization=90)
+    jobs.append_logs(job_id, "step 10 loss 2.5")  # and then nothing more
+    quiet_since = time.time()
+    await wait_until(lambda: any("step 10" in str(m.blocks) for m in harness.slack.posted(thread_ts=thread)),
+                     timeout=20)
+
+    await harness.kill_child()  # SIGTERM: the job is let go at once
+    await asyncio.sleep(max(0.0, quiet_since + 9 - time.time()))
+    restarted = time.time()
+    await harness.start_child(tmp_path)
+    alerts = lambda: [m for m in harness.slack.posted(thread_ts=thread) if "intern_cancel_job" in str(m.blocks)]  # noqa: E731
+    await wait_until(alerts, timeout=40)
+    raised = time.time()
+    [alert] = alerts()
+    assert "no new log line for" in str(alert.blocks)
+    # Counted from the restart, the alert could not come before restarted + stall.
+    assert raised - quiet_since >= stall - 1
+    assert raised < restarted + stall - 2, (raised - quiet_since, restarted - quiet_since)

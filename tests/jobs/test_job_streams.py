@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any
@@ -13,8 +14,8 @@ from typing import Any
 import pytest
 
 from intern.agent.hub import HubClient
-from intern.agent.job_streams import LogCursor, StreamRefused
-from intern.bot.jobs import JobFollower
+from intern.agent.job_streams import LogCursor, StreamRefused, logged_time
+from intern.bot.job_follower import JobFollower
 from intern.standins.hub import HubStandIn
 from intern.standins.hub_jobs import JobsState, jobs_state
 from tests.e2e.harness import wait_until
@@ -56,6 +57,26 @@ async def test_a_dropped_log_stream_resumes_where_it_was_without_losing_or_repea
     await asyncio.wait_for(second, 10)
     assert got == [f"line {i}" for i in range(1, 9)]  # the Hub's "===== Job started" line is not one
     assert len(hub.calls(f"/{jid}/logs", "GET")) == 2
+    # when the last line taken was logged, by the Hub's own clock
+    assert cursor.logged_at == logged_time(jobs.job(jid).logs[-1].timestamp)
+
+
+async def test_a_reader_that_starts_late_gets_the_times_the_lines_were_logged(hub: HubStandIn,
+                                                                            client: HubClient) -> None:
+    jobs, jid = running(hub, "step 1 loss 2.0")
+    logged = logged_time(jobs.job(jid).logs[-1].timestamp)
+    assert logged is not None and abs(logged - time.time()) < 60
+    await asyncio.sleep(1.2)  # the job is quiet, then a process starts following it
+    cursor = LogCursor()
+    got: list[str] = []
+    task = asyncio.create_task(client.streams.read_logs(hub.user, jid, cursor, got.extend))
+    await wait_until(lambda: got == ["step 1 loss 2.0"], timeout=10)
+    assert cursor.logged_at == logged and time.time() - logged >= 1.2
+    jobs.set_stage(jid, "COMPLETED")
+    await asyncio.wait_for(task, 10)
+    assert logged_time("2025-07-22T16:06:31.079Z") == 1753200391.079
+    assert logged_time("2025-07-22T16:06:31") == 1753200391.0  # no zone: the Hub's UTC
+    assert logged_time("yesterday") is None and logged_time(None) is None
 
 
 async def test_a_follower_reconnects_by_itself_and_reads_every_line_once(hub: HubStandIn, client: HubClient) -> None:

@@ -86,3 +86,56 @@ def test_of_bar_redraws_in_a_row_only_the_last_is_read_and_metrics_keep_their_st
     s.feed_lines(batch, 5.0)
     assert s.points()["loss"] == [[50.0, 1.5]]  # the bar just before the dict
     assert (s.step, s.lines_seen, s.last_line_at) == (70, len(batch), 5.0)
+
+
+def test_the_stall_clock_goes_by_when_the_lines_were_logged() -> None:
+    s = Supervision()
+    # A process that takes the job over reads the whole log again at 1000: logged long before.
+    s.feed_lines(["step 10 loss 2.0", "step 20 loss 1.8"], 1000.0, logged_at=900.0)
+    assert s.last_line_at == 900.0
+    assert [a.kind for a in s.alerts(1000.0, running_since=0, limits=LIMITS)] == ["stall"]
+    s.feed_lines(["step 30 loss 1.7"], 1001.0, logged_at=1000.5)  # a new line: the job is alive
+    assert s.alerts(1001.0, running_since=0, limits=LIMITS) == []
+    s.feed_lines(["step 40 loss 1.6"], 1002.0, logged_at=950.0)  # time never runs backwards
+    assert s.last_line_at == 1000.5
+    s.feed_lines(["step 50 loss 1.5"], 1003.0, logged_at=5000.0)  # a clock ahead of ours: now at most
+    assert s.last_line_at == 1003.0
+    s.feed_lines(["step 60 loss 1.4"], 1004.0)  # no time from the Hub: the time it was read
+    assert s.last_line_at == 1004.0
+
+
+def test_the_idle_gpu_clock_goes_on_after_a_takeover_only_if_the_gpu_is_still_idle() -> None:
+    limits = Limits(stall_seconds=10_000, gpu_idle_seconds=120)
+    before = Supervision()
+    before.feed_gpu(sample(90), 0, running=True)
+    before.feed_gpu(sample(1), 100, running=True)
+    assert before.changed and before.live(150)["gpu_idle_since"] == 100
+
+    after = Supervision()
+    after.resume(before.live(150))
+    assert after.alerts(400, running_since=0, limits=limits) == []  # nothing seen yet: no alert on old news
+    after.feed_gpu(sample(2), 400, running=True)
+    assert after.gpu_idle_since == 100
+    assert [a.kind for a in after.alerts(400, running_since=0, limits=limits)] == ["gpu_idle"]
+
+    busy = Supervision()
+    busy.resume(before.live(150))
+    busy.feed_gpu(sample(85), 400, running=True)  # the GPU went back to work meanwhile
+    busy.feed_gpu(sample(0), 410, running=True)
+    assert busy.gpu_idle_since == 410
+
+    fresh = Supervision()
+    fresh.resume({"gpu_idle_since": None})
+    fresh.resume(None)
+    fresh.feed_gpu(sample(0), 500, running=True)
+    assert fresh.gpu_idle_since == 500
+
+
+def test_points_count_their_changes_for_the_writer() -> None:
+    s = Supervision()
+    s.feed_line("step 10 loss 2.0", 0)
+    v = s.series_version
+    s.feed_line("step 10 loss 2.0", 1)  # the same point again (a replay): nothing to write
+    assert s.series_version == v
+    s.feed_line("step 20 loss 1.5", 2)
+    assert s.series_version == v + 1

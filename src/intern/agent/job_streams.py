@@ -28,6 +28,7 @@ import json
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -50,9 +51,23 @@ class StreamRefused(Exception):
 
 @dataclass
 class LogCursor:
-    """How many events of a job's log have been taken: the next connection skips that many."""
+    """How many events of a job's log have been taken: the next connection skips that many. And when,
+    by the Hub's clock, the job logged the last line taken: a replay after a restart keeps the times
+    the lines were logged, not the time they were read again."""
 
     events: int = 0
+    logged_at: float | None = None  # epoch seconds
+
+
+def logged_time(stamp: Any) -> float | None:
+    """Epoch seconds of a log event's `timestamp` (ISO 8601, e.g. `2025-07-22T16:06:31.079Z`)."""
+    if not isinstance(stamp, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)).timestamp()
 
 
 class JobStreams:
@@ -95,9 +110,10 @@ class JobStreams:
                 return
             cursor.events = seen
             parsed = json.loads(b"[" + b",".join(fresh) + b"]")  # the batch at once
-            lines = [event["data"] for event in parsed if not event["data"].startswith(JOB_STARTED)]
-            if lines:
-                deliver(lines)
+            kept = [event for event in parsed if not event["data"].startswith(JOB_STARTED)]
+            if kept:
+                cursor.logged_at = logged_time(kept[-1].get("timestamp")) or cursor.logged_at
+                deliver([event["data"] for event in kept])
 
         await self._read(self.url(namespace, job_id, "logs"), f"the log of job {job_id}", LOG_READ_TIMEOUT, take,
                          pace=pace, hurry=hurry)

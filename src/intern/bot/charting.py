@@ -54,7 +54,7 @@ async def post_chart(rt: Runtime, job: Job, session: Session, points: dict[str, 
 
 
 async def chart_command(rt: Runtime, cmd: Command) -> Reply:
-    """The chart of the latest job of this thread's session, from its stored points."""
+    """The chart of the latest job of this thread's session, as far as it has gone."""
     async with rt.db.session() as db:
         session = await active_session(db, cmd.conversation)
         if session is None:
@@ -63,7 +63,10 @@ async def chart_command(rt: Runtime, cmd: Command) -> Reply:
                                 .order_by(Job.created_at.desc()).limit(1))).scalar_one_or_none()
     if job is None:
         return Reply("This session has not launched a job yet, so there is nothing to chart.", ok=False)
-    points = job.metric_points or {}
+    # A job this process follows is charted from memory; one followed elsewhere from its stored points
+    # (written every `points_write_seconds` while it runs).
+    followed = rt.job_watcher.points_of(job.id) if rt.job_watcher is not None and not job.notified_finished else None
+    points = followed if followed is not None else job.metric_points or {}
     if not chartable(points):
         return Reply(f"Job `{job.hf_job_id}` ({job.stage.lower()}) has not logged three points of any metric yet; "
                      "there is nothing to chart so far.", ok=False)

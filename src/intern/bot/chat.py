@@ -215,6 +215,9 @@ class Card:
 
 class ChatAdapter(Protocol):
     platform: str
+    # How many message edits a second the platform allows one app in one workspace, sustained (None:
+    # no limit per workspace; one edit a second per thread holds everywhere).
+    card_edits_per_second: float | None
 
     async def post(self, conv: Conversation, text: str) -> MessageRef: ...
 

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Coroutine
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -186,11 +187,29 @@ async def job_stage_changed(rt: Runtime, job: Job, stage: str, message: str | No
         await db.execute(update(Job).where(Job.id == job.id).values(**values))
 
 
-async def job_live(rt: Runtime, job: Job, live: dict[str, Any], points: Any) -> None:
-    """A running job's latest progress, metrics and metric points."""
+@dataclass(frozen=True)
+class LiveRow:
+    """A running job's latest progress, metrics and GPU (`live`), and its metric points when due."""
+
+    job_id: str
+    live: dict[str, Any]
+    points: dict[str, Any] | None = None
+
+
+async def jobs_live(rt: Runtime, rows: list[LiveRow]) -> None:
+    """Followed jobs' live states in one transaction: one statement for those with points, one for
+    those without, each run for all its rows. A job whose end is recorded keeps what its end wrote."""
+    jobs = Job.__table__
+    which = and_(jobs.c.id == bindparam("row_id"), jobs.c.notified_finished.is_(False))
+    live = bindparam("row_live", type_=jobs.c.live.type)
+    plain = [{"row_id": r.job_id, "row_live": r.live} for r in rows if r.points is None]
+    full = [{"row_id": r.job_id, "row_live": r.live, "row_points": r.points} for r in rows if r.points is not None]
     async with rt.db.transaction() as db:
-        await db.execute(update(Job).where(Job.id == job.id).values(live=live, metric_points=points)
-                         .execution_options(synchronize_session=False))  # nothing loaded to keep in step
+        if plain:
+            await db.execute(update(jobs).where(which).values(live=live), plain)
+        if full:
+            await db.execute(update(jobs).where(which).values(
+                live=live, metric_points=bindparam("row_points", type_=jobs.c.metric_points.type)), full)
 
 
 async def job_finished(rt: Runtime, job: Job, info: Any, *, runtime: float, cost: float, finished_at: datetime,

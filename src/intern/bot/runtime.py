@@ -8,7 +8,7 @@ import socket
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from intern.agent.ports import SandboxRegistry
 
@@ -55,8 +55,16 @@ class Sandboxes(SandboxRegistry, Protocol):
     async def sweep(self) -> None: ...
 
 
-class Waker(Protocol):
-    def wake(self) -> None: ...
+class JobsFollowed(Protocol):
+    """The job watcher, as the rest of the process sees it."""
+
+    def wake(self) -> None:
+        """A job was launched or must be looked at: sweep now."""
+        ...
+
+    def points_of(self, job_id: str) -> dict[str, Any] | None:
+        """The metric points of a job this process follows, as of now (None: not followed here)."""
+        ...
 
 
 @dataclass
@@ -77,7 +85,7 @@ class Runtime:
     docs_index: DocsIndex | None = None
     mcp: McpConnections | None = None
     s2_api_key: str | None = None
-    job_watcher: Waker | None = None  # the job watcher, woken when a job is launched
+    job_watcher: JobsFollowed | None = None  # woken when a job is launched
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     # Seconds; kept here so tests can shorten them without touching the environment.
     lease_seconds: float = 30.0
@@ -94,6 +102,11 @@ class Runtime:
     # are edited at most once a second per thread either way, and alerts are minutes-scale.
     supervise_seconds: float = 2.0
     gpu_idle_seconds: float = 600.0
+    # A followed job's live state (progress, metrics, GPU: what a card or command elsewhere shows) is
+    # written at most this often, all jobs' in one transaction a beat; its metric points (only read by
+    # `chart` in another process: this one charts from memory) less often, as they grow to thousands.
+    live_write_seconds: float = 5.0
+    points_write_seconds: float = 30.0
     busy_turns: int = 20
     status_edits_per_second: float = 10.0
     active_turns: int = 0

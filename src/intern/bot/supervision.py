@@ -62,9 +62,11 @@ class Supervision:
     lines_seen: int = 0
     gpu: GpuReading | None = None
     gpu_idle_since: float | None = None
+    idle_resumed: float | None = None  # the idle clock of the process before, until the first sample
     bad_metric: str | None = None  # e.g. "loss is nan at step 120"
     changed: bool = False  # since the row was last written
     version: int = 0  # counts the changes worth a card edit (progress, metrics, GPU)
+    series_version: int = 0  # counts the changes to the metric points
 
     # --- input ------------------------------------------------------------------------------
 
@@ -76,10 +78,13 @@ class Supervision:
             self.feed(facts, now)
         return facts
 
-    def feed_lines(self, lines: list[str], now: float) -> None:
-        """A batch of new lines; of several progress-bar redraws in a row only the last is read."""
+    def feed_lines(self, lines: list[str], now: float, logged_at: float | None = None) -> None:
+        """A batch of new lines; of several progress-bar redraws in a row only the last is read.
+        `logged_at` is when the job logged the last of them (the Hub's time): the stall clock goes by
+        it, so a log read again after a restart does not count as new lines."""
         self.lines_seen += len(lines)
-        self.last_line_at = now
+        at = now if logged_at is None else min(logged_at, now)
+        self.last_line_at = at if self.last_line_at is None else max(self.last_line_at, at)
         for line in latest_redraws(lines):
             facts = parse_line(line)
             if facts is not None:
@@ -121,10 +126,22 @@ class Supervision:
             self.changed = True
             self.version += 1
         self.gpu = reading
+        idle_since = self.gpu_idle_since
+        resumed, self.idle_resumed = self.idle_resumed, None
         if running and reading.utilization < GPU_IDLE_PERCENT:
-            self.gpu_idle_since = self.gpu_idle_since if self.gpu_idle_since is not None else now
+            self.gpu_idle_since = idle_since if idle_since is not None else resumed if resumed is not None else now
         else:
             self.gpu_idle_since = None
+        if self.gpu_idle_since != idle_since:
+            self.changed = True  # kept in the live state: a process taking the job over goes on counting
+
+    def resume(self, live: dict[str, Any] | None) -> None:
+        """Carry on from what the process that followed this job before wrote. The stall clock needs
+        nothing (the log's replay carries each line's time); the idle-GPU clock goes on from the time
+        the GPU was last seen going idle, as long as the first new sample finds it idle still."""
+        since = (live or {}).get("gpu_idle_since")
+        if isinstance(since, int | float) and not isinstance(since, bool):
+            self.idle_resumed = float(since)
 
     def _is_training_progress(self, facts: LineFacts) -> bool:
         """A bar with fewer steps than the one already followed is an evaluation loop's (the Trainer
@@ -146,11 +163,14 @@ class Supervision:
             points = self.series[name] = []
         x = float(step) if step is not None else float(points[-1][0] + 1 if points else 1)
         if points and points[-1][0] == x:
-            points[-1][1] = value  # the same step logged again (a replayed stream): the latest wins
+            if points[-1][1] != value:
+                points[-1][1] = value  # the same step logged again (a replayed stream): the latest wins
+                self.series_version += 1
             return
         if points and x < points[-1][0]:
             return  # a restarted stream replaying what is already there
         points.append([x, value])
+        self.series_version += 1
         if len(points) > MAX_POINTS:
             points[:] = [*points[:-1:2], points[-1]]
 
@@ -230,7 +250,8 @@ class Supervision:
                 "gpu": None if self.gpu is None else {"count": self.gpu.count, "utilization": self.gpu.utilization,
                                                       "memory_used": self.gpu.memory_used,
                                                       "memory_total": self.gpu.memory_total},
-                "last_line_at": self.last_line_at, "lines": self.lines_seen, "at": now}
+                "last_line_at": self.last_line_at, "lines": self.lines_seen, "gpu_idle_since": self.gpu_idle_since,
+                "at": now}
 
     def points(self) -> dict[str, list[list[float | str]]]:
         isfinite = math.isfinite  # a write of every job's points every poll: kept cheap

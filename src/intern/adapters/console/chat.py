@@ -32,6 +32,7 @@ CHANNEL = "terminal"
 
 class ConsoleAdapter:
     platform = PLATFORM
+    card_edits_per_second: float | None = None
 
     def __init__(self, out: TextIO = sys.stdout, color: bool | None = None) -> None:
         self.out = out

@@ -206,6 +206,8 @@ def guard_parsers(client: InternClient) -> None:
 
 class DiscordAdapter:
     platform = PLATFORM
+    # Discord limits edits per channel (a thread is one), not per server.
+    card_edits_per_second: float | None = None
 
     def __init__(self, *, settings: Any, bot: Any) -> None:
         self.settings = settings

@@ -81,6 +81,8 @@ SLASH_HELP = ("*Intern* — `/intern ask <task>` starts a session in a new threa
 
 class SlackAdapter:
     platform = PLATFORM
+    # chat.update is a Tier 3 method: about 50 calls a minute per workspace, with sporadic bursts.
+    card_edits_per_second: float | None = 50 / 60
 
     def __init__(self, *, bot_token: str | None, signing_secret: str, api_url: str, bot: Any,
                  app_token: str | None = None, oauth: SlackOAuth | None = None,
