@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
 from intern.bot.models import Message, Session, WorkItem
+from intern.bot.store import Database
 from intern.standins.hub import HubStandIn
 from intern.standins.llm import LLMStandIn
 from intern.standins.slack import SlackStandIn, mention_event
@@ -89,3 +91,52 @@ async def test_database_outage_under_load_loses_no_message(
     finally:
         await proxy.close()
         await db.dispose()
+
+
+async def test_database_lost_while_the_reply_is_posted_answers_once(
+        pg_url: str, stands: tuple[SlackStandIn, HubStandIn, LLMStandIn], tmp_path: Path) -> None:
+    """The database goes away at the moment Slack takes the final reply, before the app hears back:
+    the post happened but cannot be recorded. Once the database is back the turn is worked again,
+    and the reply is not posted a second time."""
+    slack, hub, llm = stands
+    llm.rule = steps_rule(tool_steps=1, delay=0.1)
+    proxy = await PgProxy(pg_url).start()
+    cluster = Cluster(proxy.url(), slack, hub, llm, tmp_path, size=2, env={"INTERN_LEASE_SECONDS": "3"})
+    post = slack._post_message
+    restores: list[asyncio.Task[None]] = []
+
+    async def restore_later() -> None:
+        await asyncio.sleep(OUTAGE_SECONDS)
+        await proxy.restore()
+
+    async def cut_then_post(ws: Any, params: Any, request: Any) -> dict[str, Any]:
+        answer = post(ws, params, request)  # Slack has it: visible in the thread
+        if str(params.get("text") or "").startswith("Finished task") and not restores:
+            await proxy.cut()  # before the app hears that the post went through
+            restores.append(asyncio.create_task(restore_later()))
+        return answer
+
+    slack._post_message = cut_then_post  # type: ignore[method-assign]
+    try:
+        async with started(cluster):
+            event = mention_event("please do task 1", user=REQUESTER)
+            await deliver(cluster.nodes[0].sender, event, attempts=80)
+            await wait_until(lambda: bool(finals(slack, event["ts"])), timeout=30, interval=0.1)
+            assert restores, "the database was never cut at the post"
+            db = open_db(pg_url)
+            try:
+                await wait_until(lambda: _settled(db), timeout=60, interval=0.2)
+                await asyncio.sleep(1.5)  # room for a duplicate to show up, if there were one
+                assert len(finals(slack, event["ts"])) == 1, f"a reply was posted twice\n{cluster.logs()}"
+                assert await count(db, WorkItem, WorkItem.attempts > 1) == 1, "the turn was not worked again"
+                assert await count(db, WorkItem, WorkItem.status != "done") == 0
+            finally:
+                await db.dispose()
+    finally:
+        for task in restores:
+            await task
+        await proxy.close()
+
+
+async def _settled(db: Database) -> bool:
+    return await count(db, WorkItem, WorkItem.status.in_(("queued", "running"))) == 0

@@ -13,7 +13,7 @@ The sink is awaited by the agent loop, so each effect is stored before the loop 
 from __future__ import annotations
 
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -42,14 +42,15 @@ class TurnRecorder(Protocol):
 
     async def usage(self, session: Session, user: str, event: ev.UsageRecorded) -> None: ...
 
-    async def replied(self, session_id: str) -> None: ...
+    async def post_reply(self, session_id: str, post: Callable[[], Awaitable[Any]]) -> bool: ...
 
 
 class TurnEffects:
     """The event sink of one turn: each event's durable effects first, then the status card's view.
 
-    A final reply is recorded as posted once the post succeeded, so that a turn worked again after a
-    crash neither loses nor repeats it. LLM usage goes through the group-commit writer with the
+    A final reply is posted through the reply ledger (`replies.py`): its intent is stored before the
+    post and its outcome after, so that a turn worked again after a crash or while the database was
+    away neither loses nor repeats it. LLM usage goes through the group-commit writer with the
     transcript (a transaction per model call would cost too much)."""
 
     def __init__(self, rt: Runtime, session: Session, requester: str, recorder: TurnRecorder,
@@ -68,12 +69,9 @@ class TurnEffects:
 
     async def on_AssistantReply(self, e: ev.AssistantReply) -> None:
         await self.rt.yield_to_inbound()
-        await self.rt.adapter(self.session.platform).post_answer(conversation_of(self.session),
-                                                                 self.rt.redactor.redact(e.text), self.session.id)
-        try:
-            await self.recorder.replied(self.session.id)
-        except Exception:
-            log.warning("session %s: could not record that a reply was posted", self.session.id)
+        s, text = self.session, self.rt.redactor.redact(e.text)
+        adapter = self.rt.adapter(s.platform)
+        await self.recorder.post_reply(s.id, lambda: adapter.post_answer(conversation_of(s), text, s.id))
 
     async def on_Notice(self, e: ev.Notice) -> None:
         icon = {"error": "🛑 ", "warn": "⚠️ "}.get(e.level, "")

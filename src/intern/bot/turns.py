@@ -3,7 +3,8 @@
 A work item that was running when its process died is worked again from the durable transcript:
 tool calls without a result are executed again (launches find their job by label), a job report or a
 seed is not added twice, and a turn whose final reply is already stored is not asked again — the
-reply is only posted if its posting was never recorded. A turn knows nothing of leases.
+reply is posted unless it went out (the reply ledger, `replies.py`, knows). A turn knows nothing of
+leases.
 """
 
 from __future__ import annotations
@@ -33,9 +34,10 @@ from intern.bot.jobs import Launches
 from intern.bot.models import InboundEvent, Message, Session, WorkItem
 from intern.bot.ownership import TurnJobs
 from intern.bot.progress import ProgressSink
+from intern.bot.replies import POSTED, reply_key
 from intern.bot.runtime import Runtime
 from intern.bot.sessions import add_message, conversation_of, load_messages
-from intern.bot.transcripts import TranscriptWriter, reply_key
+from intern.bot.transcripts import TranscriptWriter
 
 log = logging.getLogger(__name__)
 
@@ -126,8 +128,9 @@ class Turns:
         await add_message(db, sid, payload, source_key=key)
 
     async def finish_answered_turn(self, s: Session, requester: str) -> bool:
-        """A retried item whose turn had already ended (its process died before recording that):
-        post the final reply if its posting was never recorded, and do not ask the model again."""
+        """A retried item whose turn had already ended (its process died, or its database went away,
+        before recording that): post the final reply unless it went out, and do not ask the model
+        again."""
         async with self.rt.db.session() as db:
             messages = await load_messages(db, s.id)
         if not messages or unanswered_calls(messages):
@@ -137,10 +140,9 @@ class Turns:
             return False
         text = str(last.get("content") or "").strip()
         async with self.rt.db.session() as db:
-            key = await reply_key(db, s.id)
-            posted = await db.get(InboundEvent, key) is not None
-        if text and not posted:
-            log.info("session %s: posting the stored reply of an interrupted turn", s.id)
+            row = await db.get(InboundEvent, await reply_key(db, s.id))
+        if text and (row is None or row.kind != POSTED):
+            log.info("session %s: the stored reply of an interrupted turn goes out unless it did", s.id)
             card = self.card(s)
             await TurnEffects(self.rt, s, requester, self.transcripts, card).emit(ev.AssistantReply(text))
             await card.finish("Done")
