@@ -98,8 +98,8 @@ class Runtime:
     # edit also costs a database write.
     # Job supervision: how often a followed job's new log lines are read (alerts, card), and how long
     # a running job's GPUs may stay idle before that is an alert. A 2 s beat reads each stream half as
-    # often as 1 s (bench/supervision.py, 200 jobs: about 12-14% of a core instead of 17-18%); cards
-    # are edited at most once a second per thread either way, and alerts are minutes-scale.
+    # often as 1 s (bench/supervision.py measures following 200 jobs); cards are edited at most once a
+    # second per thread either way, and alerts are minutes-scale.
     supervise_seconds: float = 2.0
     gpu_idle_seconds: float = 600.0
     # A followed job's live state (progress, metrics, GPU: what a card or command elsewhere shows) is
