@@ -165,6 +165,19 @@ async def test_a_click_that_lands_before_the_card_post_returns_still_updates_the
     assert f"Approved by <@{APPROVER}>" in str(card.blocks)
 
 
+async def test_a_card_edit_slack_refuses_is_tried_again_until_the_card_shows_the_decision(harness: Harness) -> None:
+    thread, approval = await mention_until_card(harness)
+    [card] = cards(harness.slack, thread)
+    harness.slack.inject_error("chat.update", "internal_error", times=2, where={"ts": card.ts})
+    r = await harness.sender.send_interaction(click(harness, "intern_approve", approval, APPROVER, thread))
+    assert r.status == 200
+    await wait_until(lambda: len(jobs_state(harness.hub).created) == 1, timeout=20)
+    await wait_until(lambda: not cards(harness.slack, thread), timeout=30)  # redrawn on the third try
+    assert f"Approved by <@{APPROVER}>" in str(harness.slack.message(card.channel, card.ts).blocks)
+    tries = [c for c in harness.slack.method_calls("chat.update") if c.get("ts") == card.ts]
+    assert len(tries) >= 3, tries
+
+
 async def test_twenty_concurrent_approver_clicks_launch_one_job(harness: Harness) -> None:
     thread, approval = await mention_until_card(harness)
     payloads = [click(harness, "intern_approve", approval, APPROVER, thread) for _ in range(20)]

@@ -7,6 +7,7 @@ compare-and-set (`UPDATE … WHERE status = 'pending'`); the decision that wins 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import uuid
@@ -30,6 +31,9 @@ from intern.bot.runtime import Runtime
 from intern.bot.sessions import conversation_of
 
 log = logging.getLogger(__name__)
+
+REDRAW_DELAYS = (2.0, 5.0, 15.0, 30.0)  # seconds before each new try of a card edit that failed
+_redraws: set[asyncio.Task[None]] = set()  # kept referenced until done
 
 DECIDED = ("approved", "denied", "expired", "cancelled", "superseded", "refused")
 
@@ -358,21 +362,44 @@ class Approvals:
             self._audit_refusal(db, c, a, reason)
 
     async def refresh_card(self, approval_id: str, note: str | None = None) -> None:
-        async with self.rt.db.session() as db:
-            a = await db.get(Approval, approval_id)
-            if a is None or not a.card_ref:
+        """Redraw the card as the approval now stands. An edit the platform refused (a timeout, a 5xx,
+        a rate limit past the client's own retries) is tried again in the background: a decided card
+        left with its buttons would tell everyone who sees it that the request still waits."""
+        if await self._redraw(approval_id, note):
+            return
+        task = asyncio.create_task(self._redraw_later(approval_id, note), name=f"redraw-card-{approval_id}")
+        _redraws.add(task)
+        task.add_done_callback(_redraws.discard)
+
+    async def _redraw_later(self, approval_id: str, note: str | None) -> None:
+        for delay in REDRAW_DELAYS:
+            await asyncio.sleep(delay)
+            if await self._redraw(approval_id, note):
+                log.info("approval card %s redrawn after an earlier failed edit", approval_id)
                 return
-            pol = await policies.effective(db, a.platform, a.workspace, a.channel, self.rt.settings.approvers)
-            budget = await policies.budget_view(db, pol, a.platform, a.workspace, a.channel)
-            given = (await db.execute(select(ApprovalDecision.user_id).where(
-                ApprovalDecision.approval_id == a.id, ApprovalDecision.decision == "approve")
-                .order_by(ApprovalDecision.id))).scalars().all()
+        log.error("approval card %s could not be redrawn after %d tries; it may still show buttons",
+                  approval_id, len(REDRAW_DELAYS) + 1)
+
+    async def _redraw(self, approval_id: str, note: str | None) -> bool:
+        """True when the card was redrawn (or there is none to redraw)."""
         try:
+            async with self.rt.db.session() as db:
+                a = await db.get(Approval, approval_id)
+                if a is None or not a.card_ref:
+                    return True
+                pol = await policies.effective(db, a.platform, a.workspace, a.channel, self.rt.settings.approvers)
+                budget = await policies.budget_view(db, pol, a.platform, a.workspace, a.channel)
+                given = (await db.execute(select(ApprovalDecision.user_id).where(
+                    ApprovalDecision.approval_id == a.id, ApprovalDecision.decision == "approve")
+                    .order_by(ApprovalDecision.id))).scalars().all()
             await self.rt.adapter(a.platform).update_card(
                 MessageRef.from_json(a.card_ref),
                 approval_card(a, budget_left=budget.left, approvals_given=list(given), note=note))
-        except Exception:
-            log.exception("could not update approval card %s", approval_id)
+        except Exception as exc:
+            log.warning("could not update approval card %s (%s: %s)", approval_id, type(exc).__name__,
+                        str(exc)[:200])
+            return False
+        return True
 
     async def expire_due(self) -> int:
         """Mark overdue pending approvals expired, tell the agent, edit the cards."""

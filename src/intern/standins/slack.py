@@ -166,7 +166,7 @@ class SlackStandIn(StandIn):
     app_token: str = "xapp-1-A0STANDIN-1111-standinappleveltoken"
     socket_connections: list[web.WebSocketResponse] = field(default_factory=list)
     socket_acks: dict[str, dict[str, Any]] = field(default_factory=dict)  # envelope id -> the ack
-    _faults: dict[str, list[tuple[str, Any]]] = field(default_factory=dict)
+    _faults: dict[str, list[tuple[str, Any, dict[str, str] | None]]] = field(default_factory=dict)
     reply_delays: dict[str, float] = field(default_factory=dict)  # method -> seconds (see `delay_replies`)
     statuses: list[tuple[str, str, str, str]] = field(default_factory=list)  # (team, channel, thread, status)
     modals: list[dict[str, Any]] = field(default_factory=list)
@@ -214,16 +214,17 @@ class SlackStandIn(StandIn):
 
     def inject_rate_limit(self, method: str, times: int = 1, retry_after: int = 1) -> None:
         """The next `times` calls of `method` get HTTP 429 with `Retry-After: retry_after`."""
-        self._faults.setdefault(method, []).extend([("ratelimited", retry_after)] * times)
+        self._faults.setdefault(method, []).extend([("ratelimited", retry_after, None)] * times)
 
     def delay_replies(self, method: str, seconds: float) -> None:
         """A slow network: `method` takes effect at once (a posted message is visible, and clickable) but
         its answer reaches the app `seconds` later."""
         self.reply_delays[method] = seconds
 
-    def inject_error(self, method: str, error: str, times: int = 1) -> None:
-        """The next `times` calls of `method` answer `{"ok": false, "error": error}`."""
-        self._faults.setdefault(method, []).extend([("error", error)] * times)
+    def inject_error(self, method: str, error: str, times: int = 1, *, where: dict[str, str] | None = None) -> None:
+        """The next `times` calls of `method` (with `where`: only those whose arguments include these
+        values, e.g. one message's `ts`) answer `{"ok": false, "error": error}`."""
+        self._faults.setdefault(method, []).extend([("error", error, where)] * times)
 
     # --- reading what the app did ----------------------------------------------------------
 
@@ -290,7 +291,7 @@ class SlackStandIn(StandIn):
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         params = await _request_params(request)
-        fault = self._take_fault(method)
+        fault = self._take_fault(method, params)
         if fault is not None:
             return fault
         if method == "apps.connections.open":
@@ -314,11 +315,13 @@ class SlackStandIn(StandIn):
             await asyncio.sleep(self.reply_delays[method])
         return web.json_response({"ok": True, **result})
 
-    def _take_fault(self, method: str) -> web.Response | None:
+    def _take_fault(self, method: str, params: Params) -> web.Response | None:
         queue = self._faults.get(method)
-        if not queue:
+        index = next((i for i, (_, _, where) in enumerate(queue or [])
+                      if not where or all(str(params.get(k)) == v for k, v in where.items())), None)
+        if queue is None or index is None:
             return None
-        kind, value = queue.pop(0)
+        kind, value, _ = queue.pop(index)
         if kind == "ratelimited":
             return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
                                      headers={"Retry-After": str(value)})
