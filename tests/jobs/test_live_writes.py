@@ -1,5 +1,6 @@
 """What following many jobs writes and edits: every followed job's live state in one transaction a
-beat (an ended job keeps what its end wrote; text in it is redacted like every stored column), and
+beat (metric points at most every 30 s; an ended job keeps what its end wrote; text in it is redacted
+like every stored column), and
 card edits within each platform's limits (Slack: chat.update is a Tier 3 method, about 50 a minute per
 workspace; every platform: one edit a second per thread, and the process's own budget)."""
 
@@ -16,6 +17,7 @@ from intern.agent.guardrails.redaction import Redactor
 from intern.agent.pricing import PriceTable
 from intern.agent.tools.base import ToolRegistry
 from intern.bot import effects
+from intern.bot.job_follower import JobFollower
 from intern.bot.jobs import JobWatcher
 from intern.bot.models import Job
 from intern.bot.runtime import Runtime
@@ -86,3 +88,18 @@ def test_a_slack_workspace_gets_about_fifty_card_edits_a_minute_and_discord_the_
     w._crowds = collections.Counter({("discord", "G1"): 200})
     assert w.card_interval(cast(Any, discord_jobs[0])) == 20.0
     assert w.card_interval(None) == 20.0
+
+
+def test_metric_points_go_out_with_the_live_state_at_most_every_thirty_seconds_and_only_when_changed() -> None:
+    rt = SimpleNamespace(points_write_seconds=30.0, live_write_seconds=5.0)
+    follower = JobFollower(cast(Any, rt), "job-row")
+    follower.sup.feed_lines(["step 10 loss 2.0", "step 20 loss 1.8"], 100.0)
+    first = follower.live_row(100.0)
+    assert first.points == {"loss": [[10.0, 2.0], [20.0, 1.8]]} and first.live["step"] == 20
+    follower.sup.feed_lines(["step 30 loss 1.6"], 110.0)
+    assert follower.live_row(110.0).points is None  # the live state alone: points wait their turn
+    later = follower.live_row(131.0)
+    assert later.points is not None and later.points["loss"][-1] == [30.0, 1.6]
+    assert follower.live_row(170.0).points is None  # nothing new to chart
+    follower.unwritten(later)  # that write failed: its points are due again
+    assert follower.live_row(171.0).points == later.points and follower.sup.changed is False

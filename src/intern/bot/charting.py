@@ -63,10 +63,11 @@ async def chart_command(rt: Runtime, cmd: Command) -> Reply:
                                 .order_by(Job.created_at.desc()).limit(1))).scalar_one_or_none()
     if job is None:
         return Reply("This session has not launched a job yet, so there is nothing to chart.", ok=False)
-    # A job this process follows is charted from memory; one followed elsewhere from its stored points
-    # (written every `points_write_seconds` while it runs).
+    # A job this process follows is charted from memory; one followed elsewhere (or whose log this
+    # process is still reading again after a restart) from its stored points, written every
+    # `points_write_seconds` while it runs.
     followed = rt.job_watcher.points_of(job.id) if rt.job_watcher is not None and not job.notified_finished else None
-    points = followed if followed is not None else job.metric_points or {}
+    points = followed if followed is not None and chartable(followed) else job.metric_points or {}
     if not chartable(points):
         return Reply(f"Job `{job.hf_job_id}` ({job.stage.lower()}) has not logged three points of any metric yet; "
                      "there is nothing to chart so far.", ok=False)
