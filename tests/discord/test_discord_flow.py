@@ -3,7 +3,7 @@ restart; refusals are private; the session stops from the command and from the b
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from intern.bot.models import Approval, AuditEvent, Job, Message, Session
 from intern.standins.hub_jobs import jobs_state
@@ -72,6 +72,20 @@ async def test_refusal_is_private_and_after_a_restart_the_approver_launches_one_
     async with harness.rt.db.session() as db:
         refused = (await db.execute(select(AuditEvent).where(AuditEvent.kind == "approval_refused"))).scalars().all()
     assert {e.actor for e in refused} == {p.bystander, p.requester}
+
+
+async def test_a_card_whose_post_was_never_recorded_is_found_through_the_click(harness: DiscordHarness) -> None:
+    """The process that posted the card died before storing where it is: the click names the message."""
+    d, p = harness.discord, harness.people
+    thread, card = await ask_until_card(harness)
+    async with harness.rt.db.transaction() as db:
+        await db.execute(update(Approval).values(card_ref=None))
+    [answer] = await d.answered(await d.click(card, custom_id(card, "approve"), p.approver))
+    assert "Approved" in answer.content
+    await wait_until(lambda: len(jobs_state(harness.hub).created) == 1, timeout=20)
+    await wait_until(lambda: not d.message(card.id).custom_ids())
+    assert d.message(card.id).embeds[0]["title"].startswith(f"Approved by <@{p.approver}>")  # type: ignore[union-attr]
+    assert not cards(d, thread)
 
 
 async def test_a_role_named_in_the_policy_can_approve(harness: DiscordHarness) -> None:

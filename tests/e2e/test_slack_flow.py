@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from intern.bot.models import Approval, AuditEvent, InboundEvent, Job, Message, Session, WorkItem
 from intern.standins.hub_jobs import jobs_state
@@ -176,6 +176,24 @@ async def test_a_card_edit_slack_refuses_is_tried_again_until_the_card_shows_the
     assert f"Approved by <@{APPROVER}>" in str(harness.slack.message(card.channel, card.ts).blocks)
     tries = [c for c in harness.slack.method_calls("chat.update") if c.get("ts") == card.ts]
     assert len(tries) >= 3, tries
+
+
+async def test_a_card_whose_post_was_never_recorded_is_found_through_the_click(harness: Harness) -> None:
+    """The process that posted the card died before storing where it is: the click names the message."""
+    thread, approval = await mention_until_card(harness)
+    [card] = cards(harness.slack, thread)
+    assert harness.proc is not None
+    async with harness.proc.rt.db.transaction() as db:
+        await db.execute(update(Approval).where(Approval.id == approval).values(card_ref=None))
+    payload = click(harness, "intern_approve", approval, APPROVER, thread)
+    payload["container"]["message_ts"] = payload["message"]["ts"] = card.ts
+    assert (await harness.sender.send_interaction(payload)).status == 200
+    await wait_until(lambda: len(jobs_state(harness.hub).created) == 1, timeout=20)
+    await wait_until(lambda: not cards(harness.slack, thread), timeout=20)
+    assert f"Approved by <@{APPROVER}>" in str(harness.slack.message(card.channel, card.ts).blocks)
+    async with harness.proc.rt.db.session() as db:
+        a = await db.get(Approval, approval)
+    assert a is not None and a.card_ref is not None and a.card_ref["id"] == card.ts
 
 
 async def test_twenty_concurrent_approver_clicks_launch_one_job(harness: Harness) -> None:

@@ -260,14 +260,20 @@ class Approvals:
             if c.workspace != a.workspace:
                 self._audit_refusal(db, c, a, "clicker belongs to another workspace")
                 return Reply("You can't decide on this request: it belongs to another workspace.", ok=False)
+            learned = not a.card_ref and c.card is not None and c.card.platform == a.platform
+            if learned and c.card is not None:
+                # The card was posted by a process that died before it could record where: the click says.
+                a.card_ref = c.card.to_json()
             if a.status != "pending":
-                return Reply(self.already(a), ok=False)
-            if a.expires_at <= at:
+                pass  # decided already: said below (and, if the card was just found, it is redrawn)
+            elif a.expires_at <= at:
                 # Past its time though the sweeper has not seen it yet: it expires now, with this click.
                 self._audit_refusal(db, c, a, "expired")
                 expired = await expire(db, a)
             else:
                 result = await self.decide(db, a, c, at)
+        if learned and not expired and (result is None or not result.ok):
+            await self.refresh_card(a.id)  # a decided card that still showed its buttons
         if expired:
             await self.refresh_card(a.id)
             self.rt.poke()

@@ -112,6 +112,9 @@ class ApprovalClick:
     decision: Literal["approve", "deny"]
     event_key: str
     user_groups: tuple[str, ...] = ()  # role / group ids the clicker holds, when the platform sends them
+    # The message the button was on, as the platform names it: a card whose post was never recorded
+    # (its process died right after posting) is found through the click.
+    card: MessageRef | None = None
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from intern.bot.chat import (
     Conversation,
     FeedbackClick,
     JobCancelClick,
+    MessageRef,
     StopClick,
     UserMessage,
 )
@@ -106,8 +107,11 @@ def click(custom_id: str, *, user: str, guild_id: int | None, interaction_id: st
         return StopClick(m["value"], user, str(guild_id), PLATFORM, key, user_groups=roles)
     if m["action"] == "cancel_job":
         return JobCancelClick(m["value"][:64], user, str(guild_id), PLATFORM, key, user_groups=roles)
+    # Cards live in the session's thread: the thread is the channel the button was pressed in.
+    card = (MessageRef(PLATFORM, str(channel_id), str(message_id), str(channel_id))
+            if channel_id is not None and message_id is not None else None)
     return ApprovalClick(m["value"], user, str(guild_id), PLATFORM, m["action"], key,  # type: ignore[arg-type]
-                         user_groups=roles)
+                         user_groups=roles, card=card)
 
 
 def thread_name(task: str) -> str:

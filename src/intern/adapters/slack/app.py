@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,7 @@ from intern.adapters.slack.inbound import (
     bot_user_of,
     click_from_action,
     click_location,
+    clicked_message_ts,
     feedback_from_action,
     message_from_event,
     reason_from_view,
@@ -50,6 +52,7 @@ from intern.adapters.slack.outbound import (
 )
 from intern.adapters.slack.shapes import body_problem
 from intern.bot.chat import (
+    ApprovalClick,
     Card,
     Command,
     Conversation,
@@ -339,11 +342,15 @@ class SlackAdapter:
         click = click_from_action(body)
         if click is None:
             return
+        channel, thread = click_location(body)
+        message_ts = clicked_message_ts(body)
+        if isinstance(click, ApprovalClick) and channel and message_ts:
+            click = dataclasses.replace(click, card=self._ref(Conversation(PLATFORM, click.workspace, channel,
+                                                                          thread or ""), message_ts))
         if isinstance(click, JobCancelClick):
             reply = await self.bot.on_cancel_job(click)
         else:
             reply = await (self.bot.on_stop(click) if isinstance(click, StopClick) else self.bot.on_click(click))
-        channel, thread = click_location(body)
         if channel and (not reply.ok or isinstance(click, StopClick | JobCancelClick)):
             conv = Conversation(PLATFORM, click.workspace, channel, thread or "")
             self.bot.spawn(self.post_private(conv, click.user, reply.text))

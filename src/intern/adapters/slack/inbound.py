@@ -131,6 +131,16 @@ def reason_from_view(body: dict[str, Any]) -> tuple[FeedbackClick, str] | None:
     return click, meta["t"]
 
 
+def clicked_message_ts(body: dict[str, Any]) -> str | None:
+    """The ts of the message whose button was clicked (`container.message_ts`)."""
+    container = body.get("container") if isinstance(body.get("container"), dict) else {}
+    ts = container.get("message_ts")
+    if not isinstance(ts, str):
+        message = body.get("message") if isinstance(body.get("message"), dict) else {}
+        ts = message.get("ts")
+    return ts if isinstance(ts, str) and ts else None
+
+
 def click_location(body: dict[str, Any]) -> tuple[str | None, str | None]:
     """(channel, thread) of the clicked message, to answer privately next to it."""
     container = body.get("container") if isinstance(body.get("container"), dict) else {}
