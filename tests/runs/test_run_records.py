@@ -6,7 +6,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 
 from intern.bot import runs
 from intern.bot.models import Job, RunRecord
@@ -50,6 +50,35 @@ async def test_a_record_holds_the_recipe_at_launch_and_the_outcome_at_the_end(db
     assert r.error_line and r.error_line.startswith("torch.OutOfMemoryError")
     assert r.metrics == {"loss": 1.8, "grad_norm": 1.1, "learning_rate": 0.0002, "epoch": 0.1}
     assert r.code_pin == "team/runs@0a1b2c" and r.finished_at is not None
+
+
+async def test_a_run_spawned_by_a_schedule_takes_its_recipe_from_the_schedules_approval(db: Database) -> None:
+    """A scheduled run has no approval of its own; the Hub gives it the schedule's labels."""
+    schedule = await launched_job(db, task="nightly SFT of Qwen 7B on Capybara")
+    async with db.transaction() as s:
+        approval_id = (await s.execute(select(Job.approval_id).where(Job.id == schedule.id))).scalar_one()
+        await s.execute(update(Job).where(Job.id == schedule.id).values(kind="scheduled", hf_job_id="sched-1"))
+        s.add(Job(session_id=schedule.session_id, approval_id=None, hf_job_id="spawned-1", namespace="team",
+                  flavor="a10g-large", timeout_seconds=7200, hourly_usd=1.5, estimated_cost_usd=3.0, stage="RUNNING",
+                  requester="U0ASK", platform="slack", workspace="T0ALPHA", channel="C0GEN"))
+    async with db.transaction() as s:
+        assert await runs.open_record(s, "spawned-1", lambda t: t, {"intern-approval": str(approval_id),
+                                                                     "intern-code": "team/runs@0a1b2c"})
+    async with db.session() as s:
+        r = (await s.execute(select(RunRecord).where(RunRecord.hf_job_id == "spawned-1"))).scalar_one()
+    assert (r.method, r.base_model, r.dataset) == ("SFT", "Qwen/Qwen2.5-7B", "trl-lib/Capybara")
+    assert r.hyperparams["learning_rate"] == 2e-4 and r.code_pin == "team/runs@0a1b2c"
+    # A label naming another session's approval is not read.
+    other = await launched_job(db)
+    async with db.transaction() as s:
+        s.add(Job(session_id=other.session_id, approval_id=None, hf_job_id="spawned-2", namespace="team",
+                  flavor="a10g-large", timeout_seconds=7200, hourly_usd=1.5, estimated_cost_usd=3.0, stage="RUNNING",
+                  requester="U0ASK", platform="slack", workspace="T0ALPHA", channel="C0GEN"))
+    async with db.transaction() as s:
+        assert await runs.open_record(s, "spawned-2", lambda t: t, {"intern-approval": str(approval_id)})
+    async with db.session() as s:
+        r = (await s.execute(select(RunRecord).where(RunRecord.hf_job_id == "spawned-2"))).scalar_one()
+    assert r.base_model is None and r.method is None
 
 
 @pytest.mark.parametrize(("stage", "runtime", "message", "outcome", "signature"), [

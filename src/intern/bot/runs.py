@@ -26,6 +26,7 @@ from sqlalchemy import func, literal_column, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from intern.agent.recipe import Recipe, recipe_of_spec
+from intern.agent.tools.jobs_hub import APPROVAL_LABEL
 from intern.bot.models import Approval, Job, Message, RunRecord, Session, utcnow
 from intern.bot.run_logs import error_signature, final_metrics, has_nan_loss, kept_metrics, search_words
 
@@ -182,8 +183,11 @@ async def open_record(db: AsyncSession, hf_job_id: str, redact: Callable[[str], 
 async def launch_source(db: AsyncSession, job: Job, session: Session,
                         labels: Mapping[str, str] | None = None) -> LaunchSource:
     spec = None
-    if job.approval_id:
-        spec = (await db.execute(select(Approval.spec).where(Approval.id == job.approval_id))).scalar()
+    # A run the Hub spawned from a schedule has no approval of its own: it carries the schedule's label.
+    approval_id = job.approval_id or (labels or {}).get(APPROVAL_LABEL)
+    if approval_id:
+        spec = (await db.execute(select(Approval.spec).where(Approval.id == approval_id,
+                                                             Approval.session_id == job.session_id))).scalar()
     first = (await db.execute(select(Message.payload).where(Message.session_id == session.id,
                                                             Message.role == "user").order_by(Message.seq).limit(1)))
     payload = first.scalar()
