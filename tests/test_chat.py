@@ -178,3 +178,40 @@ def test_chat_text_reads_plainly_in_a_terminal() -> None:
     assert plain("*Job* `abc` 3 &lt; 4 &amp; 2*3*4") == "Job abc 3 < 4 & 2*3*4"
     assert plain("```\nprint(1)\n```") == "    print(1)"
     assert plain("*bold*", color=True) == "\033[1mbold\033[0m"
+
+
+async def test_history_in_the_terminal_lists_this_workspaces_runs(
+        stands: tuple[LLMStandIn, HubStandIn], tmp_path: Path) -> None:
+    """The team memory answers in `intern chat` too, without asking the model; runs of other
+    workspaces stay out."""
+    from sqlalchemy import update
+
+    from intern.adapters.console.chat import PLATFORM, WORKSPACE
+    from intern.bot import runs
+    from intern.bot.models import Job
+    from intern.bot.store import connect, upgrade
+    from tests.runs.helpers import finish_kwargs, launched_job
+
+    llm, hub = stands
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    await upgrade(url)
+    db = connect(url)
+    try:
+        for platform, workspace, job_id in ((PLATFORM, WORKSPACE, "job-mine-1"), ("slack", "T0OTHER", "job-theirs")):
+            job = await launched_job(db, platform=platform, workspace=workspace, hf_job_id=job_id)
+            async with db.transaction() as s:
+                await runs.open_record(s, job_id, lambda t: t)
+                await runs.close_record(s, job, **finish_kwargs("oom"))  # type: ignore[arg-type]
+                await s.execute(update(Job).where(Job.id == job.id).values(stage="ERROR", notified_finished=True))
+    finally:
+        await db.dispose()
+    async with terminal(tmp_path, llm, hub) as term:
+        mark = term.type("history qwen")
+        at = await term.wait_for('Runs of this workspace matching "qwen" (newest first, 1 shown)', after=mark)
+        await term.wait_for("you> ", after=at)
+        shown = term.output[mark:]  # the other workspace's run would make it 2
+        assert "Qwen/Qwen2.5-7B · trl-lib/Capybara · a10g-large" in shown
+        assert "failed (CUDA out of memory)" in shown
+        assert llm.chat_requests == []
+        term.proc.stdin.close()  # type: ignore[union-attr]
+        assert await term.exited() == 0
