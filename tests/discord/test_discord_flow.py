@@ -78,6 +78,7 @@ async def test_a_card_whose_post_was_never_recorded_is_found_through_the_click(h
     """The process that posted the card died before storing where it is: the click names the message."""
     d, p = harness.discord, harness.people
     thread, card = await ask_until_card(harness)
+    await wait_until(lambda: count(harness, Approval, Approval.card_ref.is_not(None)))
     async with harness.rt.db.transaction() as db:
         await db.execute(update(Approval).values(card_ref=None))
     [answer] = await d.answered(await d.click(card, custom_id(card, "approve"), p.approver))

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from intern.standins.hub import HubStandIn
-from intern.standins.hub_jobs import jobs_state
+from intern.standins.hub_jobs import JobsState, jobs_state
 from intern.standins.llm import LLMStandIn
 from intern.standins.slack import SlackStandIn, mention_event, message_event
 from tests.e2e.harness import APPROVER, REQUESTER, Harness, job_rule, wait_until
@@ -78,8 +78,8 @@ async def test_job_is_followed_after_a_hard_kill_and_the_conversation_continues(
     assert len(jobs.created) == 1
 
 
-async def test_an_alert_is_raised_once_across_a_restart_and_the_new_process_charts_the_whole_run(
-        harness: Harness, tmp_path: Path) -> None:
+async def running_job(harness: Harness, tmp_path: Path) -> tuple[str, str, JobsState]:
+    """A served process, a thread, its approved job RUNNING on a busy GPU: (thread, Hub job id, the Hub's jobs)."""
     await harness.start_child(tmp_path)
     event = mention_event("train please", user=REQUESTER)
     await harness.sender.send_event(event)
@@ -92,6 +92,12 @@ async def test_an_alert_is_raised_once_across_a_restart_and_the_new_process_char
     job_id = jobs.created[0].job_id
     jobs.set_stage(job_id, "RUNNING")
     jobs.set_gpu(job_id, utilization=90)
+    return thread, job_id, jobs
+
+
+async def test_an_alert_is_raised_once_across_a_restart_and_the_new_process_charts_the_whole_run(
+        harness: Harness, tmp_path: Path) -> None:
+    thread, job_id, jobs = await running_job(harness, tmp_path)
     jobs.append_logs(job_id, "step 10 loss 2.5", "step 20 loss 2.1", "step 25 loss 1.9", "step 30 loss nan")
     alerts = lambda: [m for m in harness.slack.posted(thread_ts=thread) if "intern_cancel_job" in str(m.blocks)]  # noqa: E731
     await wait_until(alerts, timeout=30)
@@ -112,18 +118,7 @@ async def test_the_stall_clock_runs_from_the_last_line_logged_not_from_a_restart
     job that went quiet before the restart is called stalled on time, not a stall period later."""
     stall = 15.0
     harness.extra_env["INTERN_JOB_STALL_MINUTES"] = str(stall / 60)
-    await harness.start_child(tmp_path)
-    event = mention_event("train please", user=REQUESTER)
-    await harness.sender.send_event(event)
-    thread = event["ts"]
-    await wait_until(lambda: cards(harness.slack, thread), timeout=30)
-    approval = approval_id_of(cards(harness.slack, thread)[0])
-    await harness.sender.send_interaction(click(harness, "intern_approve", approval, APPROVER, thread))
-    jobs = jobs_state(harness.hub)
-    await wait_until(lambda: len(jobs.created) == 1, timeout=30)
-    job_id = jobs.created[0].job_id
-    jobs.set_stage(job_id, "RUNNING")
-    jobs.set_gpu(job_id, utilization=90)
+    thread, job_id, jobs = await running_job(harness, tmp_path)
     jobs.append_logs(job_id, "step 10 loss 2.5")  # and then nothing more
     quiet_since = time.time()
     await wait_until(lambda: any("step 10" in str(m.blocks) for m in harness.slack.posted(thread_ts=thread)),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, update
@@ -183,6 +184,7 @@ async def test_a_card_whose_post_was_never_recorded_is_found_through_the_click(h
     thread, approval = await mention_until_card(harness)
     [card] = cards(harness.slack, thread)
     assert harness.proc is not None
+    await wait_until(lambda: count(harness, Approval, Approval.id == approval, Approval.card_ref.is_not(None)))
     async with harness.proc.rt.db.transaction() as db:
         await db.execute(update(Approval).where(Approval.id == approval).values(card_ref=None))
     payload = click(harness, "intern_approve", approval, APPROVER, thread)
@@ -194,6 +196,30 @@ async def test_a_card_whose_post_was_never_recorded_is_found_through_the_click(h
     async with harness.proc.rt.db.session() as db:
         a = await db.get(Approval, approval)
     assert a is not None and a.card_ref is not None and a.card_ref["id"] == card.ts
+
+
+async def test_a_card_that_never_reached_the_thread_is_posted_again_once(harness: Harness) -> None:
+    """The process that made the request stopped before its card was posted (here: the card is taken
+    out of the thread and its record with it): a sweep posts it, once, and it works."""
+    thread, approval = await mention_until_card(harness)
+    [lost] = cards(harness.slack, thread)
+    assert harness.proc is not None
+    await wait_until(lambda: count(harness, Approval, Approval.id == approval, Approval.card_ref.is_not(None)))
+    harness.slack.message(lost.channel, lost.ts).deleted = True
+    async with harness.proc.rt.db.transaction() as db:
+        await db.execute(update(Approval).where(Approval.id == approval).values(
+            card_ref=None, created_at=datetime.now(UTC) - timedelta(minutes=5)))
+    await wait_until(lambda: cards(harness.slack, thread), timeout=20)
+    await asyncio.sleep(1.0)  # more sweeps: still one card
+    [card] = cards(harness.slack, thread)
+    assert card.ts != lost.ts and approval in str(card.blocks)
+    assert "Posted again: the first post of this card did not reach the thread." in str(card.blocks)
+    payload = click(harness, "intern_approve", approval, APPROVER, thread)
+    payload["container"]["message_ts"] = payload["message"]["ts"] = card.ts
+    await harness.sender.send_interaction(payload)
+    await wait_until(lambda: len(jobs_state(harness.hub).created) == 1, timeout=20)
+    await wait_until(lambda: not cards(harness.slack, thread), timeout=20)
+    assert f"Approved by <@{APPROVER}>" in str(harness.slack.message(card.channel, card.ts).blocks)
 
 
 async def test_twenty_concurrent_approver_clicks_launch_one_job(harness: Harness) -> None:

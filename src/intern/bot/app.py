@@ -147,6 +147,7 @@ class BotApp:
         while True:
             try:
                 await self.approvals.expire_due()
+                await self.approvals.post_missing_cards()
                 await check_schedules(self.rt)
                 if self.rt.sandboxes is not None:
                     await self.rt.sandboxes.sweep()

@@ -14,7 +14,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,15 +24,18 @@ from intern.agent.tools.base import ApprovalRequest
 from intern.bot import audit
 from intern.bot import policy as policies
 from intern.bot.cards import approval_card, money
-from intern.bot.chat import ApprovalClick, MessageRef, Reply, who
+from intern.bot.chat import ApprovalClick, Card, MessageRef, Reply, who
 from intern.bot.inbox import claim_event, enqueue
-from intern.bot.models import Approval, ApprovalDecision, ApprovalFile, Session, SpendEntry
+from intern.bot.models import Approval, ApprovalDecision, ApprovalFile, InboundEvent, Session, SpendEntry
 from intern.bot.runtime import Runtime
 from intern.bot.sessions import conversation_of
 
 log = logging.getLogger(__name__)
 
 REDRAW_DELAYS = (2.0, 5.0, 15.0, 30.0)  # seconds before each new try of a card edit that failed
+# A pending approval with no card this long after it was made: its card never reached the thread.
+MISSING_CARD_SECONDS = 120.0
+MISSING_CARD_NOTE = "Posted again: the first post of this card did not reach the thread."
 _redraws: set[asyncio.Task[None]] = set()  # kept referenced until done
 
 DECIDED = ("approved", "denied", "expired", "cancelled", "superseded", "refused")
@@ -386,6 +389,15 @@ class Approvals:
         log.error("approval card %s could not be redrawn after %d tries; it may still show buttons",
                   approval_id, len(REDRAW_DELAYS) + 1)
 
+    async def _card(self, db: AsyncSession, a: Approval, note: str | None) -> Card:
+        """The card of `a` as it now stands: the budget left, the approvals given so far."""
+        pol = await policies.effective(db, a.platform, a.workspace, a.channel, self.rt.settings.approvers)
+        budget = await policies.budget_view(db, pol, a.platform, a.workspace, a.channel)
+        given = (await db.execute(select(ApprovalDecision.user_id).where(
+            ApprovalDecision.approval_id == a.id, ApprovalDecision.decision == "approve")
+            .order_by(ApprovalDecision.id))).scalars().all()
+        return approval_card(a, budget_left=budget.left, approvals_given=list(given), note=note)
+
     async def _redraw(self, approval_id: str, note: str | None) -> bool:
         """True when the card was redrawn (or there is none to redraw)."""
         try:
@@ -393,14 +405,8 @@ class Approvals:
                 a = await db.get(Approval, approval_id)
                 if a is None or not a.card_ref:
                     return True
-                pol = await policies.effective(db, a.platform, a.workspace, a.channel, self.rt.settings.approvers)
-                budget = await policies.budget_view(db, pol, a.platform, a.workspace, a.channel)
-                given = (await db.execute(select(ApprovalDecision.user_id).where(
-                    ApprovalDecision.approval_id == a.id, ApprovalDecision.decision == "approve")
-                    .order_by(ApprovalDecision.id))).scalars().all()
-            await self.rt.adapter(a.platform).update_card(
-                MessageRef.from_json(a.card_ref),
-                approval_card(a, budget_left=budget.left, approvals_given=list(given), note=note))
+                card = await self._card(db, a, note)
+            await self.rt.adapter(a.platform).update_card(MessageRef.from_json(a.card_ref), card)
         except Exception as exc:
             log.warning("could not update approval card %s (%s: %s)", approval_id, type(exc).__name__,
                         str(exc)[:200])
@@ -424,6 +430,38 @@ class Approvals:
         if expired:
             self.rt.poke()
         return len(expired)
+
+    async def post_missing_cards(self) -> int:
+        """Pending approvals whose card never reached the thread (the process that made the request
+        stopped before posting it, or the platform refused the post) get their card now, posted by one
+        process (a claimed key; given back when the post fails, so a later sweep tries again). How
+        many were posted."""
+        cutoff = now() - timedelta(seconds=MISSING_CARD_SECONDS)
+        async with self.rt.db.session() as db:
+            rows = (await db.execute(select(Approval, Session).join(Session, Session.id == Approval.session_id).where(
+                Approval.status == "pending", Approval.created_at < cutoff, Approval.expires_at > now()))).all()
+        posted = 0
+        for a, s in rows:
+            if a.card_ref or a.platform not in self.rt.adapters:
+                continue
+            key = f"card:{a.id}"
+            async with self.rt.db.transaction() as db:
+                if not await claim_event(db, key, "approval_card"):
+                    continue
+                card = await self._card(db, a, MISSING_CARD_NOTE)
+            try:
+                ref = await self.rt.adapter(a.platform).post_card(conversation_of(s), card)
+            except Exception as exc:
+                log.warning("could not post the missing card of approval %s (%s); trying again later", a.id,
+                            type(exc).__name__)
+                async with self.rt.db.transaction() as db:
+                    await db.execute(delete(InboundEvent).where(InboundEvent.key == key))
+                continue
+            async with self.rt.db.transaction() as db:
+                await db.execute(update(Approval).where(Approval.id == a.id).values(card_ref=ref.to_json()))
+            log.info("approval %s: its card never reached the thread; posted it now", a.id)
+            posted += 1
+        return posted
 
     async def expire_late(self, approval_id: str) -> None:
         """An approval decided after its expiry time is expired instead; its reservation is released."""
