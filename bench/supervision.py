@@ -15,8 +15,9 @@ CPU time is read from /proc over the measured window. Reported:
   following costs before supervision (parsing, alerts, cards, writes) runs.
 
     .venv/bin/python bench/supervision.py [--jobs 200] [--rate 10] [--seconds 30]
+    .venv/bin/python bench/supervision.py --history 4000 --warmup 60   # hours into the runs
 
-Writes bench/results/supervision.json.
+Writes bench/results/supervision.json (with --history: supervision_long_run.json).
 """
 
 from __future__ import annotations
@@ -99,6 +100,12 @@ asyncio.run(main())
 """
 
 
+# A run of 100,000 steps at 10 a second takes about 2.8 hours: its timeout leaves room, so that no job
+# is (rightly) alerted for a finish past it; what is measured is following, not an alert for every job.
+TOTAL_STEPS = 100_000
+TIMEOUT = 48 * 3600
+
+
 def log_line(job: int, step: int, total: int) -> str:
     """What a Trainer run prints: mostly tqdm redraws, a metrics dict every 10 steps, some prints."""
     if step % 10 == 0:
@@ -140,11 +147,11 @@ async def seed(url: str, slack: Any, hub: Any, n: int) -> list[str]:
                            started_by="U0BENCH", status="active", status_card={"ref": ref.to_json(),
                                                                                "state": state.to_json()}))
             hub_job = jobs.new_job(hub.user, {"flavor": "a10g-large", "command": ["python", "train.py"],
-                                              "dockerImage": "python:3.12", "timeoutSeconds": 7200})
+                                              "dockerImage": "python:3.12", "timeoutSeconds": TIMEOUT})
             jobs.set_stage(hub_job.id, "RUNNING")
             jobs.set_gpu(hub_job.id, utilization=90, memory_used_bytes=20_000_000_000)
             job_rows.append(Job(session_id=sid, hf_job_id=hub_job.id, namespace=hub.user, flavor="a10g-large",
-                       timeout_seconds=7200, hourly_usd=1.5, estimated_cost_usd=3.0, stage="RUNNING",
+                       timeout_seconds=TIMEOUT, hourly_usd=1.5, estimated_cost_usd=3.0, stage="RUNNING",
                        requester="U0BENCH", platform="slack", workspace=slack.team_id, channel="C0BENCH",
                        started_at=now))
             ids.append(hub_job.id)
@@ -154,12 +161,23 @@ async def seed(url: str, slack: Any, hub: Any, n: int) -> list[str]:
     return ids
 
 
-async def feed(hub: Any, ids: list[str], rate: float, stop: asyncio.Event, total: int = 100_000) -> int:
+def log_history(hub: Any, ids: list[str], steps: int, total: int = TOTAL_STEPS) -> None:
+    """What each job logged before the bot starts: `steps` lines, read again by the bot at start (a
+    long run: its metric series full, as in the steady state of a run hours in)."""
+    from intern.standins.hub_jobs import jobs_state
+
+    jobs = jobs_state(hub)
+    for i, jid in enumerate(ids):
+        jobs.append_logs(jid, *(log_line(i, step, total) for step in range(1, steps + 1)))
+
+
+async def feed(hub: Any, ids: list[str], rate: float, stop: asyncio.Event, total: int = TOTAL_STEPS,
+               first_step: int = 0) -> int:
     """Every job logs `rate` lines a second, in `rate` ticks a second (one line per job per tick)."""
     from intern.standins.hub_jobs import jobs_state
 
     jobs = jobs_state(hub)
-    step, sent = 0, 0
+    step, sent = first_step, 0
     period = 1.0 / rate
     next_at = time.monotonic()
     while not stop.is_set():
@@ -214,11 +232,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = {"machine": machine(), "inputs": {"jobs": args.jobs, "lines_per_second_per_job": args.rate,
                                                                "measured_seconds": args.seconds,
                                                                "warmup_seconds": args.warmup, "database": "sqlite",
+                                                               "lines_logged_before_start_per_job": args.history,
                                                                "gpu_metric_events_per_second_per_job": 1}}
     async with SlackStandIn() as slack, HubStandIn() as hub:
         jobs = jobs_state(hub)
         jobs.keepalive_seconds = 30.0
         ids = await seed(url, slack, hub, args.jobs)
+        if args.history:
+            log_history(hub, ids, args.history)
         delivered = [0]
         write = hub_jobs._write_events
 
@@ -233,7 +254,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         try:
             await node.start_child(tmp)
             assert node.child is not None
-            feeder = asyncio.create_task(feed(hub, ids, args.rate, stop))
+            feeder = asyncio.create_task(feed(hub, ids, args.rate, stop, first_step=args.history))
             await asyncio.sleep(args.warmup)
             followed = sum(1 for j in jobs.jobs.values() if j.streams)
             result["inputs"]["lines_appended_per_second"] = args.jobs * args.rate
@@ -299,9 +320,12 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=10.0, help="log lines a second per job")
     parser.add_argument("--seconds", type=float, default=30.0, help="measured window")
     parser.add_argument("--warmup", type=float, default=10.0, help="seconds before measuring (replays, claims)")
+    parser.add_argument("--history", type=int, default=0,
+                        help="log lines each job logged before the bot starts (4000: full metric series, as "
+                             "hours into a run; give the replay a longer --warmup)")
     args = parser.parse_args()
     result = asyncio.run(run(args))
-    out = ROOT / "bench" / "results" / "supervision.json"
+    out = ROOT / "bench" / "results" / ("supervision.json" if not args.history else "supervision_long_run.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))

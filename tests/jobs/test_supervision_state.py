@@ -139,3 +139,16 @@ def test_points_count_their_changes_for_the_writer() -> None:
     assert s.series_version == v
     s.feed_line("step 20 loss 1.5", 2)
     assert s.series_version == v + 1
+
+
+def test_points_keep_a_nan_as_text_and_a_write_takes_a_copy() -> None:
+    s = Supervision()
+    s.feed_line("step 10 loss 2.0", 0)
+    s.feed_line("step 20 loss nan", 1)
+    v = s.series_version
+    s.feed_line("step 20 loss nan", 2)  # the same NaN again: no change to write
+    assert s.series_version == v
+    taken = s.points()
+    assert taken == {"loss": [[10.0, 2.0], [20.0, "nan"]]} and not chartable(taken)
+    s.feed_line("step 30 loss 1.5", 3)
+    assert taken["loss"] == [[10.0, 2.0], [20.0, "nan"]]  # what a write took does not grow under it

@@ -57,7 +57,8 @@ class Supervision:
     remaining_s: float | None = None
     progress_at: float | None = None
     metrics: dict[str, float] = field(default_factory=dict)
-    series: dict[str, list[list[float]]] = field(default_factory=dict)
+    # Metric points as they are stored: [step, value], a NaN or infinity as text (see `json_number`).
+    series: dict[str, list[list[float | str]]] = field(default_factory=dict)
     last_line_at: float | None = None
     lines_seen: int = 0
     gpu: GpuReading | None = None
@@ -161,15 +162,16 @@ class Supervision:
             if len(self.series) >= MAX_SERIES:
                 return
             points = self.series[name] = []
-        x = float(step) if step is not None else float(points[-1][0] + 1 if points else 1)
+        x = float(step) if step is not None else float(points[-1][0]) + 1 if points else 1.0
+        stored = json_number(value)
         if points and points[-1][0] == x:
-            if points[-1][1] != value:
-                points[-1][1] = value  # the same step logged again (a replayed stream): the latest wins
+            if points[-1][1] != stored:
+                points[-1][1] = stored  # the same step logged again (a replayed stream): the latest wins
                 self.series_version += 1
             return
-        if points and x < points[-1][0]:
+        if points and x < float(points[-1][0]):
             return  # a restarted stream replaying what is already there
-        points.append([x, value])
+        points.append([x, stored])
         self.series_version += 1
         if len(points) > MAX_POINTS:
             points[:] = [*points[:-1:2], points[-1]]
@@ -254,8 +256,8 @@ class Supervision:
                 "at": now}
 
     def points(self) -> dict[str, list[list[float | str]]]:
-        isfinite = math.isfinite  # a write of every job's points every poll: kept cheap
-        return {name: [[x, v] if isfinite(v) else [x, str(v)] for x, v in pts] for name, pts in self.series.items()}
+        """The metric points as stored (kept in that form as they come: a copy is all a write costs)."""
+        return {name: list(pts) for name, pts in self.series.items()}
 
 
 def span(seconds: float) -> str:

@@ -309,8 +309,12 @@ class Redactor:
         if isinstance(obj, dict):
             return {self.redact(k) if isinstance(k, str) else k: self.redact_obj(v) for k, v in obj.items()}
         if isinstance(obj, list | tuple):
-            return type(obj)(self.redact_obj(v) for v in obj)
+            # numbers (most of a long list: a job's metric points) are passed over without a call each
+            return type(obj)([v if v.__class__ in _PLAIN else self.redact_obj(v) for v in obj])
         return obj
+
+
+_PLAIN = frozenset({int, float, bool, type(None)})  # what redaction leaves as it is, by exact type
 
 
 def _mask(text: str, spans: list[Span]) -> str:
