@@ -68,7 +68,7 @@ class JobFollower:
         self._cursor = LogCursor()
         self._shown = ""  # the job's line as last put on the card
         self._shown_version = -1
-        self._written = 0.0  # when the live state was last written (queued, with a watcher)
+        self._written = 0.0  # when the live state was last taken for a write
         self._points_written, self._points_version = 0.0, 0
         self.job: Job | None = None  # once `run` has loaded it
         self._acting = False
@@ -201,7 +201,6 @@ class JobFollower:
         card = self._card_due(job)
         write = self.sup.changed and now - self._written >= self.rt.live_write_seconds
         if write and self.watcher is not None:
-            self._written = now
             self.watcher.queue_write(self)  # written with the other jobs' at the end of the beat
             write = False
         if not (alerts or card or write):
